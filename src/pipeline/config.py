@@ -1,0 +1,90 @@
+"""The workflow's configuration schema, used by the CLI as Snakemake uses it.
+
+The schema (``workflow/schemas/config.schema.yaml``, JSON Schema draft 2020-12) holds
+every key's default. :func:`resolve` validates a (partial) config and fills defaults,
+raising :class:`~pipeline.errors.InputError` with the dotted path of the offending key.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from pipeline.errors import InputError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict[str, Any]:
+    """The configuration schema as a dict."""
+    if not SCHEMA_PATH.exists():
+        raise InputError(f"configuration schema not found at {SCHEMA_PATH}; "
+                         "install the package from its source tree (pip install -e .)")
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _fill_defaults(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        node: Any = root
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    if isinstance(value, dict) and schema.get("type") == "object":
+        for key, sub in schema.get("properties", {}).items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = _fill_defaults(value[key], sub, root)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value:
+                if key not in schema.get("properties", {}):
+                    value[key] = _fill_defaults(value[key], extra, root)
+    return value
+
+
+def resolve(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate ``config`` against the schema and return a copy with every default set.
+
+    Raises
+    ------
+    InputError
+        Naming the key's dotted path, the value and what was expected.
+    """
+    schema = load_schema()
+    value = _fill_defaults(copy.deepcopy(config or {}), schema, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors:
+            path = ".".join(str(p) for p in err.absolute_path) or "<top level>"
+            lines.append(f"config key '{path}': {err.message}")
+        raise InputError("invalid configuration:\n  " + "\n  ".join(lines))
+    return value
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and :func:`resolve` it; errors name the file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        return resolve(raw)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+
+
+def section(settings: dict[str, Any] | None, name: str) -> tuple[dict[str, Any], int]:
+    """Resolve a CLI ``--settings`` mapping and return ``(config[name], seed)``."""
+    full = resolve(settings or {})
+    return full[name], int(full["seed"])

@@ -1,0 +1,15 @@
+rule cells:
+    output:
+        h5=f"{RESULTS}/cells/initial_states.h5",
+    log:
+        "logs/cells/cells.log",
+    benchmark:
+        "benchmarks/cells/cells.tsv"
+    params:
+        settings=settings("cells"),
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    shell:
+        "pipeline cells --out {output.h5} --settings {params.settings} --log {log}"
