@@ -11,9 +11,6 @@ configfile: "config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-conda: "envs/pipeline.yaml"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/anatomy.smk"
 include: "workflow/rules/cells.smk"

@@ -16,10 +16,13 @@ rule anatomy:
     params:
         source=anatomy_source,
         settings=settings("anatomy"),
+        outdir=anatomy_outdir,
     threads: 2
     resources:
         mem_mb=8000,
         runtime=30,
+    conda:
+        "../../envs/pipeline.yaml"
     shell:
         "pipeline anatomy {params.source} --name {wildcards.heart} "
-        "--out {RESULTS}/anatomy/{wildcards.heart} --settings {params.settings} --log {log}"
+        "--out {params.outdir} --settings {params.settings} --log {log}"

@@ -11,5 +11,7 @@ rule cells:
     resources:
         mem_mb=4000,
         runtime=120,
+    conda:
+        "../../envs/pipeline.yaml"
     shell:
         "pipeline cells --out {output.h5} --settings {params.settings} --log {log}"

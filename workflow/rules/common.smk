@@ -5,7 +5,7 @@ import shlex
 from snakemake.utils import validate
 
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
 
@@ -42,9 +42,13 @@ def anatomy_source(wildcards):
     """CLI arguments that name where heart {heart} comes from."""
     meshes = mesh_hearts()
     if wildcards.heart in meshes:
-        return "--mesh " + shlex.quote(meshes[wildcards.heart]["path"])
+        return f"--mesh {shlex.quote(meshes[wildcards.heart]['path'])}"
     index = int(wildcards.heart.removeprefix("param"))
     return f"--parametric {index}"
+
+
+def anatomy_outdir(wildcards):
+    return f"{RESULTS}/anatomy/{wildcards.heart}"
 
 
 def anatomy_mesh_input(wildcards):
