@@ -1,0 +1,175 @@
+"""The simulation parameter table of one shard: reading and validation.
+
+One CSV per shard, one row per simulation, one anatomy per shard. Columns (the
+interface between the campaign design and the simulate stage):
+
+==================  =====  =============================================================
+column              unit   meaning
+==================  =====  =============================================================
+sim_id              1      index of the simulation within its campaign (unique)
+anatomy             -      heart name; the same on every row and equal to the anatomy's
+pattern             -      activation pattern: normal, lbbb, rbbb, rv_apex, lv_lateral
+sigma_l, sigma_t    S/m    monodomain conductivities along / across the fibres
+sigma_fast_endo     S/m    conductivity of the fast subendocardial layer
+gkr_scale           1      G_Kr scale (its initial state must be in the cells file)
+bcl_ms              ms     basic cycle length of the initial state
+seed                1      per-simulation seed of the pattern's random variations
+site_jitter_mm      mm     positional jitter of the early activation sites
+site_delay_max_ms   ms     largest random delay of a site
+==================  =====  =============================================================
+
+:func:`read_params` checks everything and raises :class:`~pipeline.errors.InputError`
+naming the file, the row (``sim_id``), the column, the value and the allowed range,
+before any simulation starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Activation patterns of the monodomain stage (used when the solver is not importable).
+DEFAULT_PATTERNS: tuple[str, ...] = ("normal", "lbbb", "rbbb", "rv_apex", "lv_lateral")
+
+#: Numeric columns and their closed ranges [low, high]; conductivities must be > 0.
+RANGES: dict[str, tuple[float, float]] = {
+    "sigma_l": (1e-4, 10.0),
+    "sigma_t": (1e-4, 10.0),
+    "sigma_fast_endo": (1e-4, 50.0),
+    "gkr_scale": (0.0, 5.0),
+    "bcl_ms": (200.0, 5000.0),
+    "site_jitter_mm": (0.0, 30.0),
+    "site_delay_max_ms": (0.0, 200.0),
+}
+INT_COLUMNS: tuple[str, ...] = ("sim_id", "seed")
+STR_COLUMNS: tuple[str, ...] = ("anatomy", "pattern")
+COLUMNS: tuple[str, ...] = ("sim_id", "anatomy", "pattern", "sigma_l", "sigma_t",
+                            "sigma_fast_endo", "gkr_scale", "bcl_ms", "seed",
+                            "site_jitter_mm", "site_delay_max_ms")
+
+
+@dataclass(frozen=True)
+class SimParams:
+    """One row of the table: the parameters of one simulation (units as the module table)."""
+
+    sim_id: int
+    anatomy: str
+    pattern: str
+    sigma_l: float
+    sigma_t: float
+    sigma_fast_endo: float
+    gkr_scale: float
+    bcl_ms: float
+    seed: int
+    site_jitter_mm: float
+    site_delay_max_ms: float
+
+
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def validate_table(table: pd.DataFrame, source: str, *,
+                   patterns: Iterable[str] = DEFAULT_PATTERNS,
+                   anatomy_name: str | None = None) -> pd.DataFrame:
+    """Check a parameter table; return it with clean dtypes, columns in :data:`COLUMNS` order.
+
+    Parameters
+    ----------
+    table
+        One row per simulation.
+    source
+        Where it came from (file name), for messages.
+    patterns
+        Allowed pattern names.
+    anatomy_name
+        If given, every row's ``anatomy`` must equal it.
+
+    Raises
+    ------
+    InputError
+        Missing column, empty table, non-numeric or out-of-range value, duplicate sim_id,
+        unknown pattern, mixed or mismatched anatomy.
+    """
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"{source}: missing column(s) {', '.join(missing)}; "
+                         f"expected columns {', '.join(COLUMNS)}")
+    if len(table) == 0:
+        raise InputError(f"{source}: no simulations (the table has no rows)")
+    out = table.loc[:, list(COLUMNS)].copy()
+    for col in INT_COLUMNS:
+        values = pd.to_numeric(out[col], errors="coerce")
+        bad = values.isna() | (values != np.round(values)) | (values < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{source}: row {row}: column {col} = {_show(table[col].iloc[row])}; "
+                             "expected a non-negative integer")
+        out[col] = values.astype(np.int64)
+    dup = out["sim_id"].duplicated()
+    if dup.any():
+        raise InputError(f"{source}: duplicate sim_id {int(out['sim_id'][dup].iloc[0])}")
+    for col, (low, high) in RANGES.items():
+        values = pd.to_numeric(out[col], errors="coerce")
+        bad = values.isna() | (values < low) | (values > high)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{source}: sim_id {out['sim_id'].iloc[row]}: column {col} = "
+                             f"{_show(table[col].iloc[row])} is out of range; expected a number in "
+                             f"[{low:g}, {high:g}]")
+        out[col] = values.astype(np.float64)
+    worse = out["sigma_t"] > out["sigma_l"]
+    if worse.any():
+        row = int(np.flatnonzero(worse.to_numpy())[0])
+        raise InputError(f"{source}: sim_id {out['sim_id'].iloc[row]}: sigma_t = "
+                         f"{out['sigma_t'].iloc[row]:g} S/m exceeds sigma_l = "
+                         f"{out['sigma_l'].iloc[row]:g} S/m; expected sigma_t <= sigma_l")
+    for col in STR_COLUMNS:
+        out[col] = out[col].astype(str).str.strip()
+    allowed = tuple(patterns)
+    unknown = ~out["pattern"].isin(allowed)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise InputError(f"{source}: sim_id {out['sim_id'].iloc[row]}: unknown pattern "
+                         f"{out['pattern'].iloc[row]!r}; expected one of {', '.join(allowed)}")
+    hearts = sorted(set(out["anatomy"]))
+    if len(hearts) != 1:
+        raise InputError(f"{source}: a shard holds one anatomy, found {', '.join(hearts)}")
+    if anatomy_name is not None and hearts[0] != anatomy_name:
+        raise InputError(f"{source}: anatomy column names {hearts[0]!r} but the anatomy file "
+                         f"is {anatomy_name!r}")
+    return out.reset_index(drop=True)
+
+
+def read_params(path: str | Path, *, patterns: Iterable[str] = DEFAULT_PATTERNS,
+                anatomy_name: str | None = None) -> pd.DataFrame:
+    """Read and validate a shard's parameter CSV (see :func:`validate_table`)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"parameter table {path} does not exist")
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read parameter table {path}: {exc}") from exc
+    return validate_table(table, str(path), patterns=patterns, anatomy_name=anatomy_name)
+
+
+def rows(table: pd.DataFrame) -> list[SimParams]:
+    """The validated table as a list of :class:`SimParams`."""
+    return [SimParams(**{c: (row[c].item() if hasattr(row[c], "item") else row[c])
+                         for c in COLUMNS}) for _, row in table.iterrows()]
+
+
+def table_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Column name -> array, strings as object arrays (for ``params/*`` in the shard file)."""
+    return {c: (table[c].astype(str).to_numpy(dtype=object) if c in STR_COLUMNS
+                else table[c].to_numpy()) for c in table.columns}
