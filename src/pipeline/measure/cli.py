@@ -1,0 +1,88 @@
+"""Command line of the simulate stage: ``pipeline simulate`` and ``pipeline simulate-figures``.
+
+``pipeline simulate --anatomy H5 --cells H5 --params CSV --out H5 [--settings JSON]``
+checks every input, then runs the shard's simulations in batches and writes the shard
+file atomically. ``pipeline simulate-figures --shard H5 --anatomy H5 --index I --out DIR``
+draws the 12-lead ECG, the activation map and Vm traces of one simulation.
+``pipeline bench shard`` times one shard on a parametric heart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any, bench: Any) -> None:
+    """Add ``simulate``, ``simulate-figures`` and ``bench shard`` to the CLI."""
+    from pipeline.cli import add_common
+
+    p = sub.add_parser("simulate", help="run one shard of monodomain simulations",
+                       description="Run the simulations of one parameter table (one anatomy) "
+                                   "and write the shard file: ECG, electrodes, Vm at the 75 "
+                                   "points, activation times, APD90.")
+    p.add_argument("--anatomy", required=True, help="anatomy.h5 of the shard's heart")
+    p.add_argument("--cells", required=True, help="cells/initial_states.h5")
+    p.add_argument("--params", required=True, help="the shard's parameter CSV")
+    p.add_argument("--out", required=True, help="output shard .h5")
+    p.add_argument("--settings", default=None,
+                   help="JSON/YAML config mapping (or @file); section 'simulate' is used")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_common(p)
+    p.set_defaults(func=_simulate)
+
+    f = sub.add_parser("simulate-figures", help="figures of one simulation of a shard",
+                       description="12-lead ECG (clinical layout), activation map on the 3-D "
+                                   "anatomy, Vm traces at a few points.")
+    f.add_argument("--shard", required=True, help="shard .h5 written by 'pipeline simulate'")
+    f.add_argument("--anatomy", required=True, help="the shard's anatomy.h5")
+    f.add_argument("--index", type=int, default=0, help="row of the simulation in the shard")
+    f.add_argument("--out", required=True, help="output folder")
+    f.add_argument("--points", type=int, nargs="+", default=[1, 17, 67],
+                   help="1-based recording points for the Vm figure (default 1 17 67, "
+                        "as in the paper)")
+    add_common(f)
+    f.set_defaults(func=_figures)
+
+    b = bench.add_parser("shard", help="wall time of one shard on a parametric heart",
+                         description="Simulate one shard on a parametric heart and print the "
+                                     "wall time per stage and per simulated ms.")
+    b.add_argument("--resolution", type=float, default=1.0, help="voxel edge (mm)")
+    b.add_argument("--n", type=int, default=8, help="simulations")
+    b.add_argument("--duration", type=float, default=500.0, help="simulated ms")
+    b.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    b.add_argument("--out", default=None, help="keep the shard file and figures here")
+    b.add_argument("--settings", default=None, help="config mapping ('simulate' section)")
+    add_common(b)
+    b.set_defaults(func=_bench_shard)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pipeline.config import section
+    from pipeline.io import parse_settings
+    from pipeline.measure.simulate import prepare_shard, run_shard
+
+    cfg, seed = section(parse_settings(args.settings), "simulate")
+    job = prepare_shard(args.anatomy, args.cells, args.params, cfg)   # all checks first
+    run_shard(job, args.out, threads=args.threads)
+    return 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from pipeline.measure.simulate import shard_figures
+
+    shard_figures(args.shard, args.anatomy, args.index, Path(args.out),
+                  points=[p - 1 for p in args.points])
+    return 0
+
+
+def _bench_shard(args: argparse.Namespace) -> int:
+    from pipeline.measure.bench import bench_shard
+
+    bench_shard(resolution_mm=args.resolution, n=args.n, duration_ms=args.duration,
+                threads=args.threads, out=args.out, settings=args.settings)
+    return 0

@@ -1,0 +1,101 @@
+"""ECG intervals and amplitudes of a simulated beat: QRS duration, T wave.
+
+The QRS complex is located on the *spatial velocity* of the 12 leads,
+:math:`S(t) = \\sqrt{\\sum_\\ell (dE_\\ell/dt)^2}` (mV/ms): its onset is the first sample where
+S exceeds ``fraction`` of its maximum; its end is the first sample after the maximum
+from which S stays below that level for ``quiet_ms`` (the isoelectric ST segment of a
+simulated beat). The T wave is the largest deflection, relative to the ST level at the
+end of the QRS, between ``QRS end + t_gap_ms`` and the end of the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from pipeline.measure.leads import LEAD_NAMES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BeatFeatures:
+    """Figures of one 12-lead beat (ms, mV)."""
+
+    qrs_onset_ms: float
+    qrs_end_ms: float
+    qrs_duration_ms: float
+    qrs_amplitude_mV: float        # largest peak-to-peak within the QRS over the leads
+    qrs_amplitude_lead: str
+    t_peak_ms: float
+    t_amplitude_mV: float          # signed, relative to the ST level, in the lead below
+    t_lead: str
+    max_abs_mV: float              # over all leads and samples
+
+    def as_dict(self) -> dict[str, float | str]:
+        """The figures as a plain mapping (for JSON and logs)."""
+        return asdict(self)
+
+
+def spatial_velocity(ecg: np.ndarray, dt_ms: float) -> np.ndarray:
+    """``S(t)`` (mV/ms) of leads ``(n_leads, T)``; length T (centred differences)."""
+    grad = np.gradient(np.asarray(ecg, dtype=np.float64), dt_ms, axis=-1)
+    return np.sqrt((grad ** 2).sum(axis=0))
+
+
+def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.05,
+                  quiet_ms: float = 20.0, t_gap_ms: float = 60.0,
+                  lead_names: tuple[str, ...] = LEAD_NAMES) -> BeatFeatures:
+    """QRS onset, end, duration and amplitude, and the T wave of a beat.
+
+    Parameters
+    ----------
+    ecg
+        Leads ``(12, T)`` mV, sample ``n`` at ``n * dt_ms``.
+    dt_ms
+        Sampling interval (ms).
+    fraction
+        Threshold of the spatial velocity, relative to its maximum.
+    quiet_ms
+        How long S must stay below the threshold to end the QRS (ms).
+    t_gap_ms
+        The T wave is searched from the QRS end plus this gap (ms).
+    lead_names
+        Names of the rows.
+    """
+    ecg = np.asarray(ecg, dtype=np.float64)
+    n_t = ecg.shape[1]
+    s = spatial_velocity(ecg, dt_ms)
+    level = fraction * s.max()
+    above = s > level
+    onset = int(np.argmax(above))
+    peak = int(np.argmax(s))
+    quiet = max(1, int(round(quiet_ms / dt_ms)))
+    end = n_t - 1
+    run = 0
+    for i in range(peak, n_t):
+        run = run + 1 if not above[i] else 0
+        if run >= quiet:
+            end = i - quiet + 1
+            break
+    window = ecg[:, onset:end + 1]
+    p2p = window.max(axis=1) - window.min(axis=1)
+    qrs_lead = int(np.argmax(p2p))
+    st = ecg[:, min(end, n_t - 1)]
+    start_t = min(n_t - 1, end + int(round(t_gap_ms / dt_ms)))
+    tail = ecg[:, start_t:] - st[:, None]
+    if tail.shape[1] == 0:
+        t_peak, t_amp, t_lead = float("nan"), float("nan"), ""
+    else:
+        lead, idx = np.unravel_index(int(np.argmax(np.abs(tail))), tail.shape)
+        t_peak = (start_t + int(idx)) * dt_ms
+        t_amp = float(tail[lead, idx])
+        t_lead = lead_names[int(lead)]
+    return BeatFeatures(qrs_onset_ms=onset * dt_ms, qrs_end_ms=end * dt_ms,
+                        qrs_duration_ms=(end - onset) * dt_ms,
+                        qrs_amplitude_mV=float(p2p[qrs_lead]),
+                        qrs_amplitude_lead=lead_names[qrs_lead], t_peak_ms=t_peak,
+                        t_amplitude_mV=t_amp, t_lead=t_lead,
+                        max_abs_mV=float(np.abs(ecg).max()))

@@ -1,0 +1,54 @@
+rule simulate:
+    input:
+        anatomy=get_shard_anatomy,
+        cells=f"{RESULTS}/cells/initial_states.h5",
+        params=f"{RESULTS}/design/{{campaign}}/{{shard}}.csv",
+    output:
+        h5=f"{RESULTS}/sims/{{campaign}}/{{shard}}.h5",
+    log:
+        "logs/simulate/{campaign}/{shard}.log",
+    benchmark:
+        "benchmarks/simulate/{campaign}/{shard}.tsv"
+    params:
+        settings=settings("simulate"),
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=0,
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "pipeline simulate --anatomy {input.anatomy} --cells {input.cells} "
+        "--params {input.params} --out {output.h5} --threads {threads} "
+        "--settings {params.settings} --log {log}"
+
+
+rule simulate_figures:
+    input:
+        shard=f"{RESULTS}/sims/{{campaign}}/{{shard}}.h5",
+        anatomy=get_shard_anatomy,
+    output:
+        ecg=report(
+            f"{RESULTS}/sims/{{campaign}}/figures/{{shard}}/ecg12.png",
+            caption="../report/simulate.rst",
+            category="3. Simulations",
+        ),
+        activation=f"{RESULTS}/sims/{{campaign}}/figures/{{shard}}/activation3d.png",
+        vm=f"{RESULTS}/sims/{{campaign}}/figures/{{shard}}/vm.png",
+    log:
+        "logs/simulate_figures/{campaign}/{shard}.log",
+    benchmark:
+        "benchmarks/simulate_figures/{campaign}/{shard}.tsv"
+    params:
+        outdir=shard_figures_dir,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "pipeline simulate-figures --shard {input.shard} --anatomy {input.anatomy} "
+        "--index 0 --out {params.outdir} "
+        "--log {log}"
