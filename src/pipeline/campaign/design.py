@@ -1,0 +1,326 @@
+"""Sweep design of a campaign: which simulations run, with which parameters, in which shard.
+
+A campaign (config key ``campaigns.<name>``) is a table of ``n_simulations`` rows, one per
+simulation, with the columns of :data:`COLUMNS`. The table is a pure function of the
+config, so the workflow computes the shard list at DAG-parse time and every row can be
+recomputed alone. The design is *prefix-stable*: raising ``n_simulations`` keeps every
+existing row unchanged and only appends rows, so only new (or topped-up) shards rerun.
+
+How rows are made (``A`` anatomies, simulation ``i``):
+
+* anatomy ``a = i mod A`` (round-robin), local index ``j = i // A`` within that anatomy;
+* continuous parameters (``sigma_l``, ``sigma_t``, ``sigma_fast_endo``,
+  ``site_delay_max_ms``) are point ``j`` of a scrambled Sobol sequence of dimension 4 owned
+  by anatomy ``a`` (so each anatomy alone is space-filling; a strided subsequence of one
+  global Sobol sequence would not be), mapped linearly onto the configured ranges;
+* the categorical triple (``pattern``, ``gkr_scale``, ``bcl_ms``) is stratified: the
+  combinations are visited in blocks of consecutive local indices, each block in its own
+  shuffled order, so every complete block holds every combination exactly once and every
+  run of ``len(patterns)`` aligned rows holds every pattern once (:func:`_strata`);
+* ``seed`` is a per-simulation 32-bit integer from ``SeedSequence([seed, campaign, i])``;
+* shard ``k`` of anatomy ``a`` holds local indices ``k * shard_size ... (k + 1) *
+  shard_size - 1`` and is named ``{heart}-{k:03d}``.
+
+Every random stream is a ``numpy.random.SeedSequence`` keyed by the config seed, a CRC32 of
+the campaign name, the anatomy index and a purpose tag, so the same config gives the same
+table on every machine with the same NumPy and SciPy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import warnings
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import resolve
+from pipeline.errors import InputError
+from pipeline.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: Columns of a design table, in order (interface of the simulate stage).
+COLUMNS: tuple[str, ...] = (
+    "sim_id", "anatomy", "pattern", "sigma_l", "sigma_t", "sigma_fast_endo",
+    "gkr_scale", "bcl_ms", "seed", "site_jitter_mm", "site_delay_max_ms",
+)
+#: Continuous parameters, in the order of the Sobol dimensions.
+CONTINUOUS: tuple[str, ...] = ("sigma_l", "sigma_t", "sigma_fast_endo", "site_delay_max_ms")
+#: Column dtypes as read back from CSV.
+DTYPES: dict[str, str] = {
+    "sim_id": "int64", "anatomy": "str", "pattern": "str", "sigma_l": "float64",
+    "sigma_t": "float64", "sigma_fast_endo": "float64", "gkr_scale": "float64",
+    "bcl_ms": "float64", "seed": "int64", "site_jitter_mm": "float64",
+    "site_delay_max_ms": "float64",
+}
+# Purpose tags of the random streams (never change: they fix existing designs).
+_TAG_CONTINUOUS, _TAG_STRATA, _TAG_SEED = 1, 2, 3
+
+
+def _campaign_key(campaign: str) -> int:
+    """A stable integer for the campaign name (CRC32 of its UTF-8 bytes)."""
+    return zlib.crc32(campaign.encode("utf-8"))
+
+
+def _resolved(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config validated with every default filled (idempotent)."""
+    return resolve(dict(config))
+
+
+def campaign_config(config: Mapping[str, Any], campaign: str) -> dict[str, Any]:
+    """The resolved settings of one campaign.
+
+    Raises
+    ------
+    InputError
+        If the campaign is not configured, or its ranges are inconsistent.
+    """
+    return _cfg(_resolved(config), campaign)
+
+
+def _cfg(full: Mapping[str, Any], campaign: str) -> dict[str, Any]:
+    campaigns = full["campaigns"]
+    if campaign not in campaigns:
+        raise InputError(f"campaign '{campaign}' is not in config key 'campaigns' "
+                         f"(configured: {sorted(campaigns) or 'none'})")
+    cfg = campaigns[campaign]
+    for name, (low, high) in cfg["conductivity"].items():
+        if low > high:
+            raise InputError(f"config key 'campaigns.{campaign}.conductivity.{name}': "
+                             f"low {low} > high {high}")
+    if cfg["conductivity"]["sigma_t"][1] > cfg["conductivity"]["sigma_l"][0]:
+        raise InputError(f"config key 'campaigns.{campaign}.conductivity': sigma_t's high "
+                         f"{cfg['conductivity']['sigma_t'][1]} exceeds sigma_l's low "
+                         f"{cfg['conductivity']['sigma_l'][0]}; transverse must stay below "
+                         "longitudinal")
+    low, high = cfg["site_delay_ms"]
+    if low > high:
+        raise InputError(f"config key 'campaigns.{campaign}.site_delay_ms': low {low} > high {high}")
+    return cfg
+
+
+def campaign_anatomies(config: Mapping[str, Any], campaign: str) -> list[str]:
+    """Heart names of a campaign, in round-robin order.
+
+    An empty ``anatomies`` list means every configured heart: the parametric ones
+    (``param000``...) then the meshes, in config order. Named hearts must be configured.
+    """
+    return _hearts(_resolved(config), campaign)
+
+
+def _hearts(full: Mapping[str, Any], campaign: str) -> list[str]:
+    cfg = _cfg(full, campaign)
+    configured = [f"param{i:03d}" for i in range(full["anatomy"]["parametric"]["count"])]
+    configured += [m["name"] for m in full["anatomy"]["meshes"]]
+    hearts = list(cfg["anatomies"]) or configured
+    unknown = [h for h in hearts if h not in configured]
+    if unknown:
+        raise InputError(f"config key 'campaigns.{campaign}.anatomies': {unknown} are not "
+                         f"configured hearts (configured: {configured})")
+    if not hearts:
+        raise InputError(f"campaign '{campaign}' has no anatomy: configure "
+                         "anatomy.parametric.count or anatomy.meshes")
+    return hearts
+
+
+def _per_anatomy_counts(n: int, n_anatomies: int) -> list[int]:
+    """Number of simulations of each anatomy under round-robin assignment."""
+    return [n // n_anatomies + (a < n % n_anatomies) for a in range(n_anatomies)]
+
+
+def _shard_layout(full: Mapping[str, Any], campaign: str) -> list[tuple[str, int, int, int]]:
+    """(name, anatomy index, first local index, row count) of every shard, in order."""
+    cfg = _cfg(full, campaign)
+    hearts = _hearts(full, campaign)
+    size = int(cfg["shard_size"])
+    layout = []
+    for a, count in enumerate(_per_anatomy_counts(int(cfg["n_simulations"]), len(hearts))):
+        for k, start in enumerate(range(0, count, size)):
+            layout.append((f"{hearts[a]}-{k:03d}", a, start, min(size, count - start)))
+    return layout
+
+
+def shard_names(config: Mapping[str, Any], campaign: str) -> list[str]:
+    """Names ``{heart}-{NNN}`` of the campaign's shards, computed from the config alone.
+
+    Called by the workflow at DAG-parse time (``workflow/rules/common.smk``).
+    """
+    return [name for name, *_ in _shard_layout(_resolved(config), campaign)]
+
+
+def shard_sim_ids(config: Mapping[str, Any], campaign: str, shard: str) -> np.ndarray:
+    """Campaign indices (``sim_id``) of a shard's simulations, int64 (n_rows,)."""
+    return _shard_ids(_resolved(config), campaign, shard)
+
+
+def _shard_ids(full: Mapping[str, Any], campaign: str, shard: str) -> np.ndarray:
+    n_anatomies = len(_hearts(full, campaign))
+    layout = _shard_layout(full, campaign)
+    for name, a, start, count in layout:
+        if name == shard:
+            return a + n_anatomies * np.arange(start, start + count, dtype=np.int64)
+    raise InputError(f"shard '{shard}' is not in campaign '{campaign}' "
+                     f"(shards: {', '.join(n for n, *_ in layout)})")
+
+
+def shard_settings(config: Mapping[str, Any], campaign: str, shard: str) -> dict[str, Any]:
+    """The smallest ``--settings`` that reproduce one shard's table.
+
+    Holds the seed and the campaign with its anatomies spelled out and ``n_simulations``
+    cut to the shard's last ``sim_id`` + 1, without ``split``. Growing the campaign leaves
+    this mapping unchanged for every shard whose rows do not change, so Snakemake's
+    params trigger reruns only new or topped-up shards.
+    """
+    full = _resolved(config)
+    cfg = {k: v for k, v in _cfg(full, campaign).items() if k != "split"}
+    cfg["anatomies"] = _hearts(full, campaign)
+    cfg["n_simulations"] = int(_shard_ids(full, campaign, shard)[-1]) + 1
+    return {"seed": int(full["seed"]), "campaigns": {campaign: cfg}}
+
+
+def _unit_samples(cfg: Mapping[str, Any], seed: int, ckey: int, anatomy: int,
+                  local: np.ndarray) -> np.ndarray:
+    """Points ``local`` of anatomy ``anatomy``'s sequence in [0, 1)^4, float64 (n, 4)."""
+    if local.size == 0:
+        return np.zeros((0, len(CONTINUOUS)))
+    n = int(local.max()) + 1
+    ss = np.random.SeedSequence([seed, ckey, anatomy, _TAG_CONTINUOUS])
+    if cfg["sampling"] == "sobol":
+        from scipy.stats import qmc
+
+        sobol = qmc.Sobol(d=len(CONTINUOUS), scramble=True, rng=np.random.default_rng(ss))
+        with warnings.catch_warnings():  # balance needs n = 2^m; prefixes are still fine
+            warnings.simplefilter("ignore", UserWarning)
+            points = sobol.random(n)
+    else:
+        points = np.random.default_rng(ss).random((n, len(CONTINUOUS)))
+    return points[local]
+
+
+def _strata(cfg: Mapping[str, Any], seed: int, ckey: int, anatomy: int,
+            local: np.ndarray) -> list[tuple[str, float, float]]:
+    """(pattern, gkr_scale, bcl_ms) of the given local indices of one anatomy.
+
+    Local indices run in blocks of ``P * G`` (``P`` patterns, ``G`` (gkr_scale, bcl_ms)
+    pairs). Inside a block, position ``p = r * P + q`` gets pattern ``perm_P[q]`` and pair
+    ``perm_G[(r + q) mod G]``: every block holds every combination once, every run of
+    ``P`` aligned positions holds every pattern once, and those ``P`` runs use distinct
+    pairs when ``P <= G``, so even a short prefix is spread over all factors.
+    """
+    patterns = list(cfg["patterns"])
+    pairs = list(itertools.product(cfg["gkr_scale"], cfg["bcl_ms"]))
+    n_p, n_g = len(patterns), len(pairs)
+    orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    out = []
+    for j in local.tolist():
+        block, pos = divmod(j, n_p * n_g)
+        if block not in orders:
+            rng = np.random.default_rng(np.random.SeedSequence(
+                [seed, ckey, anatomy, _TAG_STRATA, block]))
+            orders[block] = (rng.permutation(n_p), rng.permutation(n_g))
+        perm_p, perm_g = orders[block]
+        r, q = divmod(pos, n_p)
+        gkr, bcl = pairs[perm_g[(r + q) % n_g]]
+        out.append((patterns[perm_p[q]], gkr, bcl))
+    return out
+
+
+def _sim_seed(seed: int, ckey: int, sim_id: int) -> int:
+    """Per-simulation integer seed in [0, 2^32)."""
+    ss = np.random.SeedSequence([seed, ckey, _TAG_SEED, sim_id])
+    return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+
+def design_rows(config: Mapping[str, Any], campaign: str,
+                sim_ids: Sequence[int] | np.ndarray) -> pd.DataFrame:
+    """Rows of the design for the given ``sim_id`` values (any subset, any order).
+
+    Each row depends only on the config and its ``sim_id``, never on ``n_simulations``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COLUMNS`; conductivities in S/m, times in ms, jitter in mm.
+    """
+    full = _resolved(config)
+    cfg = _cfg(full, campaign)
+    hearts = _hearts(full, campaign)
+    seed, ckey = int(full["seed"]), _campaign_key(campaign)
+    ids = np.asarray(sim_ids, dtype=np.int64).reshape(-1)
+    if ids.size and ids.min() < 0:
+        raise InputError(f"sim_id must be >= 0, got {int(ids.min())}")
+    ranges = [cfg["conductivity"]["sigma_l"], cfg["conductivity"]["sigma_t"],
+              cfg["conductivity"]["sigma_fast_endo"], cfg["site_delay_ms"]]
+    low = np.array([r[0] for r in ranges], dtype=np.float64)
+    high = np.array([r[1] for r in ranges], dtype=np.float64)
+    columns: dict[str, list[Any]] = {c: [None] * ids.size for c in COLUMNS}
+    anatomy_of = ids % len(hearts)
+    for a in np.unique(anatomy_of).tolist():
+        rows = np.flatnonzero(anatomy_of == a)
+        local = ids[rows] // len(hearts)
+        values = low + (high - low) * _unit_samples(cfg, seed, ckey, a, local)
+        strata = _strata(cfg, seed, ckey, a, local)
+        for r, row in enumerate(rows.tolist()):
+            sim_id = int(ids[row])
+            pattern, gkr, bcl = strata[r]
+            record = {"sim_id": sim_id, "anatomy": hearts[a], "pattern": pattern,
+                      "gkr_scale": float(gkr), "bcl_ms": float(bcl),
+                      "seed": _sim_seed(seed, ckey, sim_id),
+                      "site_jitter_mm": float(cfg["site_jitter_mm"])}
+            record.update({name: float(values[r, d]) for d, name in enumerate(CONTINUOUS)})
+            for c in COLUMNS:
+                columns[c][row] = record[c]
+    return pd.DataFrame(columns, columns=list(COLUMNS)).astype(DTYPES)
+
+
+def design_table(config: Mapping[str, Any], campaign: str) -> pd.DataFrame:
+    """The whole design of a campaign, sorted by ``sim_id`` (n_simulations rows)."""
+    full = _resolved(config)
+    return design_rows(full, campaign, np.arange(int(_cfg(full, campaign)["n_simulations"])))
+
+
+def shard_table(config: Mapping[str, Any], campaign: str, shard: str) -> pd.DataFrame:
+    """The design rows of one shard, sorted by ``sim_id``."""
+    full = _resolved(config)
+    return design_rows(full, campaign, _shard_ids(full, campaign, shard))
+
+
+def write_design(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a design table as CSV (full float precision), atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.17g")
+
+
+def read_design(path: str | Path) -> pd.DataFrame:
+    """Read a design CSV written by :func:`write_design`.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the missing columns or bad values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"design table {path} does not exist")
+    try:
+        table = pd.read_csv(path, dtype={"anatomy": str, "pattern": str})
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read design table {path}: {exc}") from exc
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"design table {path} lacks columns {missing} "
+                         f"(expected {list(COLUMNS)})")
+    try:
+        table = table[list(COLUMNS)].astype(DTYPES)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"design table {path} has a bad value: {exc}") from exc
+    if table["sim_id"].duplicated().any():
+        dup = table.loc[table["sim_id"].duplicated(), "sim_id"].tolist()
+        raise InputError(f"design table {path} repeats sim_id {dup[:5]}")
+    return table
