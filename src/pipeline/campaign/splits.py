@@ -10,8 +10,10 @@ Both splits are reproducible from the config seed and stable when a campaign gro
   name; the first ``round(test_fraction * H)`` hearts (at least one if the fraction is
   positive) are the test hearts, the next ones the validation hearts.
 
-``n = round(fraction * N)``, raised to 1 when the fraction is positive and there are at
-least three samples (or hearts), so that a tiny CI dataset still has a validation sample.
+``n = round(fraction * N)`` samples, raised to 1 when the fraction is positive and there
+are at least three samples, so that a tiny CI dataset still has a validation sample; by
+anatomy, a positive fraction always holds out at least one heart (an error if none is left
+for training).
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def split_by_anatomy(anatomy: Sequence[str] | np.ndarray, val_fraction: float,
     """
     names = np.asarray([str(a) for a in anatomy], dtype=object)
     hearts = sorted(set(names.tolist()))
-    n_test, n_val = _count(test_fraction, len(hearts)), _count(val_fraction, len(hearts))
+    n_test, n_val = (max(int(f > 0), int(round(f * len(hearts))))
+                     for f in (test_fraction, val_fraction))
     if n_test + n_val >= len(hearts):
         raise InputError(f"split by anatomy: {len(hearts)} heart(s) {hearts} cannot give "
                          f"{n_val} validation and {n_test} test heart(s) and keep one for "
