@@ -1,0 +1,294 @@
+"""Reading the dataset file (DESIGN.md section 6) and the paper's scalings and labels.
+
+- ECG: every lead of every sample is divided by its own range, so that max - min = 1
+  (the authors' ``normalized_unit``; no offset is removed).
+- Vm: ``(Vm - vm_min) / (vm_max - vm_min)`` with the training split's extremes, so the
+  training Vm lies in [0, 1].
+- Activation label of the paper: the time of the first 1-ms sample with Vm > 0 mV
+  (``argmax(Vm > 0)`` in the authors' code); NaN here where Vm never exceeds 0.
+- Augmentation (Network I): the ECG is delayed by s ~ U{0..shift_max} samples, zeros fill the
+  first s samples, and the activation labels move by s ms.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+LEAD_NAMES: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF",
+                               "V1", "V2", "V3", "V4", "V5", "V6")
+N_POINTS = 75
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+@dataclass
+class LearnData:
+    """The arrays of a dataset file that learning uses.
+
+    Attributes
+    ----------
+    ecg
+        float32 (N, 12, T), mV.
+    vm
+        float32 (N, 75, T), mV.
+    activation_ms
+        float32 (N, 75), interpolated upward 0-mV crossing (NaN if never).
+    splits
+        ``train``, ``val``, ``test`` -> int64 sample indices.
+    point_names
+        The 75 recording point names.
+    dt_ms
+        Sampling interval (1.0).
+    path
+        The file read.
+    """
+
+    ecg: np.ndarray
+    vm: np.ndarray
+    activation_ms: np.ndarray
+    splits: dict[str, np.ndarray]
+    point_names: list[str]
+    dt_ms: float
+    path: str
+
+    @property
+    def n_samples(self) -> int:
+        """T, samples per record."""
+        return int(self.ecg.shape[-1])
+
+
+def _names(attr: Any) -> list[str]:
+    return [a.decode() if isinstance(a, bytes) else str(a) for a in np.atleast_1d(attr)]
+
+
+def read_dataset(path: str | Path) -> LearnData:
+    """Read and check a dataset file.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, a field is absent or mis-shaped, the leads are not
+        ``I, II, III, aVR, aVL, aVF, V1..V6``, or the splits overlap or leave the range.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"dataset file {path} does not exist")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"cannot open dataset {path} as HDF5: {exc}") from exc
+    with f:
+        for name in ("ecg", "vm", "activation_ms"):
+            if name not in f:
+                raise InputError(f"dataset {path}: field '{name}' is missing (DESIGN.md section 6)")
+        ecg = np.asarray(f["ecg"][...], dtype=np.float32)
+        vm = np.asarray(f["vm"][...], dtype=np.float32)
+        act = np.asarray(f["activation_ms"][...], dtype=np.float32)
+        leads = _names(f.attrs.get("lead_names", LEAD_NAMES))
+        points = _names(f.attrs.get("point_names", [f"P{i:02d}" for i in range(N_POINTS)]))
+        dt = float(f.attrs.get("dt_ms", 1.0))
+        splits = {}
+        for s in SPLITS:
+            key = f"split/{s}"
+            if key not in f:
+                raise InputError(f"dataset {path}: field '{key}' is missing (DESIGN.md section 6)")
+            splits[s] = np.asarray(f[key][...], dtype=np.int64)
+    n = ecg.shape[0]
+    if ecg.ndim != 3 or ecg.shape[1] != 12:
+        raise InputError(f"dataset {path}: 'ecg' has shape {ecg.shape}, expected (N, 12, T)")
+    if vm.shape != (n, N_POINTS, ecg.shape[2]):
+        raise InputError(f"dataset {path}: 'vm' has shape {vm.shape}, "
+                         f"expected {(n, N_POINTS, ecg.shape[2])}")
+    if act.shape != (n, N_POINTS):
+        raise InputError(f"dataset {path}: 'activation_ms' has shape {act.shape}, "
+                         f"expected {(n, N_POINTS)}")
+    if tuple(leads) != LEAD_NAMES:
+        raise InputError(f"dataset {path}: lead_names {leads}, expected {list(LEAD_NAMES)}")
+    if abs(dt - 1.0) > 1e-9:
+        raise InputError(f"dataset {path}: dt_ms = {dt}, expected 1.0")
+    seen: set[int] = set()
+    for s, idx in splits.items():
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise InputError(f"dataset {path}: split/{s} has indices outside 0..{n - 1}")
+        if seen & set(idx.tolist()):
+            raise InputError(f"dataset {path}: split/{s} overlaps another split")
+        seen |= set(idx.tolist())
+    if splits["train"].size == 0 or splits["val"].size == 0:
+        raise InputError(f"dataset {path}: split/train and split/val must not be empty")
+    if not np.isfinite(ecg).all():
+        raise InputError(f"dataset {path}: 'ecg' holds NaN or inf")
+    log.info("read %s: %d samples (train %d, val %d, test %d), T = %d", path, n,
+             splits["train"].size, splits["val"].size, splits["test"].size, ecg.shape[2])
+    return LearnData(ecg=ecg, vm=vm, activation_ms=act, splits=splits, point_names=points,
+                     dt_ms=dt, path=str(path))
+
+
+def scale_ecg(ecg: np.ndarray) -> np.ndarray:
+    """Divide every lead of every sample by its range (max - min over time).
+
+    Parameters
+    ----------
+    ecg
+        (..., 12, T) in mV.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, same shape, each lead with max - min = 1 (a flat lead stays as it is).
+    """
+    ecg = np.asarray(ecg, dtype=np.float32)
+    rng = ecg.max(axis=-1, keepdims=True) - ecg.min(axis=-1, keepdims=True)
+    return ecg / np.where(rng > 0, rng, 1.0).astype(np.float32)
+
+
+def paper_activation(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
+    """The paper's label: time (ms) of the first sample with Vm > 0 mV; NaN if never.
+
+    Parameters
+    ----------
+    vm
+        (..., T) voltages in mV (or any scale whose zero is 0 mV).
+    """
+    above = np.asarray(vm) > 0
+    first = above.argmax(axis=-1).astype(np.float32) * np.float32(dt_ms)
+    return np.where(above.any(axis=-1), first, np.float32(np.nan)).astype(np.float32)
+
+
+def crossing_activation(vm: np.ndarray, dt_ms: float = 1.0, level: float = 0.0) -> np.ndarray:
+    """First upward crossing of ``level`` (ms), linearly interpolated; NaN if never.
+
+    Parameters
+    ----------
+    vm
+        (..., T) voltages; the first sample already above ``level`` gives time 0.
+    """
+    vm = np.asarray(vm, dtype=np.float64)
+    above = vm > level
+    k = above.argmax(axis=-1)
+    ok = above.any(axis=-1)
+    km1 = np.maximum(k - 1, 0)
+    v1 = np.take_along_axis(vm, k[..., None], -1)[..., 0]
+    v0 = np.take_along_axis(vm, km1[..., None], -1)[..., 0]
+    frac = np.where((k > 0) & (v1 != v0), (level - v0) / np.where(v1 != v0, v1 - v0, 1.0), 0.0)
+    t = (km1 + np.where(k > 0, frac, 0.0)) * dt_ms
+    return np.where(ok, t, np.nan).astype(np.float32)
+
+
+def apd90(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
+    """Action potential duration at 90 % repolarisation (ms); NaN where undefined.
+
+    From the upward 0-mV crossing to the first later time where Vm falls below
+    ``Vmax - 0.9 (Vmax - Vrest)``, with Vrest the first sample and Vmax the peak after
+    activation; both crossings linearly interpolated.
+
+    Parameters
+    ----------
+    vm
+        (..., T) voltages in mV.
+    """
+    vm = np.asarray(vm, dtype=np.float64)
+    shape = vm.shape[:-1]
+    flat = vm.reshape(-1, vm.shape[-1])
+    act = crossing_activation(flat, dt_ms).astype(np.float64)
+    out = np.full(flat.shape[0], np.nan)
+    t_idx = np.arange(flat.shape[1])
+    for i in np.flatnonzero(np.isfinite(act)):
+        v = flat[i]
+        start = int(np.floor(act[i] / dt_ms))
+        peak = start + int(np.argmax(v[start:]))
+        level = v[peak] - 0.9 * (v[peak] - v[0])
+        below = (v < level) & (t_idx > peak)
+        if not below.any():
+            continue
+        j = int(np.argmax(below))
+        frac = (v[j - 1] - level) / (v[j - 1] - v[j]) if v[j - 1] != v[j] else 0.0
+        out[i] = (j - 1 + frac) * dt_ms - act[i]
+    return out.reshape(shape).astype(np.float32)
+
+
+@dataclass
+class Normalisation:
+    """Constants that turn data into network units and back (stored in checkpoints).
+
+    Attributes
+    ----------
+    ecg
+        ECG scaling, ``lead_range`` (per sample and lead, max - min = 1).
+    vm_min, vm_max
+        mV; Vm_unit = (Vm - vm_min) / (vm_max - vm_min).
+    label_scale_ms
+        Activation targets are t / label_scale_ms.
+    label
+        ``paper`` (first sample with Vm > 0) or ``interpolated`` (``activation_ms``).
+    """
+
+    ecg: str = "lead_range"
+    vm_min: float = -85.5
+    vm_max: float = 50.0
+    label_scale_ms: float = 1.0
+    label: str = "paper"
+
+    def vm_to_unit(self, vm: np.ndarray) -> np.ndarray:
+        return ((vm - self.vm_min) / (self.vm_max - self.vm_min)).astype(np.float32)
+
+    def vm_from_unit(self, u: np.ndarray) -> np.ndarray:
+        return (u * (self.vm_max - self.vm_min) + self.vm_min).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> Normalisation:
+        return cls(**value)
+
+
+def activation_labels(data: LearnData, label: str) -> np.ndarray:
+    """Activation labels (N, 75) in ms: ``paper`` from vm, or ``interpolated``."""
+    if label == "paper":
+        return paper_activation(data.vm, data.dt_ms)
+    if label == "interpolated":
+        return data.activation_ms.astype(np.float32)
+    raise ValueError(f"unknown label {label!r}; expected 'paper' or 'interpolated'")
+
+
+def targets(data: LearnData, task: str, norm: Normalisation) -> np.ndarray:
+    """Network targets in network units: (N, 75) activation / label_scale or (N, 75, T) Vm."""
+    if task == "activation":
+        return activation_labels(data, norm.label) / np.float32(norm.label_scale_ms)
+    return norm.vm_to_unit(data.vm)
+
+
+def shift_batch(x: torch.Tensor, y: torch.Tensor, shifts: torch.Tensor, task: str,
+                label_scale_ms: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Delay each ECG by ``shifts`` samples (zeros in front) and move its labels alike.
+
+    Parameters
+    ----------
+    x
+        (B, 12, T) scaled ECG.
+    y
+        (B, 75) activation targets (in units of ``label_scale_ms``) or (B, 75, T) Vm
+        (delayed too, the first value repeated in front).
+    shifts
+        (B,) integer delays in samples (1 ms each).
+    """
+    t = torch.arange(x.shape[-1], device=x.device)
+    src = t[None, :] - shifts[:, None]                          # (B, T)
+    valid = (src >= 0)[:, None, :]
+    idx = src.clamp(min=0)[:, None, :]
+    xs = torch.where(valid, torch.gather(x, 2, idx.expand(-1, x.shape[1], -1)), 0.0)
+    if task == "activation":
+        ys = y + shifts[:, None].to(y.dtype) / label_scale_ms
+    else:
+        ys = torch.gather(y, 2, idx.expand(-1, y.shape[1], -1))
+    return xs, ys

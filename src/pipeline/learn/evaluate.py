@@ -1,0 +1,169 @@
+"""Evaluation of a trained network (DESIGN.md section 7): metrics, baselines and figures.
+
+Writes into ``out_dir``:
+
+- ``metrics.json``: ``network``, ``n_parameters``, ``dataset``, ``splits.{val,test}`` and
+  ``baselines.{mean,ridge}.{val,test}`` with the keys of :mod:`pipeline.learn.metrics`,
+  against the paper's label (first 1-ms sample with Vm > 0);
+- ``metrics_interpolated.json``: the same layout against the interpolated 0-mV crossing
+  ``activation_ms`` of the dataset;
+- ``ecg.png``, ``activation_maps.png`` (LV/RV bull's-eyes true vs predicted for the first
+  test sample), ``activation_3d.png`` (when an anatomy file is given), ``error_boxplot.png``,
+  ``vm_traces.png`` (points 1, 17, 67).
+
+Baselines: ``mean`` predicts the training-set mean target (per point, or per point and time
+for Vm); ``ridge`` is a ridge regression on the scaled ECG averaged over 5-ms bins, alpha
+chosen on the validation split.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.io import write_json
+from pipeline.learn import figures
+from pipeline.learn.checkpoint import load_model
+from pipeline.learn.data import (Normalisation, crossing_activation, paper_activation,
+                                 read_dataset, scale_ecg, targets)
+from pipeline.learn.metrics import Ridge, activation_metrics, ridge_features, vm_metrics
+from pipeline.learn.train import pick_device, predict_units
+
+log = logging.getLogger(__name__)
+
+EVAL_SPLITS: tuple[str, ...] = ("val", "test")
+
+
+def outputs_to_predictions(units: np.ndarray, task: str, norm: Normalisation,
+                           dt_ms: float = 1.0) -> dict[str, np.ndarray]:
+    """Network outputs -> ``act_paper_ms``, ``act_interp_ms`` (N, 75) and ``vm_mV``.
+
+    For an activation network both activation entries are the predicted times; for a Vm
+    network they are the first sample above 0 mV and the interpolated 0-mV crossing of the
+    predicted Vm (N, 75, T).
+    """
+    if task == "activation":
+        act = (units * norm.label_scale_ms).astype(np.float32)
+        return {"act_paper_ms": act, "act_interp_ms": act}
+    vm = norm.vm_from_unit(units)
+    return {"act_paper_ms": paper_activation(vm, dt_ms),
+            "act_interp_ms": crossing_activation(vm, dt_ms), "vm_mV": vm}
+
+
+def _split_metrics(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray], key: str,
+                   record_ms: float, dt_ms: float) -> dict[str, Any]:
+    out = activation_metrics(pred[key], truth[key], record_ms)
+    if "vm_mV" in pred:
+        out.update(vm_metrics(pred["vm_mV"], truth["vm_mV"], dt_ms))
+    return out
+
+
+def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *,
+             anatomy: str | Path | None = None, device: str = "auto",
+             sample: int = 0) -> dict[str, Any]:
+    """Evaluate checkpoint ``model_path`` on ``dataset``; write metrics and figures.
+
+    Parameters
+    ----------
+    sample
+        Position within the test split (val if test is empty) of the sample drawn in the
+        per-sample figures.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+    """
+    dev = pick_device(device)
+    model, cfg, norm, ckpt = load_model(model_path, dev)
+    data = read_dataset(dataset)
+    if data.n_samples != cfg.n_samples:
+        from pipeline.errors import InputError
+        raise InputError(f"dataset {dataset} has T = {data.n_samples} samples, the model "
+                         f"{model_path} was trained on T = {cfg.n_samples}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dt, record_ms = data.dt_ms, data.n_samples * data.dt_ms
+    x = scale_ecg(data.ecg)
+    y = targets(data, cfg.task, norm)
+
+    def truth(idx: np.ndarray) -> dict[str, np.ndarray]:
+        t = {"act_paper_ms": paper_activation(data.vm[idx], dt),
+             "act_interp_ms": data.activation_ms[idx]}
+        if cfg.task == "vm":
+            t["vm_mV"] = data.vm[idx]
+        return t
+
+    # network
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    for s in EVAL_SPLITS:
+        idx = data.splits[s]
+        units = predict_units(model, torch.from_numpy(x[idx]), device=dev).numpy()
+        preds[s] = outputs_to_predictions(units.reshape((len(idx),) + y.shape[1:]),
+                                          cfg.task, norm, dt)
+    # baselines, fitted on the training split in network units
+    tr, va = data.splits["train"], data.splits["val"]
+    y_flat = y.reshape(len(y), -1)
+    with np.errstate(invalid="ignore"):
+        mean_units = np.nanmean(y_flat[tr], axis=0)
+    feats = ridge_features(x)
+    ridge = Ridge().fit(feats[tr], y_flat[tr], feats[va], y_flat[va])
+    base_preds: dict[str, dict[str, dict[str, np.ndarray]]] = {"mean": {}, "ridge": {}}
+    for s in EVAL_SPLITS:
+        idx = data.splits[s]
+        shape = (len(idx),) + y.shape[1:]
+        base_preds["mean"][s] = outputs_to_predictions(
+            np.broadcast_to(mean_units, (len(idx), mean_units.size)).reshape(shape),
+            cfg.task, norm, dt)
+        base_preds["ridge"][s] = outputs_to_predictions(
+            ridge.predict(feats[idx]).astype(np.float32).reshape(shape), cfg.task, norm, dt)
+
+    results = {}
+    for key, fname in (("act_paper_ms", "metrics.json"),
+                       ("act_interp_ms", "metrics_interpolated.json")):
+        metrics: dict[str, Any] = {
+            "network": cfg.name, "n_parameters": int(ckpt.get("n_parameters", 0)),
+            "dataset": str(dataset),
+            "splits": {s: _split_metrics(preds[s], truth(data.splits[s]), key, record_ms, dt)
+                       for s in EVAL_SPLITS},
+            "baselines": {b: {s: _split_metrics(base_preds[b][s], truth(data.splits[s]), key,
+                                                record_ms, dt) for s in EVAL_SPLITS}
+                          for b in ("mean", "ridge")},
+        }
+        write_json(out_dir / fname, metrics)
+        results[fname] = metrics
+    m = results["metrics.json"]
+    for s in EVAL_SPLITS:
+        log.info("%s %s: activation MAE %s ms (mean baseline %s, ridge %s)", cfg.name, s,
+                 m["splits"][s]["activation_mae_ms"],
+                 m["baselines"]["mean"][s]["activation_mae_ms"],
+                 m["baselines"]["ridge"][s]["activation_mae_ms"])
+    _figures(data, cfg.task, preds, truth, out_dir, anatomy, sample, cfg.name)
+    return m
+
+
+def _figures(data: Any, task: str, preds: dict[str, dict[str, np.ndarray]], truth: Any,
+             out_dir: Path, anatomy: str | Path | None, sample: int, name: str) -> None:
+    split = "test" if data.splits["test"].size else "val"
+    idx = data.splits[split]
+    k = min(sample, len(idx) - 1)
+    i = int(idx[k])
+    t = truth(idx)
+    p = preds[split]
+    figures.plot_ecg(data.ecg[i], out_dir / "ecg.png", title=f"ECG of sample {i} ({split})")
+    maps = {"true": t["act_paper_ms"][k], f"Network {name}": p["act_paper_ms"][k]}
+    figures.plot_bullseyes(maps, out_dir / "activation_maps.png")
+    err = np.abs(np.where(np.isnan(p["act_paper_ms"]), data.n_samples * data.dt_ms,
+                          p["act_paper_ms"]) - t["act_paper_ms"])
+    figures.plot_error_boxes(err, data.point_names, out_dir / "error_boxplot.png",
+                             title=f"Network {name}, {split} split")
+    figures.plot_vm_traces(data.vm[i], out_dir / "vm_traces.png", data.point_names,
+                           vm_pred=p["vm_mV"][k] if task == "vm" else None,
+                           act_pred=p["act_paper_ms"][k] if task == "activation" else None,
+                           dt_ms=data.dt_ms)
+    if anatomy is not None:
+        figures.plot_anatomy_3d(anatomy, maps, out_dir / "activation_3d.png")

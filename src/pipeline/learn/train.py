@@ -1,0 +1,202 @@
+"""Training as the paper: Adam (lr 1e-3), MSE, batch 32, best-on-validation checkpoint.
+
+Outputs in ``out_dir``: ``{network}.pt`` (best validation loss; :mod:`checkpoint`),
+``{network}.state.pt`` (everything needed to resume: model, optimiser, scheduler, random
+generator, history), ``{network}.curves.csv`` and ``{network}.curves.png`` (loss per epoch).
+Samples with a NaN label (a point that never activates) are left out of the loss.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from pipeline.io import atomic_path, provenance
+from pipeline.learn import checkpoint
+from pipeline.learn.data import (LearnData, Normalisation, read_dataset, scale_ecg,
+                                 shift_batch, targets)
+from pipeline.learn.models import ModelConfig, build_model, members_output, n_parameters, preset
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 32, "lr": 1e-3, "device": "auto",
+                            "label": "paper", "shift_max_ms": None}
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the finite entries of ``target`` (pred may have a leading
+    ensemble axis)."""
+    target = target.expand_as(pred)
+    ok = torch.isfinite(target)
+    diff = torch.where(ok, pred - torch.nan_to_num(target), 0.0)
+    return diff.pow(2).sum() / ok.sum().clamp(min=1)
+
+
+def make_normalisation(data: LearnData, cfg: ModelConfig, label: str) -> Normalisation:
+    """Normalisation from the training split (Vm extremes) and the model's label scale."""
+    vm = data.vm[data.splits["train"]]
+    return Normalisation(vm_min=float(vm.min()), vm_max=float(vm.max()),
+                         label_scale_ms=cfg.label_scale_ms, label=label)
+
+
+@torch.no_grad()
+def predict_units(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 64,
+                  device: torch.device | None = None) -> torch.Tensor:
+    """Network outputs (network units) for scaled ECGs ``x`` (N, 12, T), in eval mode."""
+    device = device or torch.device("cpu")
+    model.eval()
+    outs = [model(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def _write_curves(out_dir: Path, network: str, history: list[dict[str, float]]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    csv_path = out_dir / f"{network}.curves.csv"
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    epochs = [h["epoch"] for h in history]
+    ax.semilogy(epochs, [h["train_loss"] for h in history], "o-", label="training")
+    ax.semilogy(epochs, [h["val_loss"] for h in history], "s-", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (network units)")
+    ax.set_title(f"Network {network}")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(out_dir / f"{network}.curves.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def train(dataset: str | Path, network: str, out_dir: str | Path, *,
+          settings: dict[str, Any] | None = None, seed: int = 0, resume: bool = False,
+          overrides: dict[str, Any] | None = None, progress: bool = True) -> Path:
+    """Train preset ``network`` on ``dataset``; return the best checkpoint's path.
+
+    Parameters
+    ----------
+    dataset
+        Dataset file (DESIGN.md section 6).
+    network
+        A key of :data:`pipeline.learn.models.PRESETS`.
+    out_dir
+        Folder for ``{network}.pt`` and its companions.
+    settings
+        The ``learn`` config section (keys of :data:`DEFAULTS`; missing keys take those).
+    seed
+        Seeds initialisation, batch order and augmentation.
+    resume
+        Continue from ``{network}.state.pt`` when it exists (same result as an
+        uninterrupted run).
+    overrides
+        ModelConfig fields to replace (e.g. a smaller ``width`` for tests).
+    """
+    cfg_train = {**DEFAULTS, **(settings or {})}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = read_dataset(dataset)
+    model_over = dict(overrides or {})
+    if cfg_train.get("shift_max_ms") is not None:
+        model_over.setdefault("shift_max_ms", int(cfg_train["shift_max_ms"]))
+    mcfg = preset(network, n_samples=data.n_samples, **model_over)
+    norm = make_normalisation(data, mcfg, cfg_train["label"])
+    device = pick_device(cfg_train["device"])
+
+    x_all = torch.from_numpy(scale_ecg(data.ecg))
+    y_all = torch.from_numpy(targets(data, mcfg.task, norm))
+    tr, va = (torch.from_numpy(data.splits[s]) for s in ("train", "val"))
+    x_tr, y_tr, x_va, y_va = x_all[tr], y_all[tr], x_all[va], y_all[va]
+
+    torch.manual_seed(seed)
+    model = build_model(mcfg).to(device)
+    n_par = n_parameters(model)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg_train["lr"])
+    epochs = int(cfg_train["epochs"])
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+             if mcfg.schedule == "cosine" else
+             torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0))
+    gen = torch.Generator().manual_seed(seed + 1)
+    history: list[dict[str, float]] = []
+    best = math.inf
+    start = 0
+    state_path = out_dir / f"{network}.state.pt"
+    best_path = out_dir / f"{network}.pt"
+    if resume and state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best, start = list(state["history"]), float(state["best"]), int(state["epoch"])
+        log.info("resuming %s from epoch %d (best val loss %.4g)", network, start, best)
+    log.info("training network %s (%d parameters) on %s: %d train, %d val, device %s",
+             network, n_par, dataset, len(tr), len(va), device)
+
+    bs = int(cfg_train["batch_size"])
+    for epoch in range(start, epochs):
+        model.train()
+        perm = torch.randperm(len(x_tr), generator=gen)
+        total, count = 0.0, 0
+        bar = tqdm(range(0, len(perm), bs), desc=f"{network} epoch {epoch + 1}/{epochs}",
+                   disable=not progress, leave=False)
+        for i in bar:
+            idx = perm[i:i + bs]
+            xb, yb = x_tr[idx], y_tr[idx]
+            if mcfg.shift_max_ms > 0:
+                shifts = torch.randint(0, mcfg.shift_max_ms + 1, (len(idx),), generator=gen)
+                xb, yb = shift_batch(xb, yb, shifts, mcfg.task, mcfg.label_scale_ms)
+            loss = masked_mse(members_output(model, xb.to(device)), yb.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+        sched.step()
+        pred = predict_units(model, x_va, device=device)
+        val_loss = float(masked_mse(pred, y_va))
+        row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val_loss,
+               "lr": opt.param_groups[0]["lr"]}
+        if mcfg.task == "activation":
+            err = (pred - y_va).abs() * mcfg.label_scale_ms
+            row["val_mae_ms"] = float(err[torch.isfinite(err)].mean())
+        history.append(row)
+        log.info("%s epoch %d: train %.4g val %.4g%s", network, epoch + 1, row["train_loss"],
+                 val_loss, f" (val MAE {row['val_mae_ms']:.3f} ms)" if "val_mae_ms" in row else "")
+        if val_loss < best or not best_path.exists():
+            best = min(best, val_loss)
+            checkpoint.save(best_path, {
+                "model_config": mcfg.to_dict(),
+                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "normalisation": norm.to_dict(), "train_config": cfg_train, "seed": seed,
+                "n_parameters": n_par, "epoch": epoch + 1, "val_loss": val_loss,
+                "dataset": str(dataset), "point_names": list(data.point_names),
+                "provenance": provenance(cfg_train)})
+        with atomic_path(state_path) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(), "history": history,
+                        "best": best, "epoch": epoch + 1}, tmp)
+        _write_curves(out_dir, network, history)
+    log.info("best validation loss of %s: %.4g -> %s", network, best, best_path)
+    return best_path
+
