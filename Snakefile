@@ -14,6 +14,9 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/anatomy.smk"
 include: "workflow/rules/cells.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/design.smk"
+include: "workflow/rules/dataset.smk"
 
 
 rule all:

@@ -60,4 +60,63 @@ def anatomy_mesh_input(wildcards):
 def get_final_outputs():
     outputs = expand(f"{RESULTS}/anatomy/{{heart}}/anatomy.h5", heart=all_hearts())
     outputs.append(f"{RESULTS}/cells/initial_states.h5")
+    outputs += get_campaign_outputs()
+    return outputs
+
+
+# ---------------------------------------------------------------- simulate
+def shard_heart(wildcards):
+    """The heart of shard {shard}: its name up to the last '-' (shards are {heart}-{NNN})."""
+    return wildcards.shard.rsplit("-", 1)[0]
+
+
+def get_shard_anatomy(wildcards):
+    return f"{RESULTS}/anatomy/{shard_heart(wildcards)}/anatomy.h5"
+
+
+def shard_figures_dir(wildcards):
+    return f"{RESULTS}/sims/{wildcards.campaign}/figures/{wildcards.shard}"
+
+
+# ---------------------------------------------------------------- campaigns and dataset
+from pipeline.campaign import design as campaign_design
+
+# Shards of every campaign, computed from the config alone at DAG-parse time.
+CAMPAIGN_SHARDS = {
+    name: campaign_design.shard_names(config, name) for name in config["campaigns"]
+}
+
+
+def get_campaign_sims(wildcards):
+    """Shard files of campaign {campaign}: the inputs of its dataset."""
+    return expand(
+        f"{RESULTS}/sims/{wildcards.campaign}/{{shard}}.h5",
+        shard=CAMPAIGN_SHARDS[wildcards.campaign],
+    )
+
+
+def design_shard_settings(wildcards):
+    """--settings of one shard's design: unchanged while the shard's rows are unchanged."""
+    value = campaign_design.shard_settings(config, wildcards.campaign, wildcards.shard)
+    return shlex.quote(json.dumps(value, sort_keys=True))
+
+
+def design_table_settings(wildcards):
+    value = campaign_design.table_settings(config, wildcards.campaign)
+    return shlex.quote(json.dumps(value, sort_keys=True))
+
+
+def dataset_settings(wildcards):
+    value = {
+        "seed": config["seed"],
+        "campaigns": {wildcards.campaign: config["campaigns"][wildcards.campaign]},
+    }
+    return shlex.quote(json.dumps(value, sort_keys=True))
+
+
+def get_campaign_outputs():
+    """Design tables and datasets of every campaign."""
+    outputs = []
+    for name in CAMPAIGN_SHARDS:
+        outputs += [f"{RESULTS}/design/{name}.csv", f"{RESULTS}/dataset/{name}.h5"]
     return outputs

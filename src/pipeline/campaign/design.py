@@ -184,6 +184,18 @@ def shard_settings(config: Mapping[str, Any], campaign: str, shard: str) -> dict
     return {"seed": int(full["seed"]), "campaigns": {campaign: cfg}}
 
 
+def table_settings(config: Mapping[str, Any], campaign: str) -> dict[str, Any]:
+    """The smallest ``--settings`` that reproduce the whole design table of a campaign.
+
+    The seed and the campaign with its anatomies spelled out, without ``split`` (which
+    does not change the design) and without the other campaigns.
+    """
+    full = _resolved(config)
+    cfg = {k: v for k, v in _cfg(full, campaign).items() if k != "split"}
+    cfg["anatomies"] = _hearts(full, campaign)
+    return {"seed": int(full["seed"]), "campaigns": {campaign: cfg}}
+
+
 def _unit_samples(cfg: Mapping[str, Any], seed: int, ckey: int, anatomy: int,
                   local: np.ndarray) -> np.ndarray:
     """Points ``local`` of anatomy ``anatomy``'s sequence in [0, 1)^4, float64 (n, 4)."""
