@@ -219,3 +219,22 @@ def test_shard_round_trip_and_atomic_write(tmp_path) -> None:
         bad = _shard()
         bad.vm = bad.vm[:, :74]
         write_shard(tmp_path / "bad.h5", bad)
+
+
+# ---------------------------------------------------------------------------- ECG features
+def test_beat_features_on_synthetic_beat() -> None:
+    """A QRS of 10-90 ms (smooth bumps) and a T wave peaking at 300 ms."""
+    from pipeline.measure.features import beat_features
+
+    t = np.arange(500.0)
+    window = np.where((t > 10) & (t < 90), np.sin(np.pi * (t - 10) / 80) ** 2, 0.0)
+    qrs = window * np.sin(2 * np.pi * (t - 10) / 80)
+    twave = 0.4 * np.exp(-0.5 * ((t - 300) / 35) ** 2)
+    gains = np.linspace(-1.5, 2.0, 12)
+    ecg = gains[:, None] * qrs + np.linspace(1.0, -0.5, 12)[:, None] * twave
+    f = beat_features(ecg, 1.0)
+    print(f.as_dict())
+    assert 8 <= f.qrs_onset_ms <= 20 and 80 <= f.qrs_end_ms <= 92
+    assert f.t_lead == "I" and abs(f.t_peak_ms - 300) <= 1
+    np.testing.assert_allclose(f.t_amplitude_mV, 0.4, rtol=0.05)
+    assert f.qrs_amplitude_lead == "V6"
