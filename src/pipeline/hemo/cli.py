@@ -23,7 +23,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     from pipeline.config import section
     from pipeline.io import parse_settings
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(1)  # small batched ops: one thread is fastest on a shared CPU
 
     try:
         raw = parse_settings(args.settings)
