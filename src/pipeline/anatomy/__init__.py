@@ -1,0 +1,1 @@
+"""Biventricular anatomies: voxel hearts with coordinates, fibres, points and electrodes."""
