@@ -47,13 +47,14 @@ def exact_crossing(act: np.ndarray) -> np.ndarray:
 
 
 def write_tiny_dataset(path: str | Path, n: int = 160, t_len: int = 128, seed: int = 0,
-                       noise_mV: float = 0.0) -> dict[str, np.ndarray]:
+                       noise_mV: float = 0.0, t0_range: tuple[float, float] = (5.0, 30.0)
+                       ) -> dict[str, np.ndarray]:
     """Write the dataset; return the latent truth (``act_true``, ``t0``, ``speed``)."""
     rng = np.random.default_rng(seed)
     d = rng.uniform(0.0, 25.0, 75)
     c = rng.uniform(0.0, 25.0, 12)
     amp = rng.choice([-1.0, 1.0], 12) * rng.uniform(0.5, 2.0, 12)
-    t0 = rng.uniform(5.0, 30.0, n)
+    t0 = rng.uniform(*t0_range, n)
     speed = rng.uniform(0.6, 1.4, n)
     act = t0[:, None] + speed[:, None] * d[None, :]
     t = np.arange(t_len, dtype=np.float64)

@@ -88,7 +88,8 @@ def _write_curves(out_dir: Path, network: str, history: list[dict[str, float]]) 
 
 def train(dataset: str | Path, network: str, out_dir: str | Path, *,
           settings: dict[str, Any] | None = None, seed: int = 0, resume: bool = False,
-          overrides: dict[str, Any] | None = None, progress: bool = True) -> Path:
+          overrides: dict[str, Any] | None = None, progress: bool = True,
+          stop_after: int | None = None) -> Path:
     """Train preset ``network`` on ``dataset``; return the best checkpoint's path.
 
     Parameters
@@ -108,6 +109,9 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
         uninterrupted run).
     overrides
         ModelConfig fields to replace (e.g. a smaller ``width`` for tests).
+    stop_after
+        Stop after this many epochs in this call (a time-limited job; continue it later
+        with ``resume=True``).
     """
     cfg_train = {**DEFAULTS, **(settings or {})}
     out_dir = Path(out_dir)
@@ -152,7 +156,8 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
              network, n_par, dataset, len(tr), len(va), device)
 
     bs = int(cfg_train["batch_size"])
-    for epoch in range(start, epochs):
+    end = epochs if stop_after is None else min(epochs, start + stop_after)
+    for epoch in range(start, end):
         model.train()
         perm = torch.randperm(len(x_tr), generator=gen)
         total, count = 0.0, 0

@@ -1,0 +1,209 @@
+"""Learning stage end to end on a tiny learnable dataset: train, evaluate, checkpoint, resume,
+ONNX, predict (NumPy, CSV, WFDB) and every bad-input error."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from learn_synthetic import LEADS, write_tiny_dataset
+
+from pipeline.cli import main
+from pipeline.errors import InputError
+from pipeline.learn import checkpoint
+from pipeline.learn.data import paper_activation, read_dataset, scale_ecg
+from pipeline.learn.predict import predict_file, prepare, qrs_onset, read_ecg
+from pipeline.learn.train import train
+
+T = 112
+SPLIT_KEYS = {"activation_mae_ms", "activation_sd_ms", "per_point_mae_ms"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Network I (batch 8) trained for 4 epochs through the CLI, then evaluated through the CLI."""
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("learn")
+    ds = root / "tiny.h5"
+    write_tiny_dataset(ds, n=96, t_len=T, seed=0, t0_range=(5.0, 60.0))
+    settings = json.dumps({"seed": 7, "learn": {"epochs": 4, "shift_max_ms": 0,
+                                                     "batch_size": 8}})
+    assert main(["train", "--network", "I", "--dataset", str(ds), "--out", str(root / "models"),
+                 "--settings", settings, "--no-progress", "--threads", "2"]) == 0
+    model = root / "models" / "I.pt"
+    assert main(["evaluate", "--model", str(model), "--dataset", str(ds),
+                 "--out", str(root / "eval")]) == 0
+    return {"root": root, "dataset": ds, "model": model, "eval": root / "eval"}
+
+
+def test_training_reduces_loss_and_beats_the_mean_baseline(trained):
+    with open(trained["root"] / "models" / "I.curves.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4
+    train_loss = [float(r["train_loss"]) for r in rows]
+    assert train_loss[-1] < train_loss[0] / 5
+    assert (trained["root"] / "models" / "I.curves.png").stat().st_size > 1000
+    m = json.loads((trained["eval"] / "metrics.json").read_text())
+    # the mean baseline, computed independently from the file
+    data = read_dataset(trained["dataset"])
+    label = paper_activation(data.vm)
+    mean = np.nanmean(label[data.splits["train"]], axis=0)
+    mae_mean = np.nanmean(np.abs(label[data.splits["val"]] - mean))
+    assert m["baselines"]["mean"]["val"]["activation_mae_ms"] == pytest.approx(mae_mean, rel=1e-5)
+    assert m["splits"]["val"]["activation_mae_ms"] < 0.6 * mae_mean
+    # this relation is nearly linear in the binned ECG: ridge must get it to ~1 ms
+    assert m["baselines"]["ridge"]["val"]["activation_mae_ms"] < 1.5
+
+
+def test_metrics_json_has_exactly_the_design_keys(trained):
+    m = json.loads((trained["eval"] / "metrics.json").read_text())
+    assert set(m) == {"network", "n_parameters", "dataset", "splits", "baselines"}
+    assert m["network"] == "I" and m["n_parameters"] == 486_657
+    assert set(m["splits"]) == {"val", "test"}
+    assert set(m["baselines"]) == {"mean", "ridge"}
+    for block in [m["splits"]] + list(m["baselines"].values()):
+        for split in ("val", "test"):
+            assert set(block[split]) == SPLIT_KEYS
+            assert len(block[split]["per_point_mae_ms"]) == 75
+    interp = json.loads((trained["eval"] / "metrics_interpolated.json").read_text())
+    assert set(interp) == set(m)
+    # paper labels are the ceiling of the interpolated ones: errors differ by < 1 ms
+    diff = abs(interp["splits"]["val"]["activation_mae_ms"] - m["splits"]["val"]["activation_mae_ms"])
+    assert diff < 1.0
+    for name in ("ecg.png", "activation_maps.png", "error_boxplot.png", "vm_traces.png"):
+        assert (trained["eval"] / name).stat().st_size > 1000
+
+
+def test_vm_network_metrics_keys(tmp_path):
+    torch.set_num_threads(2)
+    ds = tmp_path / "tiny.h5"
+    write_tiny_dataset(ds, n=24, t_len=64, seed=3)
+    ckpt = train(ds, "II", tmp_path / "m", settings={"epochs": 1}, seed=1, progress=False)
+    assert main(["evaluate", "--model", str(ckpt), "--dataset", str(ds),
+                 "--out", str(tmp_path / "e")]) == 0
+    m = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    keys = SPLIT_KEYS | {"vm_pearson_r", "apd90_mae_ms"}
+    assert m["n_parameters"] == 392_907
+    assert set(m["splits"]["val"]) == keys and set(m["baselines"]["ridge"]["test"]) == keys
+    # ridge reproduces this smooth Vm far better than the trained-for-one-epoch network
+    assert m["baselines"]["ridge"]["val"]["vm_pearson_r"] > 0.9
+
+
+def test_checkpoint_round_trip(trained):
+    model, cfg, norm, ckpt = checkpoint.load_model(trained["model"])
+    raw = torch.load(trained["model"], weights_only=True)          # no pickled module
+    for k, v in raw["state_dict"].items():
+        assert torch.equal(model.state_dict()[k], v)
+    data = read_dataset(trained["dataset"])
+    assert norm.vm_min == pytest.approx(float(data.vm[data.splits["train"]].min()))
+    assert cfg.name == "I" and cfg.n_samples == T and cfg.shift_max_ms == 0
+    assert ckpt["n_parameters"] == 486_657 and ckpt["seed"] == 7
+    assert ckpt["train_config"]["epochs"] == 4 and ckpt["train_config"]["lr"] == 1e-3
+    assert len(ckpt["point_names"]) == 75 and "git_commit" in ckpt["provenance"]
+
+
+def test_resume_continues_exactly(tmp_path):
+    torch.set_num_threads(2)
+    ds = tmp_path / "tiny.h5"
+    write_tiny_dataset(ds, n=48, t_len=64, seed=5)
+    over = {"width": 4, "stages": 2}
+    train(ds, "resnet", tmp_path / "a", settings={"epochs": 2}, seed=3, overrides=over,
+          progress=False)
+    train(ds, "resnet", tmp_path / "b", settings={"epochs": 2}, seed=3, overrides=over,
+          progress=False, stop_after=1)                  # a job killed after one epoch
+    assert torch.load(tmp_path / "b" / "resnet.state.pt", weights_only=True)["epoch"] == 1
+    train(ds, "resnet", tmp_path / "b", settings={"epochs": 2}, seed=3, overrides=over,
+          progress=False, resume=True)
+    a = torch.load(tmp_path / "a" / "resnet.state.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "resnet.state.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert a["history"] == b["history"]
+
+
+def test_onnx_export_gives_the_same_predictions(trained, tmp_path):
+    import onnxruntime as ort
+
+    out = tmp_path / "I.onnx"
+    assert main(["export-onnx", "--model", str(trained["model"]), "--out", str(out)]) == 0
+    model, *_ = checkpoint.load_model(trained["model"])
+    data = read_dataset(trained["dataset"])
+    x = scale_ecg(data.ecg[data.splits["test"]])
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    got = ort.InferenceSession(str(out)).run(None, {"ecg": x})[0]
+    np.testing.assert_allclose(got, ref, atol=1e-3)      # ms; ~1e-5 relative
+    assert not list(tmp_path.glob(".*"))                  # no temporary files left
+
+
+def _beat(trained) -> np.ndarray:
+    data = read_dataset(trained["dataset"])
+    return data.ecg[data.splits["test"][0]].astype(np.float64)   # (12, T) at 1 kHz
+
+
+def test_predict_on_a_wfdb_record(trained, tmp_path):
+    import wfdb
+
+    beat = _beat(trained)
+    # 500 Hz record: 300 ms of baseline, the beat, 300 ms of baseline; shuffled lead order
+    fine = np.concatenate([np.zeros((12, 300)), beat, np.zeros((12, 300))], axis=1)
+    coarse = fine[:, ::2]
+    perm = [3, 0, 1, 2, 11, 4, 5, 6, 7, 8, 9, 10]
+    wfdb.wrsamp("patient", fs=500, units=["mV"] * 12, sig_name=[LEADS[i] for i in perm],
+                p_signal=coarse[perm].T, fmt=["32"] * 12, adc_gain=[1e5] * 12,
+                baseline=[0] * 12, write_dir=str(tmp_path))
+    ecg, fs = read_ecg(tmp_path / "patient.hea")
+    assert fs == 500.0 and ecg.shape == (12, coarse.shape[1])
+    np.testing.assert_allclose(ecg, coarse, atol=1e-4)                  # order restored
+    window = prepare(ecg, fs, T, pre_ms=10.0)
+    start = 300 + qrs_onset(beat) - 10
+    ref = fine[:, start:start + T]
+    r = np.corrcoef(window.ravel(), ref.ravel())[0, 1]
+    assert r > 0.99                                                     # resampled, cut right
+    assert main(["predict", "--model", str(trained["model"]), "--ecg",
+                 str(tmp_path / "patient.hea"), "--out", str(tmp_path / "p")]) == 0
+    res = json.loads((tmp_path / "p" / "activation.json").read_text())
+    np.save(tmp_path / "window.npy", window)
+    direct = predict_file(trained["model"], tmp_path / "window.npy", tmp_path / "q")
+    np.testing.assert_allclose(res["activation_ms"], direct["activation_ms"], atol=1e-4)
+    with open(tmp_path / "p" / "activation.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 75 and rows[0]["point"] == "AHA01"
+    assert (tmp_path / "p" / "bullseye.png").stat().st_size > 1000
+
+
+def test_predict_bad_inputs(trained, tmp_path, capsys):
+    beat = _beat(trained)
+    model = trained["model"]
+    np.save(tmp_path / "eleven.npy", beat[:11])
+    with pytest.raises(InputError, match="expected 12 leads"):
+        predict_file(model, tmp_path / "eleven.npy", tmp_path)
+    header = ",".join([LEADS[1], LEADS[0]] + LEADS[2:])
+    np.savetxt(tmp_path / "order.csv", beat.T, delimiter=",", header=header, comments="")
+    with pytest.raises(InputError, match="order"):
+        predict_file(model, tmp_path / "order.csv", tmp_path)
+    np.savetxt(tmp_path / "good.csv", beat.T, delimiter=",", header=",".join(LEADS),
+               comments="")
+    good = predict_file(model, tmp_path / "good.csv", tmp_path / "good")
+    assert all(np.isfinite(good["activation_ms"]))
+    bad = beat.copy()
+    bad[4, 17] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(InputError, match="NaN or inf in lead aVL at sample 17"):
+        predict_file(model, tmp_path / "nan.npy", tmp_path)
+    np.save(tmp_path / "long.npy", np.concatenate([beat, beat], axis=1))
+    with pytest.raises(InputError, match="sampling rate unknown"):
+        predict_file(model, tmp_path / "long.npy", tmp_path)
+    with pytest.raises(InputError, match="too short"):
+        predict_file(model, tmp_path / "long.npy", tmp_path, fs=4000.0)   # 64 ms at 1 kHz
+    with pytest.raises(InputError, match="unknown ECG format"):
+        (tmp_path / "x.txt").write_text("1")
+        predict_file(model, tmp_path / "x.txt", tmp_path)
+    # the CLI turns the error into one line and exit code 1
+    assert main(["predict", "--model", str(model), "--ecg", str(tmp_path / "nan.npy"),
+                 "--out", str(tmp_path)]) == 1
+    assert "error:" in capsys.readouterr().err
