@@ -1,0 +1,176 @@
+"""Stimulus protocols: which voxels, when, how strong.
+
+A stimulus is a current per unit membrane (pA/pF = uA/uF, negative depolarises, the sign
+convention of TP06) applied to a set of tissue voxels from ``start_ms`` for
+``duration_ms``, optionally repeated every ``period_ms``. Literature protocols often give
+a current per unit volume (Niederer et al. 2011: 50,000 uA/cm^3);
+:func:`volume_to_membrane` converts with the surface-to-volume ratio and capacitance:
+
+    i_m [pA/pF] = I_v [uA/mm^3] / (chi [1/mm] * Cm [uF/cm^2] * 0.01 [cm^2/mm^2]).
+
+:class:`StimulusSchedule` turns the stimuli of a batch into the (B, n) current of each
+time step. The current of a step [t, t + dt) is the stimulus amplitude times the fraction
+of the step it overlaps, so the delivered charge does not depend on dt.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+#: cm^2 per mm^2: converts Cm in uF/cm^2 to uF/mm^2.
+CM2_PER_MM2 = 0.01
+
+
+def volume_to_membrane(current_uA_per_mm3: float, chi_per_mm: float, cm_uF_per_cm2: float) -> float:
+    """Membrane current density (pA/pF) of a volume current (uA/mm^3), same sign."""
+    return current_uA_per_mm3 / (chi_per_mm * cm_uF_per_cm2 * CM2_PER_MM2)
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """A current applied to some voxels of one simulation.
+
+    Attributes
+    ----------
+    voxels
+        int64 (m,) tissue indices (C order of the mask).
+    start_ms
+        Onset (ms).
+    duration_ms
+        Length of each pulse (ms).
+    amplitude
+        pA/pF; negative depolarises.
+    period_ms
+        Repeat interval (ms), or None for one pulse.
+    count
+        Number of pulses when ``period_ms`` is set.
+    name
+        A label (e.g. the activation site).
+    weights
+        Optional float (m,) factor per voxel (e.g. the fraction of each voxel inside a
+        stimulus region); 1 if None.
+    """
+
+    voxels: np.ndarray
+    start_ms: float
+    duration_ms: float = 2.0
+    amplitude: float = -52.0
+    period_ms: float | None = None
+    count: int = 1
+    name: str = ""
+    weights: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        vox = np.asarray(self.voxels, dtype=np.int64).ravel()
+        vox.setflags(write=False)
+        object.__setattr__(self, "voxels", vox)
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=np.float64).ravel()
+            if w.shape != vox.shape or np.any(~np.isfinite(w)):
+                raise InputError(f"stimulus {self.name!r}: weights of shape {w.shape} for "
+                                 f"{vox.size} voxels (need finite values)")
+            w.setflags(write=False)
+            object.__setattr__(self, "weights", w)
+        if vox.size == 0:
+            raise InputError(f"stimulus {self.name!r} has no voxel")
+        if not (math.isfinite(self.start_ms) and self.duration_ms > 0
+                and math.isfinite(self.amplitude)):
+            raise InputError(f"stimulus {self.name!r}: need finite start, duration > 0 and finite "
+                             f"amplitude; got start {self.start_ms} ms, duration "
+                             f"{self.duration_ms} ms, amplitude {self.amplitude} pA/pF")
+        if self.period_ms is not None and self.period_ms <= self.duration_ms:
+            raise InputError(f"stimulus {self.name!r}: period {self.period_ms} ms must exceed "
+                             f"duration {self.duration_ms} ms")
+
+    def pulses(self) -> list[tuple[float, float]]:
+        """(on, off) times (ms) of every pulse."""
+        n = self.count if self.period_ms is not None else 1
+        period = self.period_ms or 0.0
+        return [(self.start_ms + i * period, self.start_ms + i * period + self.duration_ms)
+                for i in range(n)]
+
+
+def check_stimuli(stimuli: Sequence[Sequence[Stimulus]], n_tissue: int) -> None:
+    """Raise :class:`InputError` if a stimulus names a voxel outside ``[0, n_tissue)``."""
+    for b, sims in enumerate(stimuli):
+        for stim in sims:
+            if stim.voxels.min() < 0 or stim.voxels.max() >= n_tissue:
+                raise InputError(f"simulation {b}: stimulus {stim.name!r} names voxel "
+                                 f"{int(stim.voxels.max())}, outside the {n_tissue} tissue voxels")
+
+
+class StimulusSchedule:
+    """The stimulus current of every step for a batch of simulations.
+
+    Parameters
+    ----------
+    stimuli
+        Per simulation, a sequence of :class:`Stimulus`.
+    n_tissue
+        Tissue voxels per simulation.
+    dtype, device
+        Of the (B, n) current tensor.
+    """
+
+    def __init__(self, stimuli: Sequence[Sequence[Stimulus]], n_tissue: int, *,
+                 dtype: torch.dtype, device: torch.device | str) -> None:
+        import torch
+        check_stimuli(stimuli, n_tissue)
+        self.batch = len(stimuli)
+        self.n = n_tissue
+        # one entry per pulse: (on, off, sim, stimulus)
+        self.events: list[tuple[float, float, int, Stimulus]] = sorted(
+            ((on, off, b, s) for b, sims in enumerate(stimuli) for s in sims
+             for on, off in s.pulses()), key=lambda e: e[0])
+        self._zero = torch.zeros((self.batch, n_tissue), dtype=dtype, device=device)
+        self._current = torch.zeros_like(self._zero)
+        self._key: tuple = ()
+        self._torch = torch
+
+    @property
+    def last_off_ms(self) -> float:
+        """End of the last pulse (ms); 0 when there is none."""
+        return max((e[1] for e in self.events), default=0.0)
+
+    def current(self, t_ms: float, dt_ms: float) -> torch.Tensor:
+        """Current (B, n) in pA/pF for the step [t, t + dt).
+
+        The returned tensor is reused between calls; do not modify it.
+        """
+        t1 = t_ms + dt_ms
+        active = []
+        for on, off, b, stim in self.events:
+            if on >= t1:
+                break
+            overlap = min(off, t1) - max(on, t_ms)
+            if overlap > 1e-12 * max(1.0, abs(t1)):
+                active.append((b, id(stim), round(overlap / dt_ms, 12), stim))
+        if not active:
+            return self._zero
+        key = tuple((b, sid, frac) for b, sid, frac, _ in active)
+        if key != self._key:
+            self._current.zero_()
+            for b, _, frac, stim in active:
+                dev = self._current.device
+                idx = self._torch.as_tensor(stim.voxels, device=dev)
+                value = self._torch.full((idx.numel(),), stim.amplitude * frac,
+                                         dtype=self._current.dtype, device=dev)
+                if stim.weights is not None:
+                    value = value * self._torch.as_tensor(stim.weights, dtype=value.dtype,
+                                                          device=dev)
+                self._current[b].index_add_(0, idx, value)
+            self._key = key
+        return self._current
