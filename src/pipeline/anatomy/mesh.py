@@ -100,7 +100,7 @@ def _read(path: Path):  # -> meshio.Mesh
         raise InputError(f"mesh {path}: file not found")
     try:
         return meshio.read(path)
-    except Exception as exc:  # meshio raises many types for unreadable files
+    except (Exception, SystemExit) as exc:  # meshio raises many types, even SystemExit
         raise InputError(f"mesh {path}: cannot read it with meshio "
                          f"({type(exc).__name__}: {exc})") from exc
 
@@ -207,6 +207,18 @@ def find_base(points: np.ndarray, tri: np.ndarray, name: str,
             f"surface; at least {100 * MIN_BASE_FRACTION:.0f} % expected): biventricular "
             "meshes must be cut flat at the base")
     return best[1], best[2], best[3]
+
+
+def _fit_plane(points: np.ndarray, tri: np.ndarray) -> tuple[np.ndarray, float]:
+    """Plane (unit normal pointing away from the rest of ``points``, offset) of triangles."""
+    n = triangle_normals(points, tri, unit=False)
+    n = n * np.where(n @ n[np.argmax(np.linalg.norm(n, axis=1))] < 0, -1.0, 1.0)[:, None]
+    normal = n.sum(axis=0)
+    normal /= np.linalg.norm(normal)
+    offset = float(np.mean(points[tri].reshape(-1, 3) @ normal))
+    if (points @ normal).mean() > offset:
+        normal, offset = -normal, -offset
+    return normal, offset
 
 
 def _components(tri: np.ndarray, keep: np.ndarray) -> tuple[int, np.ndarray]:
@@ -318,7 +330,7 @@ def read_heart_mesh(path: str | Path, scale_to_mm: float = 1.0,
         base = lab == BASE
         if not base.any():
             raise InputError(f"mesh {name}: label array '{labels}' marks no base (code 1)")
-        normal, offset, _ = find_base(points, tri[base], name)
+        normal, offset = _fit_plane(points, tri[base])
     else:
         lab, normal, offset = label_surface(points, tri, name)
     surface = LabelledSurface(points, tri, lab, normal, float(offset), volume, name)
