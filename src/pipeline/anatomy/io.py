@@ -149,21 +149,22 @@ def to_pyvista(anatomy: Anatomy):  # -> pyvista.UnstructuredGrid
     """Tissue voxels as a pyvista unstructured grid of hexahedra with cell data."""
     import pyvista as pv
 
-    nx, ny, nz = anatomy.shape
-    image = pv.ImageData(dimensions=(nx + 1, ny + 1, nz + 1), spacing=tuple(anatomy.spacing),
-                         origin=tuple(anatomy.origin - 0.5 * anatomy.spacing))
-    cells = np.flatnonzero(anatomy.mask.ravel(order="F"))
-    grid = image.extract_cells(cells)
-    sel = np.unravel_index(cells, anatomy.shape, order="F")
+    ijk = np.argwhere(anatomy.mask)  # C order, as the tissue numbering
+    corners = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1],
+                        [1, 1, 1], [0, 1, 1]])  # VTK hexahedron order
+    lattice = np.array(anatomy.shape) + 1
+    ids = np.ravel_multi_index((ijk[:, None, :] + corners).reshape(-1, 3).T, lattice)
+    used, conn = np.unique(ids, return_inverse=True)
+    points = anatomy.origin + (np.stack(np.unravel_index(used, lattice), axis=1) - 0.5) \
+        * anatomy.spacing
+    grid = pv.UnstructuredGrid({pv.CellType.HEXAHEDRON: conn.reshape(-1, 8)}, points)
+    sel = tuple(ijk.T)
     grid.cell_data["region"] = anatomy.region[sel]
     grid.cell_data["celltype"] = anatomy.celltype[sel]
     for name in ("transmural", "apicobasal", "rotational", "ventricle"):
         grid.cell_data[name] = getattr(anatomy, name)[sel]
-    grid.cell_data["fibre"] = anatomy.fibre[(slice(None), *sel)].T
-    grid.cell_data["sheet"] = anatomy.sheet[(slice(None), *sel)].T
-    for key in ("vtkOriginalCellIds", "vtkOriginalPointIds"):
-        grid.cell_data.pop(key, None)
-        grid.point_data.pop(key, None)
+    grid.cell_data["fibre"] = anatomy.fibre[:, sel[0], sel[1], sel[2]].T
+    grid.cell_data["sheet"] = anatomy.sheet[:, sel[0], sel[1], sel[2]].T
     return grid
 
 

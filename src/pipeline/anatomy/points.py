@@ -17,7 +17,9 @@ inferior (sixths 1, 3, 5), RV11 anterior and RV12 inferior (quarters 1, 3). RV s
 points are the RV septal endocardial voxels nearest to the LV points they face.
 Each point is the voxel of the right surface and region with the smallest arc-length
 distance (mm) to its target. Epicardial points are the nearest epicardial voxels of the
-same region; mid-wall points the interior voxel nearest to the halfway point.
+same region; a mid-wall point is the interior voxel near the halfway point (within 1.5
+voxels or a fifth of the pair's distance) whose transmural coordinate (septal points: the
+ventricle coordinate) is closest to the mean of the pair's.
 """
 
 from __future__ import annotations
@@ -178,15 +180,22 @@ def place_points(heart: VoxelHeart, graph: TissueGraph, coords: Coordinates) -> 
                                                                   axis=1))])
     tree_int = {reg: (interior[region[interior] == reg]) for reg in (LV_FREE, RV_FREE, SEPTUM)}
 
-    def mid(a: int, b: int, reg: int) -> int:
+    def mid(a: int, b: int, reg: int, coord: np.ndarray) -> int:
+        """Interior voxel near the halfway point whose ``coord`` is nearest the pair's mean."""
         pool = tree_int[reg] if tree_int[reg].size else interior
         target = 0.5 * (xyz[a] + xyz[b])
-        return int(pool[np.argmin(np.linalg.norm(xyz[pool] - target, axis=1))])
+        dist = np.linalg.norm(xyz[pool] - target, axis=1)
+        near = pool[dist <= max(1.5 * heart.grid.spacing, 0.2 * np.linalg.norm(xyz[a] - xyz[b]))]
+        if near.size == 0:
+            return int(pool[np.argmin(dist)])
+        miss = np.abs(coord[near] - 0.5 * (coord[a] + coord[b]))
+        return int(near[np.lexsort((np.linalg.norm(xyz[near] - target, axis=1), np.round(miss, 2)))[0]])
 
     for name in EPI_OF:
-        chosen[f"MID_{name}"] = mid(chosen[name], chosen[f"EPI_{name}"], expected_region(name))
+        chosen[f"MID_{name}"] = mid(chosen[name], chosen[f"EPI_{name}"], expected_region(name),
+                                    coords.transmural)
     for a, r in SEPTAL_PAIRS:
-        chosen[f"SEPTM_{a}_{r}"] = mid(chosen[a], chosen[r], SEPTUM)
+        chosen[f"SEPTM_{a}_{r}"] = mid(chosen[a], chosen[r], SEPTUM, coords.ventricle)
 
     tissue = np.array([chosen[n] for n in POINT_NAMES], dtype=np.int64)
     ijk = np.stack(np.unravel_index(tissue_flat[tissue], heart.grid.shape), axis=-1)

@@ -1,8 +1,9 @@
 """Off-screen PNG of a heart: tissue by region, fibre directions, the 75 points, electrodes.
 
-Two views side by side: left, the heart seen from the front-left (anterior wall, RV on
-the right of the image) with the epicardium translucent, fibre segments on the surface and
-the points coloured by group; right, the heart with its ten labelled electrodes. Needs an
+Two views side by side, both from the front of the chest with the head up (patient's
+right on the image's left): left, the heart with a translucent surface coloured by region
+(LV free wall, RV free wall, septum), epicardial fibre segments and the points coloured by
+group; right, the heart with its ten labelled electrodes. Needs an
 off-screen OpenGL (``VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow`` with libEGL, or OSMesa).
 """
 
@@ -38,7 +39,7 @@ def render_png(path: str | Path, anatomy: Anatomy, n_fibres: int = 2500, seed: i
 
     pv.OFF_SCREEN = True
     grid = to_pyvista(anatomy)
-    surface = grid.extract_geometry()
+    surface = grid.extract_surface(algorithm="dataset_surface")
     # fibre segments on the surface voxels, a deterministic subsample
     centres = np.asarray(grid.cell_centers().points)
     fibre = np.asarray(grid.cell_data["fibre"])
@@ -81,16 +82,18 @@ def render_png(path: str | Path, anatomy: Anatomy, n_fibres: int = 2500, seed: i
 
 
 def _camera(plotter, anatomy: Anatomy, distance: float) -> None:
-    """Look at the heart from its anterior side, base up."""
+    """Look at the heart from the front of the chest, head up (the body frame in which the
+    electrodes were placed, recovered from their directions by a Kabsch fit)."""
+    from pipeline.anatomy.electrodes import body_directions
+
     centre = anatomy.centres().mean(axis=0)
-    names = list(anatomy.point_names)
-    apex = anatomy.point_xyz[names.index("AHA17")]
-    up = centre - apex
-    up /= np.linalg.norm(up)
-    ant = anatomy.point_xyz[names.index("AHA01")] - anatomy.point_xyz[names.index("AHA04")]
-    ant -= (ant @ up) * up
-    ant /= np.linalg.norm(ant)
+    heart = anatomy.electrode_xyz - centre
+    heart /= np.linalg.norm(heart, axis=1, keepdims=True)
+    u, _, vt = np.linalg.svd(body_directions().T @ heart)
+    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rt = u @ fix @ vt  # body-frame rows -> heart frame
+    anterior, superior = np.array([0.0, 1.0, 0.0]) @ rt, np.array([0.0, 0.0, 1.0]) @ rt
     size = float(np.ptp(anatomy.centres(), axis=0).max())
     plotter.camera.focal_point = tuple(centre)
-    plotter.camera.position = tuple(centre + distance * size * ant)
-    plotter.camera.up = tuple(up)
+    plotter.camera.position = tuple(centre + distance * size * anterior)
+    plotter.camera.up = tuple(superior)
