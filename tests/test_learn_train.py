@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,21 @@ T = 112
 SPLIT_KEYS = {"activation_mae_ms", "activation_sd_ms", "per_point_mae_ms"}
 
 
+def _write_anatomy(path):
+    """A hollow-sphere 'heart' with the 75 points inside its box (for the 3-D figure)."""
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    path.parent.mkdir(parents=True)
+    i, j, k = np.mgrid[:16, :16, :16]
+    r2 = (i - 8) ** 2 + (j - 8) ** 2 + (k - 8) ** 2
+    with h5py.File(path, "w") as f:
+        f["grid/origin"] = np.zeros(3)
+        f["grid/spacing"] = np.ones(3)
+        f["mask"] = (r2 < 49) & (r2 > 16)
+        f["points/xyz"] = np.random.default_rng(0).uniform(2, 14, (75, 3))
+        f.attrs["heart_name"] = "param000"
+    return path
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Network I (batch 8) trained for 4 epochs through the CLI, then evaluated through the CLI."""
@@ -34,8 +51,9 @@ def trained(tmp_path_factory):
     assert main(["train", "--network", "I", "--dataset", str(ds), "--out", str(root / "models"),
                  "--settings", settings, "--no-progress", "--threads", "2"]) == 0
     model = root / "models" / "I.pt"
-    assert main(["evaluate", "--model", str(model), "--dataset", str(ds),
-                 "--out", str(root / "eval")]) == 0
+    anatomy = _write_anatomy(root / "anatomy" / "param000" / "anatomy.h5")
+    assert main(["evaluate", "--model", str(model), "--dataset", str(ds), "--anatomy",
+                 str(anatomy), "--out", str(root / "eval")]) == 0
     return {"root": root, "dataset": ds, "model": model, "eval": root / "eval"}
 
 
@@ -73,8 +91,18 @@ def test_metrics_json_has_exactly_the_design_keys(trained):
     # paper labels are the ceiling of the interpolated ones: errors differ by < 1 ms
     diff = abs(interp["splits"]["val"]["activation_mae_ms"] - m["splits"]["val"]["activation_mae_ms"])
     assert diff < 1.0
-    for name in ("ecg.png", "activation_maps.png", "error_boxplot.png", "vm_traces.png"):
+    for name in ("ecg.png", "activation_maps.png", "error_boxplot.png", "vm_traces.png",
+                 "activation_3d.png"):
         assert (trained["eval"] / name).stat().st_size > 1000
+    out = trained["root"] / "summary"
+    assert main(["eval-summary", "--metrics", str(trained["eval"] / "metrics.json"),
+                 "--out", str(out)]) == 0
+    with open(out / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["split"] for r in rows] == ["val", "test"]
+    assert float(rows[0]["activation_mae_ms"]) == pytest.approx(
+        m["splits"]["val"]["activation_mae_ms"])
+    assert (out / "summary.png").exists()
 
 
 def test_vm_network_metrics_keys(tmp_path):

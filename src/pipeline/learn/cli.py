@@ -73,6 +73,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from pipeline.learn.summary import summarise
+
+    summarise(args.metrics, args.out)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Train each network with the same split and budget; print validation figures."""
     from pathlib import Path
@@ -100,7 +107,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``evaluate``, ``predict``, ``export-onnx`` and ``bench learn``."""
+    """Add ``train``, ``evaluate``, ``predict``, ``export-onnx``, ``eval-summary`` and
+    ``bench learn``."""
     from pipeline.cli import add_common
 
     def common(p: argparse.ArgumentParser, settings: bool = True) -> None:
@@ -124,7 +132,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     p.add_argument("--model", required=True, help="checkpoint {network}.pt")
     p.add_argument("--dataset", required=True, help="dataset HDF5")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--anatomy", default=None, help="anatomy.h5 for the 3-D figure")
+    p.add_argument("--anatomy", nargs="+", default=None,
+                   help="anatomy.h5 file(s) for the 3-D figure (the drawn sample's heart)")
     common(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -142,6 +151,12 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     p.add_argument("--out", required=True, help="output .onnx file")
     common(p, settings=False)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval-summary", help="table and figure comparing evaluated networks")
+    p.add_argument("--metrics", nargs="+", required=True, help="metrics.json files")
+    p.add_argument("--out", required=True, help="folder for summary.csv and summary.png")
+    common(p, settings=False)
+    p.set_defaults(func=cmd_summary)
 
     p = bench.add_parser("learn", help="train networks with one budget; compare on validation")
     p.add_argument("--dataset", required=True)

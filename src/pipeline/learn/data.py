@@ -51,6 +51,8 @@ class LearnData:
         Sampling interval (1.0).
     path
         The file read.
+    anatomy
+        Heart name per sample (``params/anatomy``), when present.
     """
 
     ecg: np.ndarray
@@ -60,6 +62,7 @@ class LearnData:
     point_names: list[str]
     dt_ms: float
     path: str
+    anatomy: list[str] | None = None
 
     @property
     def n_samples(self) -> int:
@@ -97,6 +100,7 @@ def read_dataset(path: str | Path) -> LearnData:
         leads = _names(f.attrs.get("lead_names", LEAD_NAMES))
         points = _names(f.attrs.get("point_names", [f"P{i:02d}" for i in range(N_POINTS)]))
         dt = float(f.attrs.get("dt_ms", 1.0))
+        anatomy = _names(f["params/anatomy"][...]) if "params/anatomy" in f else None
         splits = {}
         for s in SPLITS:
             key = f"split/{s}"
@@ -130,7 +134,7 @@ def read_dataset(path: str | Path) -> LearnData:
     log.info("read %s: %d samples (train %d, val %d, test %d), T = %d", path, n,
              splits["train"].size, splits["val"].size, splits["test"].size, ecg.shape[2])
     return LearnData(ecg=ecg, vm=vm, activation_ms=act, splits=splits, point_names=points,
-                     dt_ms=dt, path=str(path))
+                     dt_ms=dt, path=str(path), anatomy=anatomy)
 
 
 def scale_ecg(ecg: np.ndarray) -> np.ndarray:

@@ -63,12 +63,15 @@ def _split_metrics(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray], ke
 
 
 def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *,
-             anatomy: str | Path | None = None, device: str = "auto",
+             anatomy: str | Path | list[str | Path] | None = None, device: str = "auto",
              sample: int = 0) -> dict[str, Any]:
     """Evaluate checkpoint ``model_path`` on ``dataset``; write metrics and figures.
 
     Parameters
     ----------
+    anatomy
+        anatomy.h5 file(s) for the 3-D figure; the one of the drawn sample's heart
+        (``params/anatomy``, matched to the file's folder name or ``heart_name``) is used.
     sample
         Position within the test split (val if test is empty) of the sample drawn in the
         per-sample figures.
@@ -165,5 +168,30 @@ def _figures(data: Any, task: str, preds: dict[str, dict[str, np.ndarray]], trut
                            vm_pred=p["vm_mV"][k] if task == "vm" else None,
                            act_pred=p["act_paper_ms"][k] if task == "activation" else None,
                            dt_ms=data.dt_ms)
-    if anatomy is not None:
-        figures.plot_anatomy_3d(anatomy, maps, out_dir / "activation_3d.png")
+    if anatomy is None:
+        return
+    heart = data.anatomy[i] if data.anatomy else None
+    path = _anatomy_for(anatomy, heart)
+    if path is not None:
+        figures.plot_anatomy_3d(path, maps, out_dir / "activation_3d.png")
+    else:
+        figures.plot_message(f"no anatomy file for heart {heart!r}",
+                             out_dir / "activation_3d.png")
+
+
+def _anatomy_for(anatomy: Any, heart: str | None) -> Path | None:
+    """The anatomy file of ``heart`` among ``anatomy`` (one file is taken as it is)."""
+    files = [Path(a) for a in ([anatomy] if isinstance(anatomy, (str, Path)) else anatomy)]
+    if len(files) == 1 and heart is None:
+        return files[0]
+    import h5py
+
+    for f in files:
+        with h5py.File(f, "r") as h:
+            name = h.attrs.get("heart_name", f.parent.name)
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        if heart is None or name == heart or f.parent.name == heart:
+            return f
+    log.warning("no anatomy file for heart %r among %s: 3-D figure skipped", heart,
+                [str(f) for f in files])
+    return None

@@ -153,6 +153,14 @@ def plot_vm_traces(vm_true: np.ndarray, path: str | Path, point_names: Sequence[
     return _save(fig, path)
 
 
+def plot_message(text: str, path: str | Path) -> Path:
+    """A placeholder figure that says why the real one is missing."""
+    fig, ax = plt.subplots(figsize=(5, 2))
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.axis("off")
+    return _save(fig, path)
+
+
 def plot_anatomy_3d(anatomy: str | Path, maps: dict[str, np.ndarray], path: str | Path) -> Path:
     """Activation at the 75 points on the 3-D anatomy (tissue surface, pyvista off-screen).
 

@@ -143,8 +143,17 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
     start = 0
     state_path = out_dir / f"{network}.state.pt"
     best_path = out_dir / f"{network}.pt"
-    if resume and state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    stat = Path(dataset).stat()
+    fingerprint = {"dataset": str(Path(dataset).resolve()), "size": stat.st_size,
+                   "mtime_ns": stat.st_mtime_ns, "settings": cfg_train, "seed": seed,
+                   "model": mcfg.to_dict()}
+    state = (torch.load(state_path, map_location="cpu", weights_only=True)
+             if resume and state_path.exists() else None)
+    if state is not None and state.get("fingerprint") != fingerprint:
+        log.warning("%s was written for another dataset, config or seed: starting afresh",
+                    state_path)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -200,7 +209,7 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                         "scheduler": sched.state_dict(), "generator": gen.get_state(),
                         "torch_rng": torch.get_rng_state(), "history": history,
-                        "best": best, "epoch": epoch + 1}, tmp)
+                        "best": best, "epoch": epoch + 1, "fingerprint": fingerprint}, tmp)
         _write_curves(out_dir, network, history)
     log.info("best validation loss of %s: %.4g -> %s", network, best, best_path)
     return best_path
