@@ -17,6 +17,7 @@ include: "workflow/rules/cells.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/design.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/learn.smk"
 
 
 rule all:

@@ -1,5 +1,6 @@
 # Workflow Python: config validation, names of hearts, campaigns and shards, input functions.
 import json
+import os
 import shlex
 
 from snakemake.utils import validate
@@ -120,3 +121,47 @@ def get_campaign_outputs():
     for name in CAMPAIGN_SHARDS:
         outputs += [f"{RESULTS}/design/{name}.csv", f"{RESULTS}/dataset/{name}.h5"]
     return outputs
+
+
+# ---------------------------------------------------------------- learn
+def learn_campaign():
+    """Campaign whose dataset trains the networks: learn.campaign, else the first campaign."""
+    name = config["learn"]["campaign"] or next(iter(config["campaigns"]), None)
+    if name is None:
+        raise ValueError("config: learning needs a campaign (campaigns: {...}, learn.campaign)")
+    return name
+
+
+def get_learn_dataset(wildcards):
+    return f"{RESULTS}/dataset/{learn_campaign()}.h5"
+
+
+def get_learn_anatomies(wildcards):
+    """anatomy.h5 of every heart of the learning campaign (for the 3-D figure)."""
+    hearts = config["campaigns"][learn_campaign()].get("anatomies") or all_hearts()
+    return expand(f"{RESULTS}/anatomy/{{heart}}/anatomy.h5", heart=hearts)
+
+
+def get_learn_metrics(wildcards):
+    return expand(f"{RESULTS}/eval/{{network}}/metrics.json", network=config["learn"]["networks"])
+
+
+def get_learn_outputs():
+    """Models, evaluations and the summary of every configured network."""
+    outputs = expand(f"{RESULTS}/models/{{network}}.pt", network=config["learn"]["networks"])
+    outputs += get_learn_metrics(None)
+    outputs.append(f"{RESULTS}/eval/summary.csv")
+    return outputs
+
+
+def models_dir(wildcards, output):
+    """Folder of a network's checkpoint (its state and curves go there too)."""
+    return os.path.dirname(output.model)
+
+
+def eval_dir(wildcards, output):
+    return os.path.dirname(output.metrics)
+
+
+def summary_dir(wildcards, output):
+    return os.path.dirname(output.table)
