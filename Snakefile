@@ -18,6 +18,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/design.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/learn.smk"
+include: "workflow/rules/hemo.smk"
 
 
 rule all:

@@ -165,3 +165,24 @@ def eval_dir(wildcards, output):
 
 def summary_dir(wildcards, output):
     return os.path.dirname(output.table)
+
+
+# ---------------------------------------------------------------- hemo (Med-Real2Sim twins)
+def hemo_patients_csv(wildcards):
+    """The patient CSV of the twins step: hemo.patients.csv, else the synthetic test cohort."""
+    csv = config["hemo"].get("patients", {}).get("csv")
+    return csv if csv else f"{RESULTS}/hemo/eval/cohort_FileList.csv"
+
+
+def hemo_outputs():
+    """Final outputs of the hemodynamic-twin stage (for rule all)."""
+    return [
+        f"{RESULTS}/hemo/reference/simaan2009.json",
+        f"{RESULTS}/hemo/reference/simaan2009_lvad10000.json",
+        f"{RESULTS}/hemo/models/emulator.json",
+        f"{RESULTS}/hemo/models/identifiability.json",
+        f"{RESULTS}/hemo/eval/metrics.json",
+        f"{RESULTS}/hemo/twins/summary.json",
+        f"{RESULTS}/hemo/twins/pv_loops.png",
+        f"{RESULTS}/hemo/twins/lvad_trial.png",
+    ]
