@@ -12,7 +12,8 @@ the inferior insertion) is split into four (1 anterior, 6 anterolateral, 5 infer
 direction (14 septal, 13 anterior, 16 lateral, 15 inferior); 17 is the endocardial apex.
 
 RV free-wall points divide the RV free wall's angular extent at the RV's own basal, mid
-and apical thirds (RV apex to base): RV01/RV06 anterior, RV02/RV07 lateral, RV03/RV08
+and apical thirds (depth below the base plane, from the deepest RV endocardium to the
+base: the RV lies far from the LV axis, where a tilted axis would skew heights): RV01/RV06 anterior, RV02/RV07 lateral, RV03/RV08
 inferior (sixths 1, 3, 5), RV11 anterior and RV12 inferior (quarters 1, 3). RV septal
 points are the RV septal endocardial voxels nearest to the LV points they face.
 Each point is the voxel of the right surface and region with the smallest arc-length
@@ -120,12 +121,12 @@ def place_points(heart: VoxelHeart, graph: TissueGraph, coords: Coordinates) -> 
     region = coords.region
     chosen: dict[str, int] = {}
 
-    def best(cands: np.ndarray, h0: float, scale: float, h_t: float, t_t: float,
+    def best(cands: np.ndarray, hfrac: np.ndarray, scale: float, h_t: float, t_t: float,
              name: str) -> int:
+        """Candidate nearest (arc length, mm) to height fraction h_t and angle t_t."""
         want = cands[region[cands] == expected_region(name)]
         pool = want if want.size else cands
-        cost = (scale * ((axial[pool] - h0) / scale - h_t)) ** 2 \
-            + (rho[pool] * _wrap(theta[pool] - t_t)) ** 2
+        cost = (scale * (hfrac[pool] - h_t)) ** 2 + (rho[pool] * _wrap(theta[pool] - t_t)) ** 2
         pick = int(pool[np.argmin(cost)])
         if want.size == 0:
             log.warning("point %s: no candidate in region %d", name, expected_region(name))
@@ -144,25 +145,25 @@ def place_points(heart: VoxelHeart, graph: TissueGraph, coords: Coordinates) -> 
     log.info("RV insertion angles (inferior, anterior) deg: basal %s, mid %s",
              np.round(np.degrees(ins["basal"]), 1), np.round(np.degrees(ins["mid"]), 1))
     for seg, (h_t, t_t) in aha_targets(ins).items():
-        chosen[f"AHA{seg:02d}"] = best(lv, 0.0, length, h_t, t_t, f"AHA{seg:02d}")
+        chosen[f"AHA{seg:02d}"] = best(lv, hn, length, h_t, t_t, f"AHA{seg:02d}")
     chosen["AHA17"] = int(lv[np.argmin(np.linalg.norm(xyz[lv] - frame.lv_apex, axis=1))])
 
     # RV endocardium: free wall by angle at the RV's own thirds, septum facing the LV
     rv_free = rv[region[rv] == RV_FREE]
     rv_free = rv_free if rv_free.size else rv
-    rv_apex = float(axial[rv].min())
-    rv_len = length - rv_apex
+    depth = -frame.height(xyz)  # below the base plane: the RV lies far from the LV axis
+    rv_len = float(depth[rv].max())
+    h_rv = 1.0 - depth / rv_len
     plan = {"basal": (["RV01", "RV02", "RV03"], [1 / 6, 3 / 6, 5 / 6]),
             "mid": (["RV06", "RV07", "RV08"], [1 / 6, 3 / 6, 5 / 6]),
             "apical": (["RV11", "RV12"], [1 / 4, 3 / 4])}
     for level, (names, fracs) in plan.items():
         h = LEVEL_HEIGHT[level]
-        h_rv = (axial[rv_free] - rv_apex) / rv_len
-        sl = rv_free[np.abs(h_rv - h) <= 1 / 6]
+        sl = rv_free[np.abs(h_rv[rv_free] - h) <= 1 / 6]
         sl = sl if sl.size >= 5 else rv_free
         t_lo, t_hi = np.percentile(theta[sl], 2), np.percentile(theta[sl], 98)
         for name, frac in zip(names, fracs):
-            chosen[name] = best(rv_free, rv_apex, rv_len, h, t_hi - frac * (t_hi - t_lo), name)
+            chosen[name] = best(rv_free, h_rv, rv_len, h, t_hi - frac * (t_hi - t_lo), name)
     rv_sept = rv[region[rv] == SEPTUM]
     rv_sept = rv_sept if rv_sept.size else rv
     tree = cKDTree(xyz[rv_sept])

@@ -97,3 +97,4 @@ def _camera(plotter, anatomy: Anatomy, distance: float) -> None:
     plotter.camera.focal_point = tuple(centre)
     plotter.camera.position = tuple(centre + distance * size * anterior)
     plotter.camera.up = tuple(superior)
+    plotter.reset_camera()  # keep the direction, fit every actor in the view
