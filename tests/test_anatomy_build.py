@@ -147,7 +147,7 @@ def test_coordinates_are_monotone(built):
         ijk = ijk[order]
         inside = a.mask[tuple(ijk.T)]
         t = a.transmural[tuple(ijk[inside].T)]
-        assert t[-1] - t[0] > 0.6
+        assert t[0] < 0.4 and t[-1] > 0.6  # 2-mm voxels: boundary values 1/4 wall in
         assert (np.diff(t) > -0.05).all()
     # ventricle: LV free wall near -1, RV free wall near +1, septum in between
     v = c.ventricle
