@@ -1,0 +1,245 @@
+"""Activation patterns from the literature, placed by the anatomy's coordinates.
+
+Durrer et al. 1970 ("Total excitation of the isolated human heart", Circulation 41:899)
+found three LV endocardial areas excited first, 0-5 ms after the start of LV activity:
+high on the anterior paraseptal wall below the mitral valve, the centre of the left
+septal surface, and the posterior paraseptal wall about one third of the way from apex
+to base; the RV starts 5-10 ms later near the insertion of the anterior papillary
+muscle. A fast subendocardial layer stands in for the Purkinje network (conductivity
+``sigma_fast_endo``, isotropic) over the lower part of both endocardia, so that a normal
+beat activates the ventricles in about 60-100 ms, the posterobasal LV and the basal RV
+last.
+
+Patterns (:data:`PATTERNS`):
+
+``normal``
+    the three LV sites and the RV site; both fast layers conduct.
+``lbbb``
+    left bundle-branch block: the RV site only; the LV fast layer conducts like
+    myocardium, so the LV is reached through the septum.
+``rbbb``
+    right bundle-branch block: the three LV sites; the RV fast layer is off.
+``rv_apex``
+    single-site pacing at the RV apical endocardium; both fast layers off (paced beats
+    spread through the working myocardium).
+``lv_lateral``
+    single-site pacing at the mid LV lateral epicardium (the usual LV lead position);
+    both fast layers off.
+
+Variations drawn from a per-simulation integer seed: each site moves to a random
+candidate voxel within ``site_jitter_mm`` of its nominal position, and its onset is
+delayed by a uniform draw from ``site_delay_ms`` on top of the literature delay; times
+are then shifted so that the first stimulus is at t = 0 (DESIGN.md section 2). Every
+choice is stored in :attr:`Pattern.record`.
+
+Coordinates (interface of pipeline.anatomy): ``transmural`` 0 endo -> 1 epi,
+``apicobasal`` 0 apex -> 1 base, ``rotational`` (-pi, pi] about the LV long axis with 0
+towards the septum, +pi/2 anterior, -pi/2 posterior (inferior), +-pi LV lateral wall;
+``ventricle`` -1 LV -> +1 RV; ``region`` 1 LV free wall, 2 RV free wall, 3 septum.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import InputError
+from pipeline.monodomain.stimulus import Stimulus
+
+log = logging.getLogger(__name__)
+
+PATTERNS: tuple[str, ...] = ("normal", "lbbb", "rbbb", "rv_apex", "lv_lateral")
+FAST_REGIONS: tuple[str, ...] = ("fast_lv", "fast_rv")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A nominal activation site in anatomical coordinates.
+
+    ``surface`` is ``lv_endo``, ``rv_endo`` or ``epi``; ``regions`` the allowed region
+    labels; ``delay_ms`` the literature delay before the random offset.
+    """
+
+    name: str
+    surface: str
+    regions: tuple[int, ...]
+    apicobasal: float
+    rotational: float
+    delay_ms: float
+
+
+#: The sites of each pattern (Durrer et al. 1970 for the normal beat).
+SITES: dict[str, tuple[Site, ...]] = {
+    "lv": (
+        Site("lv_anterior_paraseptal", "lv_endo", (1, 3), 0.70, math.pi / 3, 0.0),
+        Site("lv_midseptal", "lv_endo", (3,), 0.50, 0.0, 0.0),
+        Site("lv_posterior_paraseptal", "lv_endo", (1, 3), 0.33, -math.pi / 3, 0.0),
+    ),
+    "rv": (Site("rv_anterior_papillary", "rv_endo", (2,), 0.35, math.pi / 6, 5.0),),
+    "rv_apex": (Site("rv_apex", "rv_endo", (2, 3), 0.08, 0.0, 0.0),),
+    "lv_lateral": (Site("lv_lateral", "epi", (1,), 0.50, math.pi, 0.0),),
+}
+PATTERN_SITES: dict[str, tuple[str, ...]] = {
+    "normal": ("lv", "rv"), "lbbb": ("rv",), "rbbb": ("lv",),
+    "rv_apex": ("rv_apex",), "lv_lateral": ("lv_lateral",),
+}
+PATTERN_FAST: dict[str, tuple[bool, bool]] = {
+    "normal": (True, True), "lbbb": (False, True), "rbbb": (True, False),
+    "rv_apex": (False, False), "lv_lateral": (False, False),
+}
+
+
+@dataclass(frozen=True)
+class TissueCoords:
+    """Per-tissue-voxel anatomy fields (all (n,), C order of the mask) and positions (mm)."""
+
+    xyz: np.ndarray
+    transmural: np.ndarray
+    apicobasal: np.ndarray
+    rotational: np.ndarray
+    ventricle: np.ndarray
+    region: np.ndarray
+    boundary: np.ndarray
+    spacing: float
+
+    @classmethod
+    def from_anatomy(cls, anatomy: Any) -> TissueCoords:
+        """From a :class:`pipeline.anatomy.io.Anatomy` (or any object with its fields)."""
+        mask = np.asarray(anatomy.mask, dtype=bool)
+        ijk = np.argwhere(mask)
+        padded = np.pad(mask, 1)
+        boundary = np.zeros(len(ijk), dtype=bool)
+        for d in range(3):
+            for s in (-1, 1):
+                nb = ijk + 1
+                nb[:, d] += s
+                boundary |= ~padded[tuple(nb.T)]
+        spacing = np.asarray(anatomy.spacing, dtype=np.float64)
+        return cls(xyz=np.asarray(anatomy.origin) + ijk * spacing,
+                   transmural=np.asarray(anatomy.transmural)[mask].astype(np.float64),
+                   apicobasal=np.asarray(anatomy.apicobasal)[mask].astype(np.float64),
+                   rotational=np.asarray(anatomy.rotational)[mask].astype(np.float64),
+                   ventricle=np.asarray(anatomy.ventricle)[mask].astype(np.float64),
+                   region=np.asarray(anatomy.region)[mask].astype(np.int64),
+                   boundary=boundary, spacing=float(spacing.max()))
+
+    def surface(self, name: str) -> np.ndarray:
+        """bool (n,): voxels of an endocardial (``lv_endo``, ``rv_endo``) or the ``epi`` surface."""
+        if name == "epi":
+            return self.boundary & (self.transmural > 0.7)
+        endo = self.boundary & (self.transmural < 0.3)
+        lv = (self.region == 1) | ((self.region == 3) & (self.ventricle < 0))
+        if name == "lv_endo":
+            return endo & lv
+        if name == "rv_endo":
+            return endo & ~lv
+        raise ValueError(f"unknown surface {name!r}")
+
+
+def fast_layers(coords: TissueCoords, *, fraction: float = 0.1,
+                max_apicobasal: float = 0.85) -> dict[str, np.ndarray]:
+    """The fast subendocardial layers ``fast_lv`` and ``fast_rv`` (bool (n,) each).
+
+    A voxel is in the layer if it lies on an endocardial surface or within ``fraction``
+    of the wall from it (transmural coordinate), below ``max_apicobasal``.
+    """
+    inner = (coords.transmural < fraction) | (coords.boundary & (coords.transmural < 0.3))
+    inner &= coords.apicobasal < max_apicobasal
+    lv = (coords.region == 1) | ((coords.region == 3) & (coords.ventricle < 0))
+    return {"fast_lv": inner & lv, "fast_rv": inner & ~lv}
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One simulation's activation pattern: stimuli, fast layers used, and its record."""
+
+    name: str
+    stimuli: tuple[Stimulus, ...]
+    fast_enabled: tuple[bool, bool]
+    record: dict = field(compare=False)
+
+
+def _angle_diff(a: np.ndarray, b: float) -> np.ndarray:
+    return np.angle(np.exp(1j * (a - b)))
+
+
+def _place(site: Site, coords: TissueCoords, rng: np.random.Generator,
+           jitter_mm: float) -> tuple[int, int]:
+    """(nominal voxel, jittered voxel) of a site."""
+    cand = coords.surface(site.surface) & np.isin(coords.region, site.regions)
+    if not cand.any():
+        raise InputError(f"site {site.name}: no voxel on surface {site.surface} in regions "
+                         f"{site.regions}; is the anatomy biventricular with coordinates?")
+    idx = np.flatnonzero(cand)
+    da = (coords.apicobasal[idx] - site.apicobasal) / 0.1
+    dr = _angle_diff(coords.rotational[idx], site.rotational) / (math.pi / 6)
+    nominal = int(idx[np.argmin(da * da + dr * dr)])
+    if jitter_mm <= 0:
+        return nominal, nominal
+    dist = np.linalg.norm(coords.xyz[idx] - coords.xyz[nominal], axis=1)
+    near = idx[dist <= jitter_mm]
+    return nominal, int(rng.choice(near))
+
+
+def make_pattern(name: str, coords: TissueCoords, seed: int, *, site_jitter_mm: float = 3.0,
+                 site_delay_ms: tuple[float, float] = (0.0, 10.0), site_radius_mm: float = 2.5,
+                 amplitude: float = -60.0, duration_ms: float = 2.0) -> Pattern:
+    """Draw one simulation's pattern.
+
+    Parameters
+    ----------
+    name
+        One of :data:`PATTERNS`.
+    coords
+        The anatomy's tissue coordinates.
+    seed
+        Per-simulation integer seed; the same seed gives the same pattern.
+    site_jitter_mm
+        Largest displacement of a site from its nominal voxel (mm).
+    site_delay_ms
+        (low, high) range of the uniform random onset offset per site (ms).
+    site_radius_mm
+        Radius of the stimulated ball around a site (mm; at least 1.5 voxels).
+    amplitude, duration_ms
+        Stimulus current (pA/pF, negative) and pulse length (ms).
+
+    Raises
+    ------
+    InputError
+        Unknown pattern (naming the known ones) or an anatomy without the site's surface.
+    """
+    if name not in PATTERNS:
+        raise InputError(f"unknown activation pattern {name!r}; expected one of {list(PATTERNS)}")
+    lo, hi = (float(x) for x in site_delay_ms)
+    if hi < lo or lo < 0:
+        raise InputError(f"site_delay_ms must be (low, high) with 0 <= low <= high, got "
+                         f"{site_delay_ms}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), PATTERNS.index(name)]))
+    radius = max(site_radius_mm, 1.5 * coords.spacing)
+    sites = [s for group in PATTERN_SITES[name] for s in SITES[group]]
+    placed = []
+    for site in sites:
+        nominal, voxel = _place(site, coords, rng, site_jitter_mm)
+        offset = float(rng.uniform(lo, hi))
+        placed.append((site, nominal, voxel, site.delay_ms + offset))
+    t0 = min(p[3] for p in placed)
+    stimuli, records = [], []
+    for site, nominal, voxel, onset in placed:
+        ball = np.flatnonzero(np.linalg.norm(coords.xyz - coords.xyz[voxel], axis=1) <= radius)
+        stimuli.append(Stimulus(voxels=ball, start_ms=onset - t0, duration_ms=duration_ms,
+                                amplitude=amplitude, name=site.name))
+        records.append({"site": site.name, "voxel": voxel,
+                        "xyz_mm": [round(float(x), 3) for x in coords.xyz[voxel]],
+                        "jitter_mm": round(float(np.linalg.norm(coords.xyz[voxel]
+                                                                - coords.xyz[nominal])), 3),
+                        "onset_ms": round(onset - t0, 4)})
+    fast = PATTERN_FAST[name]
+    record = {"pattern": name, "seed": int(seed), "sites": records,
+              "fast_lv": fast[0], "fast_rv": fast[1], "site_jitter_mm": site_jitter_mm,
+              "site_delay_ms": [lo, hi], "site_radius_mm": radius,
+              "stim_amplitude_pA_per_pF": amplitude, "stim_duration_ms": duration_ms}
+    return Pattern(name=name, stimuli=tuple(stimuli), fast_enabled=fast, record=record)
