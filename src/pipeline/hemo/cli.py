@@ -176,4 +176,8 @@ def register(sub: Any, bench: Any) -> None:
     common(p)
     p.set_defaults(func=cmd_twins)
 
-    hemo.set_defaults(func=lambda args: (hemo.print_help(), 2)[1])
+    def show_help(args: argparse.Namespace) -> int:
+        hemo.print_help()
+        return 2
+
+    hemo.set_defaults(func=show_help)
