@@ -19,6 +19,15 @@ from pipeline.monodomain.diffusion import (
 SPACING = np.array([0.5, 0.4, 0.3])
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread avoids OpenMP barrier costs on a shared, busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _random_case(seed: int = 0):
     """An irregular mask with holes, random fibres, a fast region and heterogeneous sigma."""
     rng = np.random.default_rng(seed)

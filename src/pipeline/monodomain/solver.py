@@ -200,7 +200,7 @@ class MonodomainSolver:
         self.neighbour = torch.as_tensor(parts.neighbour, device=self.device)
         self.coef = torch.as_tensor(parts.combine(self.weights), dtype=dtype, device=self.device)
         codes = torch.as_tensor(problem.celltype.astype(np.int64), device=self.device)
-        scales = {k: torch.as_tensor(v, dtype=dtype, device=self.device)[:, None]
+        scales = {k: torch.tensor(np.array(v), dtype=dtype, device=self.device)[:, None]
                   for k, v in problem.cell_scales.items()}
         self.params = tp06.make_params(codes, dtype=dtype, device=self.device, **scales)
         self.stimuli = StimulusSchedule(problem.stimuli, n, dtype=dtype, device=self.device)

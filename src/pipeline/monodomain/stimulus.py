@@ -165,11 +165,11 @@ class StimulusSchedule:
             self._current.zero_()
             for b, _, frac, stim in active:
                 dev = self._current.device
-                idx = self._torch.as_tensor(stim.voxels, device=dev)
+                idx = self._torch.tensor(np.array(stim.voxels), device=dev)
                 value = self._torch.full((idx.numel(),), stim.amplitude * frac,
                                          dtype=self._current.dtype, device=dev)
                 if stim.weights is not None:
-                    value = value * self._torch.as_tensor(stim.weights, dtype=value.dtype,
+                    value = value * self._torch.tensor(np.array(stim.weights), dtype=value.dtype,
                                                           device=dev)
                 self._current[b].index_add_(0, idx, value)
             self._key = key

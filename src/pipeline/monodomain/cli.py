@@ -1,0 +1,168 @@
+"""Command line of the monodomain stage: benchmarks that print figures.
+
+``pipeline bench niederer``   Niederer et al. 2011 slab, activation times at P1..P9 (JSON).
+``pipeline bench throughput`` voxel-steps per second of the full step on a heart.
+``pipeline bench cv``         conduction velocity and CV calibration on a cable.
+``pipeline bench beat``       one 500 ms beat of a pattern on a heart: activation and
+                              repolarisation figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    """Add ``bench niederer``, ``bench throughput``, ``bench cv`` and ``bench beat``."""
+    from pipeline.cli import add_common
+
+    p = bench.add_parser("niederer", help="Niederer 2011 slab benchmark: P1..P9 activation (ms)")
+    p.add_argument("--dx", type=float, required=True, metavar="MM", help="voxel size (mm)")
+    p.add_argument("--dt", type=float, required=True, metavar="MS", help="time step (ms)")
+    p.add_argument("--json", metavar="OUT", default=None, help="write P1..P9 (ms) to OUT")
+    p.add_argument("--diffusion", choices=["explicit", "implicit"], default="explicit")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--no-compile", action="store_true", help="eager mode (slow)")
+    p.add_argument("--threads", type=int, default=2)
+    add_common(p)
+    p.set_defaults(func=run_niederer_cmd)
+
+    t = bench.add_parser("throughput", help="voxel-steps/s of the full step on a heart")
+    t.add_argument("--anatomy", metavar="H5", nargs="*", default=None,
+                   help="anatomy.h5 files (default: parametric heart 0 at --resolution)")
+    t.add_argument("--resolution", type=float, nargs="*", default=[1.0, 0.5], metavar="MM")
+    t.add_argument("--batch", type=int, nargs="*", default=[1, 8])
+    t.add_argument("--mode", nargs="*", choices=["eager", "compiled"],
+                   default=["eager", "compiled"])
+    t.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    t.add_argument("--json", metavar="OUT", default=None)
+    add_common(t)
+    t.set_defaults(func=run_throughput_cmd)
+
+    c = bench.add_parser("cv", help="cable conduction velocity; optional calibration")
+    c.add_argument("--dx", type=float, required=True, metavar="MM")
+    c.add_argument("--dt", type=float, required=True, metavar="MS")
+    c.add_argument("--sigma", type=float, nargs="+", default=[0.1334], metavar="S_PER_M")
+    c.add_argument("--target", type=float, default=None, metavar="MM_PER_MS",
+                   help="calibrate the first --sigma to this CV")
+    c.add_argument("--celltype", default="endo", choices=["endo", "M", "epi"])
+    c.add_argument("--json", metavar="OUT", default=None)
+    add_common(c)
+    c.set_defaults(func=run_cv_cmd)
+
+    b = bench.add_parser("beat", help="simulate one beat on a heart; activation/repolarisation")
+    b.add_argument("--anatomy", metavar="H5", required=True)
+    b.add_argument("--pattern", default="normal")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--sigma", type=float, nargs=3, default=[0.15, 0.04, 0.8],
+                   metavar=("L", "T", "FAST"), help="sigma_l sigma_t sigma_fast_endo (S/m)")
+    b.add_argument("--gkr", type=float, default=1.0)
+    b.add_argument("--bcl", type=float, default=1000.0)
+    b.add_argument("--dt", type=float, default=0.04)
+    b.add_argument("--duration", type=float, default=500.0)
+    b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--no-compile", action="store_true")
+    b.add_argument("--json", metavar="OUT", default=None)
+    add_common(b)
+    b.set_defaults(func=run_beat_cmd)
+
+
+def _write(path: str | None, obj: Any) -> None:
+    print(json.dumps(obj, indent=2))
+    if path:
+        from pipeline.io import write_json
+        write_json(path, obj)
+
+
+def run_niederer_cmd(args: argparse.Namespace) -> int:
+    """Run the Niederer benchmark and print/write P1..P9 (ms)."""
+    import torch
+
+    from pipeline.monodomain.niederer import run_niederer
+    torch.set_num_threads(max(1, args.threads))
+    res = run_niederer(args.dx, args.dt, dtype=args.dtype, compile=not args.no_compile,
+                       diffusion=args.diffusion)
+    _write(args.json, res.as_dict())
+    return 0
+
+
+def run_cv_cmd(args: argparse.Namespace) -> int:
+    """Print cable CVs (and a calibration when --target is given)."""
+    import torch
+
+    from pipeline.monodomain.cv import calibrate_conductivity, conduction_velocity
+    torch.set_num_threads(2)
+    out: dict[str, Any] = {"dx_mm": args.dx, "dt_ms": args.dt, "celltype": args.celltype}
+    cv = conduction_velocity(args.sigma, args.dx, args.dt, celltype=args.celltype)
+    out["cv_mm_per_ms"] = {str(s): round(float(v), 5) for s, v in zip(args.sigma, cv)}
+    if args.target is not None:
+        out["calibration"] = calibrate_conductivity(args.target, args.sigma[0], args.dx, args.dt,
+                                                    celltype=args.celltype).as_dict()
+    _write(args.json, out)
+    return 0
+
+
+def run_throughput_cmd(args: argparse.Namespace) -> int:
+    """Measure voxel-steps/s per (heart, batch, mode), each in a fresh process."""
+    from pipeline.monodomain.throughput import measure_all
+    rows = measure_all(anatomies=args.anatomy, resolutions=args.resolution, batches=args.batch,
+                       modes=args.mode, steps=args.steps, threads=args.threads,
+                       device=args.device)
+    _write(args.json, rows)
+    return 0
+
+
+def run_beat_cmd(args: argparse.Namespace) -> int:
+    """Simulate one beat and print activation / repolarisation figures."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from pipeline.anatomy.io import read_anatomy
+    from pipeline.monodomain.batch import SimulationSpec, build_problem, prepare_anatomy
+    from pipeline.monodomain.solver import MonodomainSolver
+    if not Path(args.anatomy).exists():
+        raise InputError(f"--anatomy {args.anatomy}: file not found")
+    torch.set_num_threads(max(1, args.threads))
+    anatomy = read_anatomy(args.anatomy)
+    prep = prepare_anatomy(anatomy)
+    spec = SimulationSpec(sim_id=0, pattern=args.pattern, sigma_l=args.sigma[0],
+                          sigma_t=args.sigma[1], sigma_fast_endo=args.sigma[2],
+                          gkr_scale=args.gkr, bcl_ms=args.bcl, seed=args.seed)
+    initial = _initial_states_or_default()
+    problem = build_problem(prep, [spec], dt_ms=args.dt, duration_ms=args.duration,
+                            initial_states=initial)
+    t0 = time.perf_counter()
+    res = MonodomainSolver(problem, compile=not args.no_compile).run(progress=True)
+    act, rep = res.activation_ms[0], res.repolarisation_ms[0]
+    out = {
+        "anatomy": args.anatomy, "pattern": args.pattern, "n_voxels": int(act.size),
+        "dt_ms": args.dt, "duration_ms": args.duration,
+        "activated_fraction": float(np.isfinite(act).mean()),
+        "total_activation_ms": float(np.nanmax(act)),
+        "activation_p05_p50_p95_ms": [float(x) for x in np.nanpercentile(act, [5, 50, 95])],
+        "repolarised_fraction": float(np.isfinite(rep).mean()),
+        "last_repolarisation_ms": float(np.nanmax(rep)) if np.isfinite(rep).any() else None,
+        "apd_ms_p05_p50_p95": [float(x) for x in np.nanpercentile(rep - act, [5, 50, 95])],
+        "v_final_max_mV": float(res.v_final.max()),
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "pattern_params": problem.records[0]["pattern_params"],
+    }
+    _write(args.json, out)
+    return 0
+
+
+def _initial_states_or_default():  # -> InitialStates | None
+    """Paced steady states from the cells stage when that module is present, else None."""
+    return None

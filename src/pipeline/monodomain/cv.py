@@ -1,0 +1,180 @@
+"""Conduction-velocity calibration on a cable.
+
+Coarse grids conduct slowly: on a voxel grid the numerical CV of a planar wave falls
+below the converged CV as dx grows (and with the explicit time step). For a target CV at
+a given dx and dt this module finds the factor ``s`` by which to multiply all
+conductivities so that a planar wave along the fibres travels at the target speed on that
+grid. CV grows about like sqrt(sigma), so the search works on log CV against log s:
+a batch of scales brackets the target (all simulated together in one tensor), linear
+interpolation in log-log gives the estimate, and a second, narrower batch refines it.
+
+The cable is a one-voxel-thick strip along the fibres (x), long enough that the wave is
+planar and steady in its middle third, where the CV is the slope of a least-squares line
+through activation time against position. The result (:class:`Calibration`) is recorded
+with every simulation that uses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from pipeline.errors import InputError, SimulationError
+from pipeline.monodomain.problem import Conductivities, Grid, MonodomainProblem
+from pipeline.monodomain.stimulus import Stimulus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The result of :func:`calibrate_conductivity`.
+
+    Attributes
+    ----------
+    scale
+        Factor for all conductivities.
+    target_cv_mm_per_ms, achieved_cv_mm_per_ms
+        Asked and obtained CV along the fibres at the scaled conductivity.
+    sigma_l_S_per_m
+        Unscaled fibre conductivity the calibration started from.
+    dx_mm, dt_ms, celltype
+        The grid and cell of the cable.
+    """
+
+    scale: float
+    target_cv_mm_per_ms: float
+    achieved_cv_mm_per_ms: float
+    sigma_l_S_per_m: float
+    dx_mm: float
+    dt_ms: float
+    celltype: str
+
+    def as_dict(self) -> dict[str, float | str]:
+        return asdict(self)
+
+
+def cable_problem(sigma: np.ndarray, dx: float, dt: float, *, length_mm: float | None = None,
+                  celltype: str = "endo", chi_per_mm: float = 140.0,
+                  cm_uF_per_cm2: float = 1.0) -> MonodomainProblem:
+    """A batch of cables (one per conductivity in ``sigma``, S/m) along x at voxel size dx."""
+    import torch
+
+    from pipeline.cell import tp06
+    sigma = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
+    length = length_mm or max(15.0, 45 * dx)
+    n = int(math.ceil(length / dx))
+    grid = Grid(origin=np.zeros(3), spacing=np.full(3, dx), mask=np.ones((n, 1, 1), dtype=bool))
+    n_stim = max(3, int(math.ceil(1.0 / dx)))
+    stim = Stimulus(voxels=np.arange(n_stim), start_ms=0.0, duration_ms=2.0, amplitude=-80.0,
+                    name="cable_end")
+    code = tp06.CELLTYPES[celltype]
+    state = tp06.initial_state(celltype, dtype=torch.float64).numpy()
+    b = sigma.size
+    return MonodomainProblem(
+        grid=grid, fibre=np.tile([1.0, 0.0, 0.0], (n, 1)),
+        conductivities=Conductivities(sigma_l=sigma, sigma_t=sigma, sigma_fast_endo=sigma),
+        celltype=np.full(n, code, dtype=np.uint8),
+        initial_states=np.broadcast_to(state, (b, 4, state.size)).copy(),
+        stimuli=tuple((stim,) for _ in range(b)), dt_ms=dt,
+        duration_ms=40.0 + 12.0 * length,    # generous; the run stops once all activated
+        chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
+
+
+def cable_cv(activation_ms: np.ndarray, dx: float) -> np.ndarray:
+    """CV (mm/ms) per cable from activation times (B, n): slope fit over the middle third."""
+    n = activation_ms.shape[1]
+    lo, hi = n // 3, max(n // 3 + 2, 2 * n // 3)
+    x = (np.arange(lo, hi) + 0.5) * dx
+    out = np.full(activation_ms.shape[0], np.nan)
+    for b, act in enumerate(activation_ms):
+        t = act[lo:hi]
+        if np.isnan(t).any():
+            continue
+        slope = np.polyfit(x, t, 1)[0]       # ms/mm
+        out[b] = 1.0 / slope if slope > 0 else np.nan
+    return out
+
+
+def conduction_velocity(sigma: np.ndarray | float, dx: float, dt: float, *,
+                        celltype: str = "endo", chi_per_mm: float = 140.0,
+                        cm_uF_per_cm2: float = 1.0, dtype: str = "float64") -> np.ndarray:
+    """CV (mm/ms) of a planar wave for each conductivity (S/m) at voxel size dx, step dt.
+
+    NaN where the wave does not propagate.
+    """
+    import torch
+
+    from pipeline.monodomain.solver import MonodomainSolver
+    problem = cable_problem(np.asarray(sigma), dx, dt, celltype=celltype,
+                            chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
+    solver = MonodomainSolver(problem, dtype=getattr(torch, dtype), check_every=200)
+    result = solver.run(stop_when_activated=True)
+    return cable_cv(result.activation_ms.astype(np.float64), dx)
+
+
+def calibrate_conductivity(target_cv_mm_per_ms: float, sigma_l: float, dx: float, dt: float, *,
+                           celltype: str = "endo", chi_per_mm: float = 140.0,
+                           cm_uF_per_cm2: float = 1.0, tolerance: float = 0.01) -> Calibration:
+    """Find the conductivity scale giving ``target_cv_mm_per_ms`` along the fibres.
+
+    Parameters
+    ----------
+    target_cv_mm_per_ms
+        Wanted CV (mm/ms = m/s).
+    sigma_l
+        Fibre conductivity (S/m) before scaling.
+    dx, dt
+        Voxel size (mm) and time step (ms) of the simulations that will use the scale.
+    tolerance
+        Relative CV error accepted.
+
+    Raises
+    ------
+    InputError
+        If no scale in [1/16, 64] reaches the target (or dt is too large for the
+        scaled conductivities).
+    """
+    if not (target_cv_mm_per_ms > 0 and sigma_l > 0):
+        raise InputError(f"target CV and sigma_l must be > 0, got {target_cv_mm_per_ms} mm/ms, "
+                         f"{sigma_l} S/m")
+    kw = dict(celltype=celltype, chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
+    # the largest scale the explicit step allows: dt <= 2 / rho, rho ~ 4 D / dx^2 in 1-D
+    d_max = 2.0 * dx * dx / (4.0 * dt) * 0.95
+    s_max = min(64.0, d_max * chi_per_mm * cm_uF_per_cm2 * 0.01 / sigma_l)
+    scales = np.geomspace(1.0 / 16.0, s_max, 9)
+    cv = np.full(scales.size, np.nan)
+    try:
+        cv = conduction_velocity(sigma_l * scales, dx, dt, **kw)
+    except SimulationError as exc:
+        raise InputError(f"CV calibration failed on the cable: {exc}") from exc
+    estimate = _interpolate(scales, cv, target_cv_mm_per_ms)
+    if estimate is None:
+        raise InputError(f"no conductivity scale in [1/16, {s_max:.3g}] gives CV "
+                         f"{target_cv_mm_per_ms} mm/ms at dx {dx} mm, dt {dt} ms (CVs "
+                         f"{np.round(cv, 3).tolist()} mm/ms)")
+    fine = np.clip(estimate * np.array([0.85, 0.93, 1.0, 1.07, 1.15]), scales[0], s_max)
+    cv_fine = conduction_velocity(sigma_l * fine, dx, dt, **kw)
+    estimate = _interpolate(fine, cv_fine, target_cv_mm_per_ms) or estimate
+    achieved = float(conduction_velocity(sigma_l * estimate, dx, dt, **kw)[0])
+    if not abs(achieved / target_cv_mm_per_ms - 1.0) <= max(tolerance, 0.02):
+        log.warning("CV calibration reached %.4f mm/ms for target %.4f", achieved,
+                    target_cv_mm_per_ms)
+    log.info("CV calibration at dx %.3g mm, dt %.3g ms: scale %.4f gives %.4f mm/ms (target "
+             "%.4f)", dx, dt, estimate, achieved, target_cv_mm_per_ms)
+    return Calibration(scale=float(estimate), target_cv_mm_per_ms=float(target_cv_mm_per_ms),
+                       achieved_cv_mm_per_ms=achieved, sigma_l_S_per_m=float(sigma_l),
+                       dx_mm=float(dx), dt_ms=float(dt), celltype=celltype)
+
+
+def _interpolate(scales: np.ndarray, cv: np.ndarray, target: float) -> float | None:
+    """Scale where the piecewise log-log line through (scale, cv) meets the target."""
+    ok = np.isfinite(cv)
+    s, c = np.log(scales[ok]), np.log(cv[ok])
+    if s.size < 2 or not (c.min() <= math.log(target) <= c.max()):
+        return None
+    order = np.argsort(c)
+    return float(math.exp(np.interp(math.log(target), c[order], s[order])))

@@ -1,0 +1,119 @@
+"""Throughput of the full time step (TP06 + diffusion, float32) on a biventricular heart.
+
+Each configuration (heart, batch size, eager or compiled) runs in a fresh process so that
+its peak resident memory is its own: the child builds the problem (a normal beat, so the
+stimulus and the fast layers are in play), warms up (compilation included), times
+``steps`` steps and reports voxel-steps per second = steps x B x n_tissue / seconds and
+``ru_maxrss``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import resource
+import time
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _heart(anatomy_path: str | None, resolution: float) -> Any:
+    if anatomy_path:
+        from pipeline.anatomy.io import read_anatomy
+        return read_anatomy(anatomy_path)
+    from pipeline.anatomy.build import build_parametric
+    from pipeline.config import section
+    settings, seed = section({"anatomy": {"resolution_mm": resolution}}, "anatomy")
+    anatomy, _ = build_parametric(0, seed, settings, "param000")
+    return anatomy
+
+
+def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: str,
+                steps: int, threads: int, device: str) -> dict[str, Any]:
+    """Time one configuration in this process; returns a row of figures."""
+    import torch
+
+    from pipeline.monodomain.batch import SimulationSpec, build_problem, prepare_anatomy
+    from pipeline.monodomain.solver import MonodomainSolver
+    torch.set_num_threads(threads)
+    anatomy = _heart(anatomy_path, resolution)
+    prep = prepare_anatomy(anatomy)
+    specs = [SimulationSpec(sim_id=b, pattern="normal", sigma_l=0.15 + 0.01 * b, sigma_t=0.04,
+                            sigma_fast_endo=0.8, seed=b) for b in range(batch)]
+    dt = 0.04
+    problem = build_problem(prep, specs, dt_ms=dt, duration_ms=dt * steps)
+    solver = MonodomainSolver(problem, device=device, dtype=torch.float32,
+                              compile=(mode == "compiled"), check_every=10 ** 9)
+    t0 = time.perf_counter()
+    _run_steps(solver, 3)             # warm-up (compilation included)
+    warmup = time.perf_counter() - t0
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t1 = time.perf_counter()
+    _run_steps(solver, steps)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t1
+    n = problem.grid.n_tissue
+    row = {"heart": str(anatomy.name), "resolution_mm": float(anatomy.spacing[0]),
+           "n_voxels": n, "batch": batch, "mode": mode, "threads": threads, "device": device,
+           "steps": steps, "seconds": round(wall, 3), "warmup_s": round(warmup, 1),
+           "voxel_steps_per_s": float(f"{steps * batch * n / wall:.4g}"),
+           "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if device == "cuda":
+        row["peak_cuda_MB"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return row
+
+
+def _run_steps(solver: Any, steps: int) -> None:
+    """Advance ``steps`` steps of the solver's problem from its initial state (no checks)."""
+    import math
+
+    import torch
+    p = solver.problem
+    state = solver.initial_state()
+    b, n = state.shape[1], state.shape[2]
+    act = torch.full((b, n), math.nan, dtype=solver.dtype, device=solver.device)
+    rep = torch.full_like(act, math.nan)
+    t = torch.zeros((), dtype=solver.dtype, device=solver.device)
+    for k in range(steps):
+        t.fill_(k * p.dt_ms)
+        i_stim = solver.stimuli.current(k * p.dt_ms, p.dt_ms)
+        state, act, rep = solver._step(state, act, rep, t, i_stim, solver.params,
+                                       solver.neighbour, solver.coef, p.dt_ms,
+                                       solver.diff_factor, solver.v_rep)
+    float(state[0, 0, 0])
+
+
+def _child(queue: Any, args: tuple) -> None:
+    try:
+        queue.put(measure_one(*args))
+    except Exception as exc:  # reported by the parent
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
+                batches: Sequence[int], modes: Sequence[str], steps: int, threads: int,
+                device: str) -> list[dict[str, Any]]:
+    """Run every configuration in a fresh process and return the rows (also logged)."""
+    hearts: list[tuple[str | None, float]] = (
+        [(a, 0.0) for a in anatomies] if anatomies else [(None, r) for r in resolutions])
+    ctx = mp.get_context("spawn")
+    rows = []
+    for path, res in hearts:
+        for batch in batches:
+            for mode in modes:
+                queue = ctx.Queue()
+                proc = ctx.Process(target=_child,
+                                   args=(queue, (path, res, batch, mode, steps, threads, device)))
+                proc.start()
+                row = queue.get()
+                proc.join()
+                row.setdefault("config", {"anatomy": path, "resolution_mm": res,
+                                          "batch": batch, "mode": mode})
+                log.info("throughput %s", json.dumps(row))
+                rows.append(row)
+    return rows
