@@ -38,11 +38,20 @@ def test_growing_keeps_rows_and_only_adds_or_tops_up_shards():
 
 def test_shard_settings_alone_reproduce_the_shard():
     config = _config(n=23, split={"by": "sample", "val_fraction": 0.2})
+    config["anatomy"]["meshes"] = [{"name": "llnl", "path": "heart.vtk"}]
+    config["anatomy"]["parametric"]["count"] = 3
+    config["campaigns"]["demo"]["anatomies"] = ["llnl", "param001"]
     for shard in design.shard_names(config, "demo"):
         settings = design.shard_settings(config, "demo", shard)
         assert "split" not in settings["campaigns"]["demo"]
         pd.testing.assert_frame_equal(design.shard_table(settings, "demo", shard),
                                       design.shard_table(config, "demo", shard))
+        assert settings["anatomy"] == {"parametric": {"count": 2},
+                                       "meshes": [{"name": "llnl", "path": "heart.vtk"}]}
+    assert {s.split("-")[0] for s in design.shard_names(config, "demo")} == {"llnl", "param001"}
+    table = design.table_settings(config, "demo")
+    pd.testing.assert_frame_equal(design.design_table(table, "demo"),
+                                  design.design_table(config, "demo"))
 
 
 def test_round_robin_and_shard_membership():

@@ -169,11 +169,21 @@ def _shard_ids(full: Mapping[str, Any], campaign: str, shard: str) -> np.ndarray
                      f"(shards: {', '.join(n for n, *_ in layout)})")
 
 
+def _anatomy_subset(full: Mapping[str, Any], hearts: Sequence[str]) -> dict[str, Any]:
+    """The least ``anatomy`` section under which ``hearts`` are all configured."""
+    params = [int(h.removeprefix("param")) for h in hearts
+              if h.startswith("param") and h.removeprefix("param").isdigit()]
+    meshes = [m for m in full["anatomy"]["meshes"] if m["name"] in hearts]
+    return {"parametric": {"count": max(params) + 1 if params else 0},
+            "meshes": [{"name": m["name"], "path": m["path"]} for m in meshes]}
+
+
 def shard_settings(config: Mapping[str, Any], campaign: str, shard: str) -> dict[str, Any]:
     """The smallest ``--settings`` that reproduce one shard's table.
 
-    Holds the seed and the campaign with its anatomies spelled out and ``n_simulations``
-    cut to the shard's last ``sim_id`` + 1, without ``split``. Growing the campaign leaves
+    Holds the seed, the campaign with its anatomies spelled out and ``n_simulations``
+    cut to the shard's last ``sim_id`` + 1, without ``split``, and the least ``anatomy``
+    section that configures those hearts (names; mesh paths). Growing the campaign leaves
     this mapping unchanged for every shard whose rows do not change, so Snakemake's
     params trigger reruns only new or topped-up shards.
     """
@@ -181,7 +191,8 @@ def shard_settings(config: Mapping[str, Any], campaign: str, shard: str) -> dict
     cfg = {k: v for k, v in _cfg(full, campaign).items() if k != "split"}
     cfg["anatomies"] = _hearts(full, campaign)
     cfg["n_simulations"] = int(_shard_ids(full, campaign, shard)[-1]) + 1
-    return {"seed": int(full["seed"]), "campaigns": {campaign: cfg}}
+    return {"seed": int(full["seed"]), "anatomy": _anatomy_subset(full, cfg["anatomies"]),
+            "campaigns": {campaign: cfg}}
 
 
 def table_settings(config: Mapping[str, Any], campaign: str) -> dict[str, Any]:
@@ -193,7 +204,8 @@ def table_settings(config: Mapping[str, Any], campaign: str) -> dict[str, Any]:
     full = _resolved(config)
     cfg = {k: v for k, v in _cfg(full, campaign).items() if k != "split"}
     cfg["anatomies"] = _hearts(full, campaign)
-    return {"seed": int(full["seed"]), "campaigns": {campaign: cfg}}
+    return {"seed": int(full["seed"]), "anatomy": _anatomy_subset(full, cfg["anatomies"]),
+            "campaigns": {campaign: cfg}}
 
 
 def _unit_samples(cfg: Mapping[str, Any], seed: int, ckey: int, anatomy: int,
