@@ -201,7 +201,7 @@ def plot_activation_3d(mask: np.ndarray, origin: np.ndarray, spacing: np.ndarray
     grid.cell_data["tissue"] = mask.ravel(order="F").astype(np.uint8)
     grid.cell_data["activation_ms"] = values.ravel(order="F")
     tissue = grid.threshold(0.5, scalars="tissue")
-    surface = tissue.extract_surface()
+    surface = tissue.extract_surface(algorithm="dataset_surface")
     plotter = pv.Plotter(off_screen=True, window_size=(900, 800))
     colour_range = None
     if point_activation_ms is not None:

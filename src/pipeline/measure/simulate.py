@@ -14,7 +14,6 @@ APD90 come from the recorded traces. The shard file is written atomically.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,7 +233,8 @@ def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
     anatomy = job.anatomy
     t_start = time.perf_counter()
     pecg = PseudoECG.from_anatomy(anatomy, float(cfg["sigma_bath_S_per_m"]))
-    shard_solver = ShardSolver(anatomy, job.cells, cfg)
+    shard_solver = ShardSolver(anatomy, job.cells, cfg,
+                               sigma_l_reference=float(job.table["sigma_l"].median()))
     weights = pecg.as_tensor(dtype=torch.float64, device=shard_solver.device)
     sims = rows(job.table)
     n, n_t = len(sims), job.n_samples
@@ -245,7 +245,8 @@ def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
     amap = np.zeros((n, pecg.n_tissue), dtype=np.float32) if cfg["save_activation_map"] else None
     batch_size = int(cfg["batch_size"])
     batches = [sims[i:i + batch_size] for i in range(0, n, batch_size)]
-    extra: dict[str, Any] = {}
+    solver_attrs: dict[str, Any] = {}
+    records: list[dict[str, Any]] = []
     log.info("set-up %.1f s; %d batches of up to %d simulations", time.perf_counter() - t_start,
              len(batches), batch_size)
     done = 0
@@ -263,7 +264,8 @@ def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
         act[sl] = result.activation_ms[:, job.point_index]
         if amap is not None:
             amap[sl] = result.activation_ms
-        extra = shard_solver.attrs(solver)
+        solver_attrs = shard_solver.attrs(solver)
+        records += [dict(r) for r in result.records]
         done += len(batch)
         log.info("batch %d/%d: %d simulations in %.1f s (time loop)", b_i + 1, len(batches),
                  len(batch), result.wall_s)
@@ -275,7 +277,8 @@ def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
                      params=table_columns(job.table),
                      point_names=[str(p) for p in anatomy.point_names], dt_ms=dt_rec,
                      anatomy=str(anatomy.name), activation_map_ms=amap,
-                     extra_attrs={**extra, "sources": dict(job.sources),
+                     extra_attrs={"solver": solver_attrs, "records": _jsonable(records),
+                                  "sources": dict(job.sources),
                                   "sigma_bath_S_per_m": float(cfg["sigma_bath_S_per_m"])})
     n_never = int(np.isnan(act).sum())
     if n_never:
@@ -328,8 +331,14 @@ def shard_figures(shard_path: str | Path, anatomy_path: str | Path, index: int, 
     return paths
 
 
-def nan_safe_range(values: np.ndarray) -> tuple[float, float]:
-    """(min, max) ignoring NaN; (nan, nan) when empty."""
-    finite = np.asarray(values, dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
-    return (float(finite.min()), float(finite.max())) if finite.size else (math.nan, math.nan)
+def _jsonable(value: Any) -> Any:
+    """Numpy scalars and arrays inside nested records -> plain Python (for JSON attributes)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
