@@ -1,0 +1,113 @@
+"""Activation patterns on a parametric heart; CV measurement and calibration helpers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.errors import InputError
+from pipeline.monodomain.batch import SimulationSpec, build_problem, prepare_anatomy
+from pipeline.monodomain.cv import _interpolate, cable_cv
+from pipeline.monodomain.patterns import PATTERNS, make_pattern
+
+
+@pytest.fixture(scope="module")
+def heart():
+    """Parametric heart 0 at 2 mm (a few seconds to build)."""
+    from pipeline.anatomy.build import build_parametric
+    from pipeline.config import section
+    settings, seed = section({"anatomy": {"resolution_mm": 2.0}}, "anatomy")
+    anatomy, _ = build_parametric(0, seed, settings, "param000")
+    return anatomy, prepare_anatomy(anatomy)
+
+
+def test_patterns_are_seeded_recorded_and_start_at_zero(heart):
+    _, prep = heart
+    for name in PATTERNS:
+        a = make_pattern(name, prep.coords, seed=7)
+        b = make_pattern(name, prep.coords, seed=7)
+        assert a.record == b.record                            # same seed, same pattern
+        assert min(s.start_ms for s in a.stimuli) == 0.0        # time 0 = first stimulus
+        for site in a.record["sites"]:
+            assert site["jitter_mm"] <= 3.0 + 1e-9
+        onsets = [s["onset_ms"] for s in a.record["sites"]]
+        assert max(onsets) <= 10.0 + 5.0 + 1e-9                 # offset range + RV delay
+    records = {make_pattern("normal", prep.coords, seed=s).record["sites"][0]["voxel"]
+               for s in range(8)}
+    assert len(records) > 1                                     # seeds vary the sites
+    with pytest.raises(InputError, match="unknown activation pattern 'wpw'"):
+        make_pattern("wpw", prep.coords, seed=0)
+
+
+def test_sites_lie_where_the_literature_puts_them(heart):
+    _, prep = heart
+    c = prep.coords
+    normal = make_pattern("normal", c, seed=1, site_jitter_mm=0.0)
+    by_name = {s["site"]: s["voxel"] for s in normal.record["sites"]}
+    lv = ["lv_anterior_paraseptal", "lv_midseptal", "lv_posterior_paraseptal"]
+    for name in lv:
+        v = by_name[name]
+        assert c.transmural[v] < 0.3 and c.boundary[v]          # endocardial
+        assert c.region[v] == 1 or c.ventricle[v] < 0           # LV side
+    assert c.rotational[by_name["lv_anterior_paraseptal"]] > 0  # anterior
+    assert c.rotational[by_name["lv_posterior_paraseptal"]] < 0  # posterior
+    assert c.region[by_name["lv_midseptal"]] == 3
+    assert (c.apicobasal[by_name["lv_anterior_paraseptal"]]
+            > c.apicobasal[by_name["lv_posterior_paraseptal"]])
+    assert c.region[by_name["rv_anterior_papillary"]] == 2
+    rv_onset = [s["onset_ms"] for s in normal.record["sites"] if s["site"].startswith("rv")]
+    assert normal.fast_enabled == (True, True)
+    lat = make_pattern("lv_lateral", c, seed=1, site_jitter_mm=0.0).record["sites"][0]["voxel"]
+    assert c.transmural[lat] > 0.7 and abs(abs(c.rotational[lat]) - math.pi) < math.pi / 4
+    apex = make_pattern("rv_apex", c, seed=1, site_jitter_mm=0.0).record["sites"][0]["voxel"]
+    rv_endo = c.surface("rv_endo")
+    assert c.apicobasal[apex] <= c.apicobasal[rv_endo].min() + 0.1   # lowest RV endocardium
+    assert make_pattern("lbbb", c, seed=1).fast_enabled == (False, True)
+    assert make_pattern("rbbb", c, seed=1).fast_enabled == (True, False)
+    assert rv_onset                                             # RV site present in normal
+
+
+def test_fast_layers_and_batch_problem(heart):
+    anatomy, prep = heart
+    fl, fr = prep.fast["fast_lv"], prep.fast["fast_rv"]
+    assert fl.any() and fr.any() and not (fl & fr).any()
+    assert prep.coords.apicobasal[fl | fr].max() < 0.85
+    specs = [SimulationSpec.from_row({"sim_id": i, "pattern": p, "sigma_l": 0.2, "sigma_t": 0.05,
+                                      "sigma_fast_endo": 0.9, "gkr_scale": g, "seed": i})
+             for i, (p, g) in enumerate([("normal", 1.0), ("lbbb", 0.5)])]
+    problem = build_problem(prep, specs, dt_ms=0.05, duration_ms=1.0, cv_scale=1.1)
+    assert problem.batch == 2
+    assert np.allclose(problem.conductivities.sigma_l, 0.22)
+    assert problem.records[1]["pattern_params"]["pattern"] == "lbbb"
+    assert problem.records[0]["cv_scale"] == 1.1
+    assert problem.fast_enabled.tolist() == [[True, True], [False, True]]
+    # a disabled fast layer conducts like myocardium: its weights equal the myocardium's
+    a, c = problem.region_sigma()["fast_lv"]
+    assert a[1] == pytest.approx(0.055) and c[1] == pytest.approx(0.165)
+    assert a[0] == pytest.approx(0.99) and c[0] == 0.0
+    with pytest.raises(InputError, match="lacks column"):
+        SimulationSpec.from_row({"sim_id": 0, "pattern": "normal"})
+
+
+def test_cable_cv_fit_and_loglog_interpolation():
+    dx = 0.25
+    x = (np.arange(60) + 0.5) * dx
+    act = np.stack([3.0 + x / 0.6, 1.0 + x / 0.3])
+    assert np.allclose(cable_cv(act, dx), [0.6, 0.3])
+    act[1, 30] = np.nan
+    assert np.isnan(cable_cv(act, dx)[1])
+    scales = np.array([0.5, 1.0, 2.0, 4.0])
+    cv = 0.5 * np.sqrt(scales)                                  # CV ~ sqrt(sigma)
+    assert _interpolate(scales, cv, 0.5 * math.sqrt(3.0)) == pytest.approx(3.0, rel=0.03)
+    assert _interpolate(scales, cv, 5.0) is None
+
+
+def test_calibration_hits_the_target_on_a_coarse_cable():
+    from pipeline.monodomain.cv import calibrate_conductivity
+    torch.set_num_threads(1)
+    cal = calibrate_conductivity(0.5, 0.1334, 1.0, 0.1)
+    assert cal.achieved_cv_mm_per_ms == pytest.approx(0.5, rel=0.02)
+    assert cal.scale > 1.0                                      # a coarse grid needs more sigma
