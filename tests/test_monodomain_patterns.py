@@ -111,3 +111,17 @@ def test_calibration_hits_the_target_on_a_coarse_cable():
     cal = calibrate_conductivity(0.5, 0.1334, 1.0, 0.1)
     assert cal.achieved_cv_mm_per_ms == pytest.approx(0.5, rel=0.02)
     assert cal.scale > 1.0                                      # a coarse grid needs more sigma
+
+
+def test_initial_states_from_steady_state_table():
+    from pipeline.cell.steady import InitialStates
+    from pipeline.monodomain.batch import initial_states_from_table
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(2, 2, 3, 19))
+    table = InitialStates(states=states, celltypes=("endo", "epi"), bcl_ms=np.array([600.0, 1000.0]),
+                          gkr_scale=np.array([0.0, 0.5, 1.0]))
+    out = initial_states_from_table(table)(np.array([1000.0, 600.0]), np.array([0.5, 0.0]))
+    assert out.shape == (2, 4, 19)
+    assert np.allclose(out[0, 1], states[0, 1, 1]) and np.allclose(out[0, 3], states[1, 1, 1])
+    assert np.allclose(out[1, 3], states[1, 0, 0])
+    assert np.isnan(out[:, 2]).all()                            # M cells not in the table

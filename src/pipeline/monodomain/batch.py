@@ -101,11 +101,33 @@ def default_initial_states(bcl_ms: np.ndarray, gkr_scale: np.ndarray) -> np.ndar
     return np.broadcast_to(table, (len(bcl_ms), 4, tp06.N_STATES)).copy()
 
 
+def initial_states_from_table(table: Any) -> InitialStates:
+    """Adapter: a steady-state table (:func:`pipeline.cell.steady.read_initial_states`)
+    as the ``initial_states`` callable of :func:`build_problem`.
+
+    Cell types missing from the table get NaN rows (refused if the anatomy uses them).
+    """
+    import torch
+
+    from pipeline.cell import steady, tp06
+
+    def lookup(bcl_ms: np.ndarray, gkr_scale: np.ndarray) -> np.ndarray:
+        out = np.full((len(bcl_ms), 4, tp06.N_STATES), np.nan)
+        codes = [tp06.CELLTYPES[name] for name in table.celltypes]
+        states = steady.initial_states_for(
+            table, torch.tensor(codes)[None, :], torch.tensor(bcl_ms, dtype=torch.float64)[:, None],
+            torch.tensor(gkr_scale, dtype=torch.float64)[:, None])      # (19, B, n_types)
+        out[:, codes, :] = states.permute(1, 2, 0).numpy()
+        return out
+    return lookup
+
+
 def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *, dt_ms: float,
                   duration_ms: float, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
                   cv_scale: float = 1.0, initial_states: InitialStates | None = None,
                   site_delay_min_ms: float = 0.0, stim_amplitude: float = -60.0,
-                  stim_duration_ms: float = 2.0) -> MonodomainProblem:
+                  stim_duration_ms: float = 2.0, site_radius_mm: float = 2.5
+                  ) -> MonodomainProblem:
     """A :class:`MonodomainProblem` for ``specs`` on one prepared anatomy.
 
     ``cv_scale`` multiplies every conductivity (CV calibration) and is recorded with each
@@ -117,7 +139,8 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *,
         raise InputError(f"cv_scale must be > 0, got {cv_scale}")
     patterns = [make_pattern(s.pattern, prepared.coords, s.seed, site_jitter_mm=s.site_jitter_mm,
                              site_delay_ms=(site_delay_min_ms, s.site_delay_max_ms),
-                             amplitude=stim_amplitude, duration_ms=stim_duration_ms)
+                             amplitude=stim_amplitude, duration_ms=stim_duration_ms,
+                             site_radius_mm=site_radius_mm)
                 for s in specs]
     bcl = np.array([s.bcl_ms for s in specs])
     gkr = np.array([s.gkr_scale for s in specs])
@@ -136,3 +159,21 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *,
         stimuli=tuple(p.stimuli for p in patterns), dt_ms=dt_ms, duration_ms=duration_ms,
         fast_regions=prepared.fast, fast_enabled=enabled, cell_scales={"g_Kr": gkr},
         chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2, records=records)
+
+
+def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec],
+                          simulate: Mapping[str, Any], *, cv_scale: float = 1.0,
+                          initial_states: InitialStates | None = None) -> MonodomainProblem:
+    """:func:`build_problem` with the keys of the config's ``simulate`` section.
+
+    The fast-layer keys (``fast_endo_fraction``, ``fast_endo_max_apicobasal``) act in
+    :func:`prepare_anatomy`; pass the same section there.
+    """
+    return build_problem(prepared, specs, dt_ms=simulate["dt_ms"],
+                         duration_ms=simulate["duration_ms"],
+                         chi_per_mm=simulate["chi_per_mm"],
+                         cm_uF_per_cm2=simulate["cm_uF_per_cm2"], cv_scale=cv_scale,
+                         initial_states=initial_states,
+                         stim_amplitude=simulate["stim_amplitude_pA_per_pF"],
+                         stim_duration_ms=simulate["stim_duration_ms"],
+                         site_radius_mm=simulate["site_radius_mm"])

@@ -68,6 +68,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                    metavar=("L", "T", "FAST"), help="sigma_l sigma_t sigma_fast_endo (S/m)")
     b.add_argument("--gkr", type=float, default=1.0)
     b.add_argument("--bcl", type=float, default=1000.0)
+    b.add_argument("--initial-states", metavar="H5", default=None,
+                   help="cells/initial_states.h5 (default: TP06's built-in BCL 1000 states)")
     b.add_argument("--dt", type=float, default=0.04)
     b.add_argument("--duration", type=float, default=500.0)
     b.add_argument("--threads", type=int, default=2)
@@ -140,7 +142,11 @@ def run_beat_cmd(args: argparse.Namespace) -> int:
     spec = SimulationSpec(sim_id=0, pattern=args.pattern, sigma_l=args.sigma[0],
                           sigma_t=args.sigma[1], sigma_fast_endo=args.sigma[2],
                           gkr_scale=args.gkr, bcl_ms=args.bcl, seed=args.seed)
-    initial = _initial_states_or_default()
+    initial = None
+    if args.initial_states:
+        from pipeline.cell.steady import read_initial_states
+        from pipeline.monodomain.batch import initial_states_from_table
+        initial = initial_states_from_table(read_initial_states(args.initial_states))
     problem = build_problem(prep, [spec], dt_ms=args.dt, duration_ms=args.duration,
                             initial_states=initial)
     t0 = time.perf_counter()
@@ -161,8 +167,3 @@ def run_beat_cmd(args: argparse.Namespace) -> int:
     }
     _write(args.json, out)
     return 0
-
-
-def _initial_states_or_default():  # -> InitialStates | None
-    """Paced steady states from the cells stage when that module is present, else None."""
-    return None
