@@ -35,7 +35,7 @@ def time_step(n_cells: int, dtype: torch.dtype, mode: str, device: torch.device,
                               g_Kr=torch.rand(n_cells, generator=gen, dtype=dtype).to(device))
     dt = torch.tensor(0.02, dtype=dtype, device=device)
     stim = torch.zeros((), dtype=dtype, device=device)
-    fn = tp06.step if mode == "eager" else torch.compile(tp06.step, dynamic=False)
+    fn = tp06.step if mode == "eager" else torch.compile(tp06.step, dynamic=True)
     t0 = time.perf_counter()
     state = fn(state, params, stim, dt)
     _sync(device)
