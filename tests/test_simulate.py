@@ -102,3 +102,48 @@ def test_bad_inputs_fail_before_any_simulation(inputs, capsys):
                  str(root / "pattern.csv"), "--out", str(out)])
     assert code == 1 and not out.exists()
     assert list(COLUMNS)[0] == "sim_id"
+
+
+def test_normal_beat_on_coarse_heart_gives_a_plausible_ecg(inputs, tmp_path):
+    """One normal beat, 2 mm heart, 400 ms, CV calibrated to 0.6 mm/ms, through the CLI.
+
+    Every point activates; QRS 70-120 ms on the ECG; millivolt amplitudes; a T wave; the
+    figures of the simulation are drawn.
+    """
+    import json
+
+    from pipeline.measure.features import beat_features
+    from pipeline.measure.leads import LEAD_NAMES
+    from pipeline.measure.shard import read_shard
+
+    root, anatomy, _ = inputs
+    out = tmp_path / "shard.h5"
+    settings = {"simulate": {"dt_ms": 0.1, "duration_ms": 400.0, "target_cv_mm_per_ms": 0.6}}
+    code = main(["simulate", "--anatomy", str(root / "anatomy.h5"), "--cells",
+                 str(root / "cells.h5"), "--params", str(root / "params.csv"), "--out", str(out),
+                 "--threads", "1", "--settings", json.dumps(settings)])
+    assert code == 0
+    data = read_shard(out)
+    assert data.ecg.shape == (1, 12, 400) and data.vm.shape == (1, 75, 400)
+    act = data.activation_ms[0]
+    f = beat_features(data.ecg[0], data.dt_ms)
+    print(f"\nactivation at the 75 points: {np.nanmin(act):.1f}-{np.nanmax(act):.1f} ms; "
+          f"APD90 {np.nanmin(data.apd90_ms):.0f}-{np.nanmax(data.apd90_ms):.0f} ms")
+    print("ECG figures:", json.dumps(f.as_dict()))
+    print("peak-to-peak per lead (mV):", dict(zip(LEAD_NAMES, np.round(np.ptp(data.ecg[0], axis=1),
+                                                                       2).tolist())))
+    assert np.isfinite(act).all() and act.max() < 120.0              # every point activated
+    assert 70.0 <= f.qrs_duration_ms <= 120.0                         # QRS duration
+    assert 0.3 <= f.qrs_amplitude_mV <= 20.0                          # millivolt range
+    assert abs(f.t_amplitude_mV) >= 0.1 * f.qrs_amplitude_mV         # a T wave ...
+    assert f.qrs_end_ms + 100.0 <= f.t_peak_ms <= 400.0               # ... after the ST segment
+    # The paper's label is the 1-ms sample after the interpolated crossing.
+    label = data.activation_label_ms[0]
+    assert np.all((label >= act) & (label - act <= 1.0 + 1e-4))
+    assert np.isfinite(data.apd90_ms).all() and np.all((data.apd90_ms > 200) & (data.apd90_ms < 400))
+    # Figures of the simulation.
+    figs = tmp_path / "figures"
+    assert main(["simulate-figures", "--shard", str(out), "--anatomy", str(root / "anatomy.h5"),
+                 "--out", str(figs)]) == 0
+    for name in ("ecg12.png", "vm.png", "activation3d.png"):
+        assert (figs / name).stat().st_size > 10_000

@@ -1,7 +1,9 @@
 """ECG intervals and amplitudes of a simulated beat: QRS duration, T wave.
 
 The QRS complex is located on the *spatial velocity* of the 12 leads,
-:math:`S(t) = \\sqrt{\\sum_\\ell (dE_\\ell/dt)^2}` (mV/ms): its onset is the first sample where
+:math:`S(t) = \\sqrt{\\sum_\\ell (dE_\\ell/dt)^2}` (mV/ms), computed after a ``smooth_ms``
+moving average (a low-pass like an ECG machine's, which also removes the voxel-scale
+spikes of coarse grids): its onset is the first sample where
 S exceeds ``fraction`` of its maximum; its end is the first sample after the maximum
 from which S stays below that level for ``quiet_ms`` (the isoelectric ST segment of a
 simulated beat). The T wave is the largest deflection, relative to the ST level at the
@@ -14,6 +16,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 from pipeline.measure.leads import LEAD_NAMES
 
@@ -39,14 +42,21 @@ class BeatFeatures:
         return asdict(self)
 
 
-def spatial_velocity(ecg: np.ndarray, dt_ms: float) -> np.ndarray:
-    """``S(t)`` (mV/ms) of leads ``(n_leads, T)``; length T (centred differences)."""
-    grad = np.gradient(np.asarray(ecg, dtype=np.float64), dt_ms, axis=-1)
+def spatial_velocity(ecg: np.ndarray, dt_ms: float, smooth_ms: float = 0.0) -> np.ndarray:
+    """``S(t)`` (mV/ms) of leads ``(n_leads, T)``; length T (centred differences).
+
+    ``smooth_ms`` > 0 first applies a moving average of that width to every lead.
+    """
+    ecg = np.asarray(ecg, dtype=np.float64)
+    width = int(round(smooth_ms / dt_ms))
+    if width > 1:
+        ecg = uniform_filter1d(ecg, width, axis=-1, mode="nearest")
+    grad = np.gradient(ecg, dt_ms, axis=-1)
     return np.sqrt((grad ** 2).sum(axis=0))
 
 
-def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.05,
-                  quiet_ms: float = 20.0, t_gap_ms: float = 60.0,
+def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.03,
+                  quiet_ms: float = 20.0, t_gap_ms: float = 60.0, smooth_ms: float = 5.0,
                   lead_names: tuple[str, ...] = LEAD_NAMES) -> BeatFeatures:
     """QRS onset, end, duration and amplitude, and the T wave of a beat.
 
@@ -62,12 +72,14 @@ def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.05,
         How long S must stay below the threshold to end the QRS (ms).
     t_gap_ms
         The T wave is searched from the QRS end plus this gap (ms).
+    smooth_ms
+        Width of the moving average applied before differentiating (ms).
     lead_names
         Names of the rows.
     """
     ecg = np.asarray(ecg, dtype=np.float64)
     n_t = ecg.shape[1]
-    s = spatial_velocity(ecg, dt_ms)
+    s = spatial_velocity(ecg, dt_ms, smooth_ms)
     level = fraction * s.max()
     above = s > level
     onset = int(np.argmax(above))
