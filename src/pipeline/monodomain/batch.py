@@ -124,19 +124,22 @@ def initial_states_from_table(table: Any) -> InitialStates:
 
 def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *, dt_ms: float,
                   duration_ms: float, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
-                  cv_scale: float = 1.0, initial_states: InitialStates | None = None,
-                  site_delay_min_ms: float = 0.0, stim_amplitude: float = -60.0,
+                  cv_scale: float = 1.0, cv_scale_t: float | None = None,
+                  initial_states: InitialStates | None = None, site_delay_min_ms: float = 0.0, stim_amplitude: float = -60.0,
                   stim_duration_ms: float = 2.0, site_radius_mm: float = 2.5
                   ) -> MonodomainProblem:
     """A :class:`MonodomainProblem` for ``specs`` on one prepared anatomy.
 
-    ``cv_scale`` multiplies every conductivity (CV calibration) and is recorded with each
-    simulation, as are the spec and the drawn pattern.
+    ``cv_scale`` multiplies every conductivity (CV calibration); ``cv_scale_t``, if given,
+    replaces it for sigma_t (per-direction calibration, :func:`pipeline.monodomain.cv.
+    calibrate_directions`). Both are recorded with each simulation, as are the spec and
+    the drawn pattern.
     """
     if not specs:
         raise InputError("no simulation in the batch")
-    if not (cv_scale > 0 and np.isfinite(cv_scale)):
-        raise InputError(f"cv_scale must be > 0, got {cv_scale}")
+    scale_t = cv_scale if cv_scale_t is None else float(cv_scale_t)
+    if not (cv_scale > 0 and np.isfinite(cv_scale) and scale_t > 0 and np.isfinite(scale_t)):
+        raise InputError(f"CV scales must be > 0, got {cv_scale}, {cv_scale_t}")
     patterns = [make_pattern(s.pattern, prepared.coords, s.seed, site_jitter_mm=s.site_jitter_mm,
                              site_delay_ms=(site_delay_min_ms, s.site_delay_max_ms),
                              amplitude=stim_amplitude, duration_ms=stim_duration_ms,
@@ -146,10 +149,15 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *,
     gkr = np.array([s.gkr_scale for s in specs])
     init = (initial_states or default_initial_states)(bcl, gkr)
     cond = Conductivities(sigma_l=cv_scale * np.array([s.sigma_l for s in specs]),
-                          sigma_t=cv_scale * np.array([s.sigma_t for s in specs]),
+                          sigma_t=scale_t * np.array([s.sigma_t for s in specs]),
                           sigma_fast_endo=cv_scale * np.array([s.sigma_fast_endo for s in specs]),
                           scale=np.full(len(specs), cv_scale))
+    for s in specs:
+        if scale_t * s.sigma_t > cv_scale * s.sigma_l:
+            raise InputError(f"simulation {s.sim_id}: scaled sigma_t {scale_t * s.sigma_t:.4g} "
+                             f"exceeds scaled sigma_l {cv_scale * s.sigma_l:.4g} S/m")
     records = tuple({**asdict(s), "anatomy": prepared.name, "cv_scale": cv_scale,
+                     "cv_scale_t": scale_t,
                      "pattern_params": p.record} for s, p in zip(specs, patterns))
     enabled = np.array([[p.fast_enabled[FAST_REGIONS.index(r)] for r in prepared.fast]
                         for p in patterns], dtype=bool).reshape(len(specs), len(prepared.fast))
@@ -163,6 +171,7 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *,
 
 def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec],
                           simulate: Mapping[str, Any], *, cv_scale: float = 1.0,
+                          cv_scale_t: float | None = None,
                           initial_states: InitialStates | None = None) -> MonodomainProblem:
     """:func:`build_problem` with the keys of the config's ``simulate`` section.
 

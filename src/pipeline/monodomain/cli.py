@@ -103,7 +103,7 @@ def run_cv_cmd(args: argparse.Namespace) -> int:
     import torch
 
     from pipeline.monodomain.cv import calibrate_conductivity, conduction_velocity
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)          # cables are small: one thread
     out: dict[str, Any] = {"dx_mm": args.dx, "dt_ms": args.dt, "celltype": args.celltype}
     cv = conduction_velocity(args.sigma, args.dx, args.dt, celltype=args.celltype)
     out["cv_mm_per_ms"] = {str(s): round(float(v), 5) for s, v in zip(args.sigma, cv)}
