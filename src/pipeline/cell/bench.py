@@ -78,7 +78,7 @@ def run(sizes: Sequence[int] = (1000, 10_000, 100_000, 1_000_000),
     return rows
 
 
-def run_pacing(steps_per_call: Sequence[int] = (1, 5, 10, 20), threads: int = 2,
+def run_pacing(steps_per_call: Sequence[int] = (1, 5, 10), threads: int = 2,
                device: str = "cpu", model_ms: float = 200.0,
                dt_ms: float = 0.01) -> list[dict[str, Any]]:
     """Per-step cost of pacing 3 cells (endo, M, epi) vs steps fused per compiled call."""

@@ -54,8 +54,8 @@ def register(sub: Any, bench: Any) -> None:
 
     if bench is not None:
         p = bench.add_parser("cell", help="TP06 cell-steps per second, eager vs compiled")
-        p.add_argument("--sizes", nargs="+", type=float, default=[1e3, 1e4, 1e5, 1e6],
-                       help="numbers of cells N")
+        p.add_argument("--sizes", nargs="*", type=float, default=[1e3, 1e4, 1e5, 1e6],
+                       help="numbers of cells N (none: skip the step benchmark)")
         p.add_argument("--dtypes", nargs="+", choices=["float32", "float64"],
                        default=["float32", "float64"])
         p.add_argument("--modes", nargs="+", choices=["eager", "compiled"],
@@ -165,8 +165,11 @@ def run_bench(args: argparse.Namespace) -> int:
     from pipeline.cell import bench
 
     t0 = time.perf_counter()
-    rows = bench.run(sizes=[int(n) for n in args.sizes], dtypes=args.dtypes, modes=args.modes,
-                     threads=args.threads, device=args.device, seconds=args.seconds)
+    rows = []
+    if args.sizes:
+        rows += bench.run(sizes=[int(n) for n in args.sizes], dtypes=args.dtypes,
+                          modes=args.modes, threads=args.threads, device=args.device,
+                          seconds=args.seconds)
     if args.pacing:
         rows += bench.run_pacing(threads=args.threads, device=args.device)
     if args.json:

@@ -270,6 +270,9 @@ def _end_of_beat(g: dict, cur: torch.Tensor, beat: int, beats: int, max_beats: i
     trace = g["trace"]
     diff = (np.full(len(cells), np.inf) if g["prev"] is None
             else (trace - g["prev"]).abs().amax(0).cpu().numpy())
+    if beat % 10 == 0:
+        log.info("BCL %.0f ms, beat %d: beat-to-beat change of V %s mV", t_ms / beat, beat,
+                 np.round(diff, 4).tolist())
     if tolerance_mV is None:
         record = np.full(len(cells), beat >= beats)
         ok = record
