@@ -165,6 +165,15 @@ def assemble(shards: Sequence[str | Path], out: str | Path, *,
             data = read_shard(path)
             _check_shard(path, data)
             ids = np.asarray(data.params["sim_id"], dtype=np.int64)
+            silent = np.isnan(data.activation_ms).all(axis=1)
+            if silent.any():
+                log.warning("shard %s: sim_id %s activated none of the %d points", path,
+                            ids[silent].tolist(), data.activation_ms.shape[1])
+            partial = np.isnan(data.activation_ms).any(axis=1) & ~silent
+            if partial.any():
+                log.info("shard %s: sim_id %s leave %s points unactivated", path,
+                         ids[partial].tolist(),
+                         np.isnan(data.activation_ms[partial]).sum(axis=1).tolist())
             order = np.argsort(ids)
             rows = np.array([position[int(s)] for s in ids[order]], dtype=np.int64)
             writer.write_rows(rows, {name: getattr(data, name)[order] for name in ARRAYS})
