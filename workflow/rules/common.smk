@@ -62,6 +62,10 @@ def get_final_outputs():
     outputs = expand(f"{RESULTS}/anatomy/{{heart}}/anatomy.h5", heart=all_hearts())
     outputs.append(f"{RESULTS}/cells/initial_states.h5")
     outputs += get_campaign_outputs()
+    if config["campaigns"]:
+        outputs += get_learn_outputs()
+    if config["hemo"]["enabled"]:
+        outputs += hemo_outputs()
     return outputs
 
 
