@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml | apt
 	touch $@
 
 run: setup
-	snakemake --cores $(CORES) --configfile $(CONFIG)
+	snakemake --cores $(CORES) --configfile $(CONFIG) --replace-workflow-config
 
 test: setup
 	$(PY) -m pytest -q
