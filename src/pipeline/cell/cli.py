@@ -154,7 +154,7 @@ def run_cells(args: argparse.Namespace) -> int:
         min_beats=cfg["min_beats"], max_beats=cfg["max_beats"],
         tolerance_mV=cfg["tolerance_mV"], stim_amplitude=cfg["stim_amplitude_pA_per_pF"],
         stim_duration_ms=cfg["stim_duration_ms"], steps_per_call=args.steps_per_call,
-        compile=not args.no_compile)
+        compile=cfg["compile"] and not args.no_compile)
     steady.write_initial_states(args.out, table, cfg)
     log.info("wrote %s", args.out)
     return 0
