@@ -234,7 +234,8 @@ def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
     t_start = time.perf_counter()
     pecg = PseudoECG.from_anatomy(anatomy, float(cfg["sigma_bath_S_per_m"]))
     shard_solver = ShardSolver(anatomy, job.cells, cfg,
-                               sigma_l_reference=float(job.table["sigma_l"].median()))
+                               sigma_l_reference=float(job.table["sigma_l"].median()),
+                               sigma_t_reference=float(job.table["sigma_t"].median()))
     weights = pecg.as_tensor(dtype=torch.float64, device=shard_solver.device)
     sims = rows(job.table)
     n, n_t = len(sims), job.n_samples

@@ -77,10 +77,13 @@ class ShardSolver:
         Resolved ``simulate`` config section.
     sigma_l_reference
         Fibre conductivity (S/m) at which the CV calibration is done (the shard's median).
+    sigma_t_reference
+        Cross-fibre conductivity (S/m) of the per-direction calibration (the shard's median).
     """
 
     def __init__(self, anatomy: Any, cells: Any, cfg: dict[str, Any],
-                 sigma_l_reference: float | None = None) -> None:
+                 sigma_l_reference: float | None = None,
+                 sigma_t_reference: float | None = None) -> None:
         import torch
 
         from pipeline.monodomain.batch import prepare_anatomy
@@ -93,13 +96,30 @@ class ShardSolver:
             raise InputError("simulate.device is 'cuda' but no CUDA device is available")
         self.device = torch.device(device)
         self.dtype = torch.float32 if cfg["dtype"] == "float32" else torch.float64
-        self.prepared = prepare_anatomy(anatomy)
+        self.prepared = prepare_anatomy(anatomy, fast_fraction=float(cfg["fast_endo_fraction"]),
+                                        fast_max_apicobasal=float(cfg["fast_endo_max_apicobasal"]))
         self.initial_states = initial_states_lookup(cells)
         self.spacing = np.asarray(anatomy.spacing, dtype=np.float64)
         self.calibration: dict[str, Any] | None = None
         self.cv_scale = 1.0
+        self.cv_scale_t: float | None = None
         if cfg.get("target_cv_mm_per_ms") is not None:
             self._calibrate(float(cfg["target_cv_mm_per_ms"]), sigma_l_reference or 0.15)
+        elif cfg["calibrate_directions"]:
+            self._calibrate_directions(sigma_l_reference or 0.15, sigma_t_reference or 0.04)
+
+    def _calibrate_directions(self, sigma_l: float, sigma_t: float) -> None:
+        from pipeline.monodomain.cv import calibrate_directions
+
+        cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, float(self.spacing.max()),
+                                            float(self.cfg["dt_ms"]),
+                                            chi_per_mm=float(self.cfg["chi_per_mm"]),
+                                            cm_uF_per_cm2=float(self.cfg["cm_uF_per_cm2"]))
+        self.cv_scale, self.cv_scale_t = float(cal_l.scale), float(cal_t.scale)
+        self.calibration = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
+        log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f (dx %.3g mm, "
+                 "dt %.3g ms)", self.cv_scale, self.cv_scale_t, float(self.spacing.max()),
+                 float(self.cfg["dt_ms"]))
 
     def _calibrate(self, target: float, sigma_l: float) -> None:
         from pipeline.monodomain.cv import calibrate_conductivity
@@ -129,9 +149,15 @@ class ShardSolver:
                                 duration_ms=float(self.cfg["duration_ms"]),
                                 chi_per_mm=float(self.cfg["chi_per_mm"]),
                                 cm_uF_per_cm2=float(self.cfg["cm_uF_per_cm2"]),
-                                cv_scale=self.cv_scale, initial_states=self.initial_states)
+                                cv_scale=self.cv_scale, cv_scale_t=self.cv_scale_t,
+                                initial_states=self.initial_states,
+                                stim_amplitude=float(self.cfg["stim_amplitude_pA_per_pF"]),
+                                stim_duration_ms=float(self.cfg["stim_duration_ms"]),
+                                site_radius_mm=float(self.cfg["site_radius_mm"]))
         return MonodomainSolver(problem, parts=self.prepared.parts, device=self.device,
-                                dtype=self.dtype, compile=bool(self.cfg["compile"]))
+                                dtype=self.dtype, compile=bool(self.cfg["compile"]),
+                                diffusion=str(self.cfg["diffusion"]),
+                                repol_threshold_mV=float(self.cfg["repol_threshold_mV"]))
 
     def attrs(self, solver: Any) -> dict[str, Any]:
         """Solver settings stored with the shard (JSON-able)."""
@@ -142,4 +168,5 @@ class ShardSolver:
                 "dt_limit_ms": float(np.min(solver.dt_limit_ms)), "device": str(self.device),
                 "dtype": str(self.dtype), "n_tissue": self.n_tissue,
                 "spacing_mm": [float(s) for s in self.spacing], "cv_scale": self.cv_scale,
+                "cv_scale_t": self.cv_scale_t,
                 "cv_calibration": self.calibration}
