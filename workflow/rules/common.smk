@@ -122,8 +122,10 @@ def dataset_settings(wildcards):
 def get_campaign_outputs():
     """Design tables and datasets of every campaign."""
     outputs = []
-    for name in CAMPAIGN_SHARDS:
+    for name, shards in CAMPAIGN_SHARDS.items():
         outputs += [f"{RESULTS}/design/{name}.csv", f"{RESULTS}/dataset/{name}.h5"]
+        # the figures (12-lead ECG, 3-D activation, Vm) of each campaign's first simulation
+        outputs.append(f"{RESULTS}/sims/{name}/figures/{shards[0]}/ecg12.png")
     return outputs
 
 
