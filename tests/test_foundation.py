@@ -91,3 +91,21 @@ def test_cli_lists_every_stage():
     text = parser.format_help()
     assert "bench" in text
     assert cli.main([]) == 2
+
+
+def _imported(code: str, prefixes: tuple[str, ...]) -> list[str]:
+    """pipeline modules with the given prefixes loaded after running ``code``."""
+    probe = code + "\nimport sys\nprint(' '.join(m for m in sys.modules if m.startswith(%r)))" % (
+        prefixes,)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    return out.stdout.split()
+
+
+def test_learning_never_imports_the_solver_and_physics_never_imports_learning():
+    learn = ("import importlib, pkgutil, pipeline.learn as L\n"
+             "for m in pkgutil.iter_modules(L.__path__):\n"
+             "    importlib.import_module('pipeline.learn.' + m.name)")
+    assert _imported(learn, ("pipeline.monodomain", "pipeline.cell")) == []
+    physics = "import pipeline.monodomain.solver, pipeline.measure.simulate, pipeline.anatomy.build"
+    assert _imported(physics, ("pipeline.learn", "pipeline.hemo")) == []

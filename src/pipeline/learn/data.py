@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
+from pipeline.measure import activation
 
 log = logging.getLogger(__name__)
 
@@ -158,66 +159,43 @@ def scale_ecg(ecg: np.ndarray) -> np.ndarray:
 def paper_activation(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
     """The paper's label: time (ms) of the first sample with Vm > 0 mV; NaN if never.
 
-    Parameters
-    ----------
-    vm
-        (..., T) voltages in mV (or any scale whose zero is 0 mV).
-    """
-    above = np.asarray(vm) > 0
-    first = above.argmax(axis=-1).astype(np.float32) * np.float32(dt_ms)
-    return np.where(above.any(axis=-1), first, np.float32(np.nan)).astype(np.float32)
-
-
-def crossing_activation(vm: np.ndarray, dt_ms: float = 1.0, level: float = 0.0) -> np.ndarray:
-    """First upward crossing of ``level`` (ms), linearly interpolated; NaN if never.
-
-    Parameters
-    ----------
-    vm
-        (..., T) voltages; the first sample already above ``level`` gives time 0.
-    """
-    vm = np.asarray(vm, dtype=np.float64)
-    above = vm > level
-    k = above.argmax(axis=-1)
-    ok = above.any(axis=-1)
-    km1 = np.maximum(k - 1, 0)
-    v1 = np.take_along_axis(vm, k[..., None], -1)[..., 0]
-    v0 = np.take_along_axis(vm, km1[..., None], -1)[..., 0]
-    frac = np.where((k > 0) & (v1 != v0), (level - v0) / np.where(v1 != v0, v1 - v0, 1.0), 0.0)
-    t = (km1 + np.where(k > 0, frac, 0.0)) * dt_ms
-    return np.where(ok, t, np.nan).astype(np.float32)
-
-
-def apd90(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
-    """Action potential duration at 90 % repolarisation (ms); NaN where undefined.
-
-    From the upward 0-mV crossing to the first later time where Vm falls below
-    ``Vmax - 0.9 (Vmax - Vrest)``, with Vrest the first sample and Vmax the peak after
-    activation; both crossings linearly interpolated.
+    The same definition as the simulator's measurements
+    (:func:`pipeline.measure.activation.activation_labels`).
 
     Parameters
     ----------
     vm
         (..., T) voltages in mV.
     """
-    vm = np.asarray(vm, dtype=np.float64)
-    shape = vm.shape[:-1]
-    flat = vm.reshape(-1, vm.shape[-1])
-    act = crossing_activation(flat, dt_ms).astype(np.float64)
-    out = np.full(flat.shape[0], np.nan)
-    t_idx = np.arange(flat.shape[1])
-    for i in np.flatnonzero(np.isfinite(act)):
-        v = flat[i]
-        start = int(np.floor(act[i] / dt_ms))
-        peak = start + int(np.argmax(v[start:]))
-        level = v[peak] - 0.9 * (v[peak] - v[0])
-        below = (v < level) & (t_idx > peak)
-        if not below.any():
-            continue
-        j = int(np.argmax(below))
-        frac = (v[j - 1] - level) / (v[j - 1] - v[j]) if v[j - 1] != v[j] else 0.0
-        out[i] = (j - 1 + frac) * dt_ms - act[i]
-    return out.reshape(shape).astype(np.float32)
+    return activation.activation_labels(np.asarray(vm), dt_ms).astype(np.float32)
+
+
+def crossing_activation(vm: np.ndarray, dt_ms: float = 1.0, level: float = 0.0) -> np.ndarray:
+    """First upward crossing of ``level`` (ms), linearly interpolated; NaN if never.
+
+    :func:`pipeline.measure.activation.activation_times`, as stored in the dataset.
+
+    Parameters
+    ----------
+    vm
+        (..., T) voltages in mV.
+    """
+    return activation.activation_times(np.asarray(vm), dt_ms,
+                                       threshold_mV=level).astype(np.float32)
+
+
+def apd90(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
+    """Action potential duration at 90 % repolarisation (ms); NaN where undefined.
+
+    :func:`pipeline.measure.activation.apd90`, the definition of the dataset's
+    ``apd90_ms``, so that predicted and stored APDs are measured alike.
+
+    Parameters
+    ----------
+    vm
+        (..., T) voltages in mV.
+    """
+    return activation.apd90(np.asarray(vm), dt_ms)
 
 
 @dataclass
