@@ -252,6 +252,12 @@ def _rl(gate: torch.Tensor, inf: torch.Tensor, tau: torch.Tensor,
     return inf + (gate - inf) * torch.exp(-dt / tau)
 
 
+def _rl_rate(gate: torch.Tensor, inf: torch.Tensor, rate: torch.Tensor,
+             dt: float | torch.Tensor) -> torch.Tensor:
+    """Rush-Larsen update from the rate 1/tau (1/ms): saves the division of :func:`_rl`."""
+    return inf + (gate - inf) * torch.exp(-dt * rate)
+
+
 def step(state: torch.Tensor, params: TP06Params, i_stim: torch.Tensor | float,
          dt: float | torch.Tensor) -> torch.Tensor:
     """Advance every cell by one time step.
@@ -301,10 +307,13 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
     E_Ca = 0.5 * RTF * torch.log(CA_O / Ca_i)
 
     # currents (pA/pF)
-    alpha_K1 = 0.1 / (1.0 + exp(0.06 * (V - E_K - 200.0)))
-    beta_K1 = (3.0 * exp(0.0002 * (V - E_K + 100.0)) + exp(0.1 * (V - E_K - 10.0))) \
-        / (1.0 + exp(-0.5 * (V - E_K)))
-    i_K1 = p.g_K1 * SQRT_KO * alpha_K1 / (alpha_K1 + beta_K1) * (V - E_K)
+    # alpha/(alpha + beta) of I_K1 with both denominators cleared (one division, not three)
+    e_a = exp(0.06 * (V - E_K - 200.0))
+    e_b = exp(-0.5 * (V - E_K))
+    num_K1 = 0.1 * (1.0 + e_b)
+    x_K1 = num_K1 / (num_K1 + (3.0 * exp(0.0002 * (V - E_K + 100.0))
+                               + exp(0.1 * (V - E_K - 10.0))) * (1.0 + e_a))
+    i_K1 = p.g_K1 * SQRT_KO * x_K1 * (V - E_K)
     i_to = p.g_to * r * s * (V - E_K)
     i_Kr = p.g_Kr * SQRT_KO * Xr1 * Xr2 * (V - E_K)
     i_Ks = p.g_Ks * Xs * Xs * (V - E_Ks)
@@ -318,74 +327,79 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
                       (V - 15.0) / torch.expm1(torch.where(small, torch.ones_like(z), z)))
     i_CaL = p.g_CaL * d * f * f2 * fCass * 4.0 * F_FARADAY * FRT \
         * (0.25 * Ca_ss * exp(z) - CA_O) * ghk
-    i_NaK = p.P_NaK * K_O / (K_O + K_MK) * Na_i / (Na_i + K_MNA) \
-        / (1.0 + 0.1245 * exp(-0.1 * V * FRT) + 0.0353 * exp(-V * FRT))
+    i_NaK = p.P_NaK * (K_O / (K_O + K_MK)) * Na_i \
+        / ((Na_i + K_MNA) * (1.0 + 0.1245 * exp(-0.1 * V * FRT) + 0.0353 * exp(-V * FRT)))
     e_g = exp(GAMMA_NACA * V * FRT)
     e_g1 = exp((GAMMA_NACA - 1.0) * V * FRT)
     i_NaCa = p.K_NaCa * (e_g * Na_i * Na_i * Na_i * CA_O
                          - e_g1 * NA_O ** 3 * Ca_i * ALPHA_NACA) \
         / ((KM_NAI ** 3 + NA_O ** 3) * (KM_CA + CA_O) * (1.0 + K_SAT * e_g1))
     i_pCa = p.g_pCa * Ca_i / (Ca_i + K_PCA)
-    i_pK = p.g_pK * (V - E_K) / (1.0 + exp((25.0 - V) / 5.98))
+    i_pK = p.g_pK * (V - E_K) / (1.0 + exp((25.0 - V) * (1.0 / 5.98)))
 
     i_ion = (i_K1 + i_to + i_Kr + i_Ks + i_CaL + i_NaK + i_Na + i_bNa + i_NaCa + i_bCa
              + i_pK + i_pCa)
 
-    # gates (Rush-Larsen)
-    Xr1_n = _rl(Xr1, 1.0 / (1.0 + exp((-26.0 - V) / 7.0)),
-                450.0 / (1.0 + exp((-45.0 - V) / 10.0)) * 6.0 / (1.0 + exp((V + 30.0) / 11.5)),
-                dt)
-    Xr2_n = _rl(Xr2, 1.0 / (1.0 + exp((V + 88.0) / 24.0)),
-                3.0 / (1.0 + exp((-60.0 - V) / 20.0)) * 1.12 / (1.0 + exp((V - 60.0) / 20.0)),
-                dt)
-    Xs_n = _rl(Xs, 1.0 / (1.0 + exp((-5.0 - V) / 14.0)),
-               1400.0 / torch.sqrt(1.0 + exp((5.0 - V) / 6.0))
-               / (1.0 + exp((V - 35.0) / 15.0)) + 80.0, dt)
-    m_inf = 1.0 / (1.0 + exp((-56.86 - V) / 9.03)) ** 2
-    tau_m = 1.0 / (1.0 + exp((-60.0 - V) / 5.0)) \
-        * (0.1 / (1.0 + exp((V + 35.0) / 5.0)) + 0.1 / (1.0 + exp((V - 50.0) / 200.0)))
-    m_n = _rl(m, m_inf, tau_m, dt)
-    hj_inf = 1.0 / (1.0 + exp((V + 71.55) / 7.43)) ** 2
+    # gates (Rush-Larsen); where tau is a product or a reciprocal sum, the rate 1/tau is
+    # formed directly, which saves divisions (the step's cost is mostly exp and divide)
+    Xr1_n = _rl_rate(Xr1, 1.0 / (1.0 + exp((-26.0 - V) * (1.0 / 7.0))),
+                     (1.0 + exp((-45.0 - V) * (1.0 / 10.0))) * (1.0 + exp((V + 30.0) * (1.0 / 11.5)))
+                     * (1.0 / 2700.0), dt)
+    Xr2_n = _rl_rate(Xr2, 1.0 / (1.0 + exp((V + 88.0) * (1.0 / 24.0))),
+                     (1.0 + exp((-60.0 - V) * (1.0 / 20.0))) * (1.0 + exp((V - 60.0) * (1.0 / 20.0)))
+                     * (1.0 / 3.36), dt)
+    Xs_n = _rl(Xs, 1.0 / (1.0 + exp((-5.0 - V) * (1.0 / 14.0))),
+               1400.0 * torch.rsqrt(1.0 + exp((5.0 - V) * (1.0 / 6.0)))
+               / (1.0 + exp((V - 35.0) * (1.0 / 15.0))) + 80.0, dt)
+    m_inf = 1.0 / (1.0 + exp((-56.86 - V) * (1.0 / 9.03))) ** 2
+    # tau_m = 1/(1+e1) (0.1/(1+e2) + 0.1/(1+e3))
+    m_1 = 1.0 + exp((-60.0 - V) * (1.0 / 5.0))
+    m_2 = 1.0 + exp((V + 35.0) * (1.0 / 5.0))
+    m_3 = 1.0 + exp((V - 50.0) * (1.0 / 200.0))
+    m_n = _rl_rate(m, m_inf, m_1 * m_2 * m_3 / (0.1 * (m_2 + m_3)), dt)
+    hj_inf = 1.0 / (1.0 + exp((V + 71.55) * (1.0 / 7.43))) ** 2
     low = V < -40.0
-    alpha_h = torch.where(low, 0.057 * exp(-(V + 80.0) / 6.8), torch.zeros_like(V))
+    alpha_h = torch.where(low, 0.057 * exp(-(V + 80.0) * (1.0 / 6.8)), torch.zeros_like(V))
     beta_h = torch.where(low, 2.7 * exp(0.079 * V) + 3.1e5 * exp(0.3485 * V),
-                         0.77 / (0.13 * (1.0 + exp(-(V + 10.66) / 11.1))))
-    h_n = _rl(h, hj_inf, 1.0 / (alpha_h + beta_h), dt)
+                         (0.77 / 0.13) / (1.0 + exp(-(V + 10.66) * (1.0 / 11.1))))
+    h_n = _rl_rate(h, hj_inf, alpha_h + beta_h, dt)
     alpha_j = torch.where(low, (-2.5428e4 * exp(0.2444 * V) - 6.948e-6 * exp(-0.04391 * V))
                           * (V + 37.78) / (1.0 + exp(0.311 * (V + 79.23))), torch.zeros_like(V))
     beta_j = torch.where(low, 0.02424 * exp(-0.01052 * V) / (1.0 + exp(-0.1378 * (V + 40.14))),
                          0.6 * exp(0.057 * V) / (1.0 + exp(-0.1 * (V + 32.0))))
-    j_n = _rl(j, hj_inf, 1.0 / (alpha_j + beta_j), dt)
-    d_n = _rl(d, 1.0 / (1.0 + exp((-8.0 - V) / 7.5)),
-              (1.4 / (1.0 + exp((-35.0 - V) / 13.0)) + 0.25) * 1.4 / (1.0 + exp((V + 5.0) / 5.0))
-              + 1.0 / (1.0 + exp((50.0 - V) / 20.0)), dt)
-    f_n = _rl(f, 1.0 / (1.0 + exp((V + 20.0) / 7.0)),
-              1102.5 * exp(-(V + 27.0) ** 2 / 225.0) + 200.0 / (1.0 + exp((13.0 - V) / 10.0))
-              + 180.0 / (1.0 + exp((V + 30.0) / 10.0)) + 20.0, dt)
-    f2_n = _rl(f2, 0.67 / (1.0 + exp((V + 35.0) / 7.0)) + 0.33,
-               562.0 * exp(-(V + 27.0) ** 2 / 240.0) + 31.0 / (1.0 + exp((25.0 - V) / 10.0))
-               + 80.0 / (1.0 + exp((V + 30.0) / 10.0)), dt)
-    cass2 = (Ca_ss / 0.05) ** 2
-    fCass_n = _rl(fCass, 0.6 / (1.0 + cass2) + 0.4, 80.0 / (1.0 + cass2) + 2.0, dt)
+    j_n = _rl_rate(j, hj_inf, alpha_j + beta_j, dt)
+    d_n = _rl(d, 1.0 / (1.0 + exp((-8.0 - V) * (1.0 / 7.5))),
+              (1.4 / (1.0 + exp((-35.0 - V) * (1.0 / 13.0))) + 0.25) * 1.4 / (1.0 + exp((V + 5.0) * (1.0 / 5.0)))
+              + 1.0 / (1.0 + exp((50.0 - V) * (1.0 / 20.0))), dt)
+    f_n = _rl(f, 1.0 / (1.0 + exp((V + 20.0) * (1.0 / 7.0))),
+              1102.5 * exp(-(V + 27.0) ** 2 * (1.0 / 225.0)) + 200.0 / (1.0 + exp((13.0 - V) * (1.0 / 10.0)))
+              + 180.0 / (1.0 + exp((V + 30.0) * (1.0 / 10.0))) + 20.0, dt)
+    f2_n = _rl(f2, 0.67 / (1.0 + exp((V + 35.0) * (1.0 / 7.0))) + 0.33,
+               562.0 * exp(-(V + 27.0) ** 2 * (1.0 / 240.0)) + 31.0 / (1.0 + exp((25.0 - V) * (1.0 / 10.0)))
+               + 80.0 / (1.0 + exp((V + 30.0) * (1.0 / 10.0))), dt)
+    q_cass = 1.0 / (1.0 + (Ca_ss * (1.0 / 0.05)) ** 2)
+    fCass_n = _rl_rate(fCass, 0.6 * q_cass + 0.4, 1.0 / (80.0 * q_cass + 2.0), dt)
     is_endo = p.endo > 0.5
-    s_inf = torch.where(is_endo, 1.0 / (1.0 + exp((V + 28.0) / 5.0)),
-                        1.0 / (1.0 + exp((V + 20.0) / 5.0)))
-    tau_s = torch.where(is_endo, 1000.0 * exp(-(V + 67.0) ** 2 / 1000.0) + 8.0,
-                        85.0 * exp(-(V + 45.0) ** 2 / 320.0)
-                        + 5.0 / (1.0 + exp((V - 20.0) / 5.0)) + 3.0)
+    s_inf = torch.where(is_endo, 1.0 / (1.0 + exp((V + 28.0) * (1.0 / 5.0))),
+                        1.0 / (1.0 + exp((V + 20.0) * (1.0 / 5.0))))
+    tau_s = torch.where(is_endo, 1000.0 * exp(-(V + 67.0) ** 2 * (1.0 / 1000.0)) + 8.0,
+                        85.0 * exp(-(V + 45.0) ** 2 * (1.0 / 320.0))
+                        + 5.0 / (1.0 + exp((V - 20.0) * (1.0 / 5.0))) + 3.0)
     s_n = _rl(s, s_inf, tau_s, dt)
-    r_n = _rl(r, 1.0 / (1.0 + exp((20.0 - V) / 6.0)),
-              9.5 * exp(-(V + 40.0) ** 2 / 1800.0) + 0.8, dt)
+    r_n = _rl(r, 1.0 / (1.0 + exp((20.0 - V) * (1.0 / 6.0))),
+              9.5 * exp(-(V + 40.0) ** 2 * (1.0 / 1800.0)) + 0.8, dt)
 
     # calcium handling (mM/ms)
-    i_up = VMAX_UP / (1.0 + (K_UP / Ca_i) ** 2)
+    ca_i2 = Ca_i * Ca_i
+    i_up = VMAX_UP * ca_i2 / (ca_i2 + K_UP * K_UP)
     i_leak = V_LEAK * (Ca_SR - Ca_i)
     i_xfer = V_XFER * (Ca_ss - Ca_i)
-    kcasr = MAX_SR - (MAX_SR - MIN_SR) / (1.0 + (EC / Ca_SR) ** 2)
-    k1 = K1_PRIME / kcasr
+    ca_sr2 = Ca_SR * Ca_SR
+    kcasr = MAX_SR - (MAX_SR - MIN_SR) * ca_sr2 / (ca_sr2 + EC * EC)
     k2 = K2_PRIME * kcasr
-    k1cass2 = k1 * Ca_ss * Ca_ss
-    O = k1cass2 * R_prime / (K3 + k1cass2)
+    # O = k1 Ca_ss^2 R / (k3 + k1 Ca_ss^2) with k1 = k1' / kcasr, cleared of one division
+    k1cass2 = K1_PRIME * Ca_ss * Ca_ss
+    O = k1cass2 * R_prime / (K3 * kcasr + k1cass2)
     i_rel = V_REL * O * (Ca_SR - Ca_ss)
     # R' obeys dR/dt = k4 - (k2 Ca_ss + k4) R: exact exponential step
     rate_R = k2 * Ca_ss + K4
