@@ -125,3 +125,32 @@ def test_initial_states_from_steady_state_table():
     assert np.allclose(out[0, 1], states[0, 1, 1]) and np.allclose(out[0, 3], states[1, 1, 1])
     assert np.allclose(out[1, 3], states[1, 0, 0])
     assert np.isnan(out[:, 2]).all()                            # M cells not in the table
+
+
+def test_apex_to_base_gks_gradient_scales_every_cell_and_shortens_aps(heart):
+    from pipeline.cell import measure, pacing, tp06
+    from pipeline.monodomain.batch import apicobasal_gks_scale
+    from pipeline.monodomain.solver import MonodomainSolver
+    _, prep = heart
+    specs = [SimulationSpec(sim_id=i, pattern="normal", sigma_l=0.2, sigma_t=0.05,
+                            sigma_fast_endo=0.9, gkr_scale=g) for i, g in enumerate([1.0, 0.5])]
+    problem = build_problem(prep, specs, dt_ms=0.05, duration_ms=1.0, gks_apex_base=(1.0, 2.0))
+    ab = prep.coords.apicobasal
+    assert np.allclose(problem.voxel_scales["g_Ks"], 1.0 + np.clip(ab, 0, 1))
+    assert problem.records[0]["gks_apex_base"] == [1.0, 2.0]
+    solver = MonodomainSolver(problem)
+    base_gks = np.array([0.0, 0.392, 0.098, 0.392])[prep.celltype]
+    g_ks = solver.params.g_Ks.numpy()
+    assert g_ks.shape == (1, prep.grid.n_tissue)
+    np.testing.assert_allclose(g_ks[0], base_gks * (1.0 + np.clip(ab, 0, 1)), rtol=1e-6)
+    assert solver.params.g_Kr.numpy()[:, 0].tolist() == pytest.approx([0.153, 0.0765])
+    assert build_problem(prep, specs, dt_ms=0.05, duration_ms=1.0).voxel_scales == {}
+    with pytest.raises(InputError, match="apex multiplier"):
+        apicobasal_gks_scale(ab, -1.0, 2.0)
+    # the physiology behind it: an epicardial cell with twice the g_Ks repolarises earlier
+    params = tp06.make_params(["epi", "epi"], g_Ks=torch.tensor([1.0, 2.0]))
+    res = pacing.pace(tp06.initial_state(["epi", "epi"]), params, 1000.0, dt_ms=0.05, beats=3,
+                      steps_per_call=5, progress=False)
+    one, two = (measure.apd(res.traces[i], 0.05, 90.0) for i in (0, 1))
+    print(f"epi APD90 g_Ks x1 {one:.1f} ms, x2 {two:.1f} ms")
+    assert 15.0 < one - two < 80.0

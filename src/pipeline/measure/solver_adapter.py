@@ -153,7 +153,9 @@ class ShardSolver:
                                 initial_states=self.initial_states,
                                 stim_amplitude=float(self.cfg["stim_amplitude_pA_per_pF"]),
                                 stim_duration_ms=float(self.cfg["stim_duration_ms"]),
-                                site_radius_mm=float(self.cfg["site_radius_mm"]))
+                                site_radius_mm=float(self.cfg["site_radius_mm"]),
+                                gks_apex_base=(float(self.cfg["gks_scale_apex"]),
+                                               float(self.cfg["gks_scale_base"])))
         return MonodomainSolver(problem, parts=self.prepared.parts, device=self.device,
                                 dtype=self.dtype, compile=bool(self.cfg["compile"]),
                                 diffusion=str(self.cfg["diffusion"]),

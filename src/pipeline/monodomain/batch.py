@@ -126,14 +126,18 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *,
                   duration_ms: float, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
                   cv_scale: float = 1.0, cv_scale_t: float | None = None,
                   initial_states: InitialStates | None = None, site_delay_min_ms: float = 0.0, stim_amplitude: float = -60.0,
-                  stim_duration_ms: float = 2.0, site_radius_mm: float = 2.5
-                  ) -> MonodomainProblem:
+                  stim_duration_ms: float = 2.0, site_radius_mm: float = 2.5,
+                  gks_apex_base: tuple[float, float] = (1.0, 1.0)) -> MonodomainProblem:
     """A :class:`MonodomainProblem` for ``specs`` on one prepared anatomy.
 
     ``cv_scale`` multiplies every conductivity (CV calibration); ``cv_scale_t``, if given,
     replaces it for sigma_t (per-direction calibration, :func:`pipeline.monodomain.cv.
     calibrate_directions`). Both are recorded with each simulation, as are the spec and
     the drawn pattern.
+
+    ``gks_apex_base`` = (apex, base) multiplies g_Ks of every cell linearly along the
+    apicobasal coordinate (:func:`apicobasal_gks_scale`), the apex-to-base APD
+    heterogeneity; (1, 1) leaves it out.
     """
     if not specs:
         raise InputError("no simulation in the batch")
@@ -156,8 +160,11 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *,
         if scale_t * s.sigma_t > cv_scale * s.sigma_l:
             raise InputError(f"simulation {s.sim_id}: scaled sigma_t {scale_t * s.sigma_t:.4g} "
                              f"exceeds scaled sigma_l {cv_scale * s.sigma_l:.4g} S/m")
+    gks_apex, gks_base = (float(x) for x in gks_apex_base)
+    voxel_scales = ({} if gks_apex == gks_base == 1.0 else
+                    {"g_Ks": apicobasal_gks_scale(prepared.coords.apicobasal, gks_apex, gks_base)})
     records = tuple({**asdict(s), "anatomy": prepared.name, "cv_scale": cv_scale,
-                     "cv_scale_t": scale_t,
+                     "cv_scale_t": scale_t, "gks_apex_base": [gks_apex, gks_base],
                      "pattern_params": p.record} for s, p in zip(specs, patterns))
     enabled = np.array([[p.fast_enabled[FAST_REGIONS.index(r)] for r in prepared.fast]
                         for p in patterns], dtype=bool).reshape(len(specs), len(prepared.fast))
@@ -166,7 +173,29 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *,
         celltype=prepared.celltype, initial_states=init,
         stimuli=tuple(p.stimuli for p in patterns), dt_ms=dt_ms, duration_ms=duration_ms,
         fast_regions=prepared.fast, fast_enabled=enabled, cell_scales={"g_Kr": gkr},
+        voxel_scales=voxel_scales,
         chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2, records=records)
+
+
+def apicobasal_gks_scale(apicobasal: np.ndarray, apex: float, base: float) -> np.ndarray:
+    """g_Ks multiplier per voxel, linear from ``apex`` (coordinate 0) to ``base`` (1).
+
+    A larger g_Ks shortens the action potential, so the multipliers set the apex-to-base
+    APD gradient of the T wave (simulation studies of T-wave genesis, e.g. Okada et al.
+    2011, Heart Rhythm 8:1288, combine it with the transmural gradient). The workflow's
+    default (apex 2, base 1: shorter apical action potentials) is the one that gave the
+    textbook T-wave polarities on the demo heart; docs/simulate.md has the measurements.
+
+    Raises
+    ------
+    InputError
+        For a negative or non-finite multiplier.
+    """
+    for name, value in (("apex", apex), ("base", base)):
+        if not (np.isfinite(value) and value >= 0):
+            raise InputError(f"g_Ks {name} multiplier must be finite and >= 0, got {value}")
+    ab = np.clip(np.asarray(apicobasal, dtype=np.float64), 0.0, 1.0)
+    return apex + (base - apex) * ab
 
 
 def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec],
@@ -185,4 +214,5 @@ def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimulationS
                          initial_states=initial_states,
                          stim_amplitude=simulate["stim_amplitude_pA_per_pF"],
                          stim_duration_ms=simulate["stim_duration_ms"],
-                         site_radius_mm=simulate["site_radius_mm"])
+                         site_radius_mm=simulate["site_radius_mm"],
+                         gks_apex_base=(simulate["gks_scale_apex"], simulate["gks_scale_base"]))

@@ -167,6 +167,9 @@ class MonodomainProblem:
         disabled layer conducts like the myocardium: bundle-branch block).
     cell_scales
         TP06 conductance scales per simulation, e.g. ``{"g_Kr": (B,)}``.
+    voxel_scales
+        TP06 conductance scales per tissue voxel, shared by every simulation, e.g. the
+        apex-to-base ``{"g_Ks": (n,)}``; they multiply the per-simulation scales.
     chi_per_mm, cm_uF_per_cm2
         Surface-to-volume ratio and membrane capacitance.
     records
@@ -185,6 +188,7 @@ class MonodomainProblem:
     fast_regions: Mapping[str, np.ndarray] = field(default_factory=dict)
     fast_enabled: np.ndarray | None = None
     cell_scales: Mapping[str, np.ndarray] = field(default_factory=dict)
+    voxel_scales: Mapping[str, np.ndarray] = field(default_factory=dict)
     chi_per_mm: float = 140.0
     cm_uF_per_cm2: float = 1.0
     records: tuple[dict, ...] = ()
@@ -249,6 +253,17 @@ class MonodomainProblem:
                 raise InputError(f"cell scale {name} must be finite and >= 0, got {arr}")
             scales[name] = _frozen(arr)
         object.__setattr__(self, "cell_scales", scales)
+        n = self.grid.n_tissue
+        vscales = {}
+        for name, value in dict(self.voxel_scales).items():
+            arr = np.asarray(value, dtype=np.float64)
+            if arr.shape != (n,):
+                raise InputError(f"voxel scale {name} has shape {arr.shape}, expected ({n},) "
+                                 f"(one per tissue voxel)")
+            if np.any(~np.isfinite(arr)) or np.any(arr < 0):
+                raise InputError(f"voxel scale {name} must be finite and >= 0")
+            vscales[name] = _frozen(arr)
+        object.__setattr__(self, "voxel_scales", vscales)
         records = tuple(dict(r) for r in self.records) or tuple({} for _ in range(b))
         if len(records) != b:
             raise InputError(f"{len(records)} records for {b} simulations")

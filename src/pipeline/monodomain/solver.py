@@ -235,6 +235,9 @@ class MonodomainSolver:
         codes = torch.as_tensor(problem.celltype.astype(np.int64), device=self.device)
         scales = {k: torch.tensor(np.array(v), dtype=dtype, device=self.device)[:, None]
                   for k, v in problem.cell_scales.items()}
+        for k, v in problem.voxel_scales.items():
+            per_voxel = torch.tensor(np.array(v), dtype=dtype, device=self.device)[None, :]
+            scales[k] = scales[k] * per_voxel if k in scales else per_voxel
         self.params = tp06.make_params(codes, dtype=dtype, device=self.device, **scales)
         self.stimuli = StimulusSchedule(problem.stimuli, n, dtype=dtype, device=self.device)
         self._step = CompiledStep() if compile else full_step
