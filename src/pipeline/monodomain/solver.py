@@ -46,6 +46,9 @@ V_LIMIT_MV = 200.0
 
 Callback = Callable[[float, torch.Tensor], None]
 
+#: glibc's largest dynamic mmap threshold on 64-bit Linux (bytes); see keep_freed_memory.
+MMAP_THRESHOLD_MAX_BYTES = 32 * 2 ** 20
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -131,6 +134,37 @@ def full_step(state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor, t: torc
     return reaction_update(state, i_diff, act, rep, t, i_stim, params, dt, v_rep)
 
 
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc serve large blocks from the heap and keep freed memory.
+
+    Every step allocates a new (19, B, n) state; at B = 8 on the 1 mm heart that is 88 MB,
+    above glibc's largest mmap threshold (32 MB), so by default each step maps fresh
+    pages and the kernel zero-fills them on first touch. Measured on this 2-core machine:
+    a pointwise kernel on an 88 MB tensor took 70 ms per call by default and 22 ms with
+    ``M_MMAP_MAX = 0`` and a 1 GB trim threshold. The setting is process-wide (freed
+    memory stays with the process until it exits); it is a no-op where ``mallopt`` is
+    not available (not glibc). The solver applies it on CPU only when the state is
+    larger than that threshold: below it, glibc already reuses freed blocks, and the
+    setting measured ~8 % slower (1 mm heart, B = 1: 2.0e7 against 2.2e7 voxel-steps/s).
+
+    Returns
+    -------
+    bool
+        Whether the setting was applied.
+    """
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    ok = bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 1 << 30))
+    log.debug("malloc: large blocks from the heap, freed memory kept: %s", ok)
+    return ok
+
+
 class CompiledStep:
     """:func:`full_step` as two compiled kernels: the neighbour gather of the diffusion
     current, then the pointwise TP06 step with the V update and the crossing times.
@@ -204,6 +238,10 @@ class MonodomainSolver:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.problem = problem
         self.device = torch.device(device)
+        state_bytes = tp06.N_STATES * problem.batch * problem.grid.n_tissue * \
+            torch.tensor([], dtype=dtype).element_size()
+        if self.device.type == "cpu" and state_bytes > MMAP_THRESHOLD_MAX_BYTES:
+            keep_freed_memory()
         self.dtype = dtype
         self.diffusion = diffusion
         self.v_rep = float(repol_threshold_mV)
