@@ -26,6 +26,12 @@ def test_parameter_counts_match_the_paper():
     with torch.no_grad():
         assert net1(x).shape == (2, 75)
         assert net2(x[:1]).shape == (1, 75, 500)
+    # I_scaled is Network I trained differently (labels / 100 ms, cosine), not a new network
+    scaled = preset("I_scaled")
+    assert n_parameters(build_model(scaled)) == 486_657
+    assert (scaled.arch, scaled.stride, scaled.dropout, scaled.shift_max_ms) == \
+        ("squeezenet", 2, 0.1, 40)
+    assert (scaled.label_scale_ms, scaled.schedule) == (100.0, "cosine")
 
 
 def test_ensemble_is_the_mean_of_its_members():
