@@ -24,7 +24,7 @@ from pipeline.campaign.splits import make_splits
 from pipeline.errors import InputError
 from pipeline.io import atomic_path
 from pipeline.measure.leads import lead_matrix
-from pipeline.measure.shard import ShardData, read_shard
+from pipeline.measure.shard import ShardData, check_layout, read_shard
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,9 @@ def _shard_meta(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"shard file {path} does not exist")
     with h5py.File(path, "r") as h5:
-        for name in ARRAYS:
-            if name not in h5:
-                raise InputError(f"shard file {path}: missing dataset '{name}'")
+        check_layout(path, h5)
         if "params" not in h5 or "sim_id" not in h5["params"]:
             raise InputError(f"shard file {path}: missing 'params/sim_id'")
-        for attr in ("point_names", "dt_ms"):
-            if attr not in h5.attrs:
-                raise InputError(f"shard file {path}: missing attribute '{attr}'")
         return {
             "shape": h5["ecg"].shape,
             "dt_ms": float(h5.attrs["dt_ms"]),

@@ -163,6 +163,17 @@ def _strings(values: Any) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
+def check_layout(path: Path, h5: h5py.File) -> None:
+    """Raise :class:`InputError` naming ``path`` and the first missing dataset or attribute
+    of an open shard file (without reading its arrays)."""
+    for name in ARRAYS:
+        if name not in h5:
+            raise InputError(f"shard file {path}: missing dataset '{name}'")
+    for attr in ("point_names", "dt_ms"):
+        if attr not in h5.attrs:
+            raise InputError(f"shard file {path}: missing attribute '{attr}'")
+
+
 def read_shard(path: str | Path) -> ShardData:
     """Read a shard file written by :func:`write_shard`.
 
@@ -175,12 +186,7 @@ def read_shard(path: str | Path) -> ShardData:
     if not path.exists():
         raise InputError(f"shard file {path} does not exist")
     with h5py.File(path, "r") as h5:
-        for name in ARRAYS:
-            if name not in h5:
-                raise InputError(f"shard file {path}: missing dataset '{name}'")
-        for attr in ("point_names", "dt_ms"):
-            if attr not in h5.attrs:
-                raise InputError(f"shard file {path}: missing attribute '{attr}'")
+        check_layout(path, h5)
         arrays = {name: h5[name][()] for name in ARRAYS}
         params: dict[str, np.ndarray] = {}
         for key, dset in h5.get("params", {}).items():
