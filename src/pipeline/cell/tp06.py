@@ -341,13 +341,14 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
              + i_pK + i_pCa)
 
     # gates (Rush-Larsen); where tau is a product or a reciprocal sum, the rate 1/tau is
-    # formed directly, which saves divisions (the step's cost is mostly exp and divide)
+    # formed directly, and divisions by constants are written as products (C compilers
+    # keep them as divides without fast-math): the step's cost is mostly exp and divide
     Xr1_n = _rl_rate(Xr1, 1.0 / (1.0 + exp((-26.0 - V) * (1.0 / 7.0))),
-                     (1.0 + exp((-45.0 - V) * (1.0 / 10.0))) * (1.0 + exp((V + 30.0) * (1.0 / 11.5)))
-                     * (1.0 / 2700.0), dt)
+                     (1.0 + exp((-45.0 - V) * (1.0 / 10.0)))
+                     * (1.0 + exp((V + 30.0) * (1.0 / 11.5))) * (1.0 / 2700.0), dt)
     Xr2_n = _rl_rate(Xr2, 1.0 / (1.0 + exp((V + 88.0) * (1.0 / 24.0))),
-                     (1.0 + exp((-60.0 - V) * (1.0 / 20.0))) * (1.0 + exp((V - 60.0) * (1.0 / 20.0)))
-                     * (1.0 / 3.36), dt)
+                     (1.0 + exp((-60.0 - V) * (1.0 / 20.0)))
+                     * (1.0 + exp((V - 60.0) * (1.0 / 20.0))) * (1.0 / 3.36), dt)
     Xs_n = _rl(Xs, 1.0 / (1.0 + exp((-5.0 - V) * (1.0 / 14.0))),
                1400.0 * torch.rsqrt(1.0 + exp((5.0 - V) * (1.0 / 6.0)))
                / (1.0 + exp((V - 35.0) * (1.0 / 15.0))) + 80.0, dt)
@@ -369,16 +370,19 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
                          0.6 * exp(0.057 * V) / (1.0 + exp(-0.1 * (V + 32.0))))
     j_n = _rl_rate(j, hj_inf, alpha_j + beta_j, dt)
     d_n = _rl(d, 1.0 / (1.0 + exp((-8.0 - V) * (1.0 / 7.5))),
-              (1.4 / (1.0 + exp((-35.0 - V) * (1.0 / 13.0))) + 0.25) * 1.4 / (1.0 + exp((V + 5.0) * (1.0 / 5.0)))
+              (1.4 / (1.0 + exp((-35.0 - V) * (1.0 / 13.0))) + 0.25) * 1.4
+              / (1.0 + exp((V + 5.0) * (1.0 / 5.0)))
               + 1.0 / (1.0 + exp((50.0 - V) * (1.0 / 20.0))), dt)
     f_n = _rl(f, 1.0 / (1.0 + exp((V + 20.0) * (1.0 / 7.0))),
-              1102.5 * exp(-(V + 27.0) ** 2 * (1.0 / 225.0)) + 200.0 / (1.0 + exp((13.0 - V) * (1.0 / 10.0)))
+              1102.5 * exp(-(V + 27.0) ** 2 * (1.0 / 225.0))
+              + 200.0 / (1.0 + exp((13.0 - V) * (1.0 / 10.0)))
               + 180.0 / (1.0 + exp((V + 30.0) * (1.0 / 10.0))) + 20.0, dt)
     f2_n = _rl(f2, 0.67 / (1.0 + exp((V + 35.0) * (1.0 / 7.0))) + 0.33,
-               562.0 * exp(-(V + 27.0) ** 2 * (1.0 / 240.0)) + 31.0 / (1.0 + exp((25.0 - V) * (1.0 / 10.0)))
+               562.0 * exp(-(V + 27.0) ** 2 * (1.0 / 240.0))
+               + 31.0 / (1.0 + exp((25.0 - V) * (1.0 / 10.0)))
                + 80.0 / (1.0 + exp((V + 30.0) * (1.0 / 10.0))), dt)
     q_cass = 1.0 / (1.0 + (Ca_ss * (1.0 / 0.05)) ** 2)
-    fCass_n = _rl_rate(fCass, 0.6 * q_cass + 0.4, 1.0 / (80.0 * q_cass + 2.0), dt)
+    fCass_n = _rl(fCass, 0.6 * q_cass + 0.4, 80.0 * q_cass + 2.0, dt)
     is_endo = p.endo > 0.5
     s_inf = torch.where(is_endo, 1.0 / (1.0 + exp((V + 28.0) * (1.0 / 5.0))),
                         1.0 / (1.0 + exp((V + 20.0) * (1.0 / 5.0))))

@@ -125,7 +125,8 @@ def initial_states_from_table(table: Any) -> InitialStates:
 def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *, dt_ms: float,
                   duration_ms: float, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
                   cv_scale: float = 1.0, cv_scale_t: float | None = None,
-                  initial_states: InitialStates | None = None, site_delay_min_ms: float = 0.0, stim_amplitude: float = -60.0,
+                  initial_states: InitialStates | None = None, site_delay_min_ms: float = 0.0,
+                  stim_amplitude: float = -60.0,
                   stim_duration_ms: float = 2.0, site_radius_mm: float = 2.5,
                   gks_apex_base: tuple[float, float] = (1.0, 1.0)) -> MonodomainProblem:
     """A :class:`MonodomainProblem` for ``specs`` on one prepared anatomy.
