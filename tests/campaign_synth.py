@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.measure.leads import leads_from_electrodes
-from pipeline.measure.shard import ShardData, write_shard
+from pipeline.signals.leads import leads_from_electrodes
+from pipeline.simulate.shard import ShardData, write_shard
 
 REST, PEAK = -85.0, 20.0
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.cell import measure, pacing, steady, tp06
+from pipeline.cell import beat, pacing, steady, tp06
 from pipeline.cli import main
 from pipeline.errors import InputError, SimulationError
 
@@ -53,14 +53,14 @@ def one_beat() -> dict[float, tuple[list[dict], pacing.PacingResult]]:
 def test_matches_reference_at_dt_001(one_beat, index):
     cases, res = one_beat[0.01]
     case = cases[index]
-    fig = measure.figures(res.traces[index], 0.01)
+    fig = beat.figures(res.traces[index], 0.01)
     assert abs(fig["APD90_ms"] - case["APD90_ms"]) < 0.01 * case["APD90_ms"]
     assert abs(fig["Vrest_mV"] - case["Vrest_mV"]) < 0.5
     assert abs(fig["Vpeak_mV"] - case["Vpeak_mV"]) < 2.0
     assert abs(fig["APD50_ms"] - case["APD50_ms"]) < 0.01 * case["APD50_ms"]
     assert abs(fig["dVdt_max_V_per_s"] - case["dVdt_max_V_per_s"]) < 0.05 * \
         case["dVdt_max_V_per_s"]
-    trace = measure.resample(res.traces[index], 0.01, case["trace_dt_ms"])
+    trace = beat.resample(res.traces[index], 0.01, case["trace_dt_ms"])
     ref = np.asarray(case["trace_mV"])
     assert trace.shape == ref.shape
     assert np.sqrt(np.mean((trace - ref) ** 2)) < 1.5
@@ -73,13 +73,13 @@ def test_matches_reference_at_dt_001(one_beat, index):
 def test_apd90_at_tissue_dt(one_beat, index):
     cases, res = one_beat[0.05]
     case = cases[index]
-    apd90 = measure.apd(res.traces[index], 0.05, 90.0)
+    apd90 = beat.apd(res.traces[index], 0.05, 90.0)
     assert abs(apd90 - case["APD90_ms"]) < 0.02 * case["APD90_ms"]
 
 
 def test_celltypes_differ_as_in_the_paper(one_beat):
     cases, res = one_beat[0.01]
-    apd = {c["celltype"]: measure.apd(t, 0.01, 90.0) for c, t in zip(cases, res.traces)}
+    apd = {c["celltype"]: beat.apd(t, 0.01, 90.0) for c, t in zip(cases, res.traces)}
     assert apd["M"] > apd["epi"] + 80.0          # low g_Ks: the M cell's long AP
     p = tp06.make_params(torch.tensor([1, 2, 3]))
     assert p.g_to.tolist() == [0.073, 0.294, 0.294]

@@ -107,5 +107,5 @@ def test_learning_never_imports_the_solver_and_physics_never_imports_learning():
              "for m in pkgutil.iter_modules(L.__path__):\n"
              "    importlib.import_module('pipeline.learn.' + m.name)")
     assert _imported(learn, ("pipeline.monodomain", "pipeline.cell")) == []
-    physics = "import pipeline.monodomain.solver, pipeline.measure.simulate, pipeline.anatomy.build"
+    physics = "import pipeline.monodomain.solver, pipeline.simulate.run, pipeline.anatomy.build"
     assert _imported(physics, ("pipeline.learn", "pipeline.hemo")) == []

@@ -128,7 +128,7 @@ def test_initial_states_from_steady_state_table():
 
 
 def test_apex_to_base_gks_gradient_scales_every_cell_and_shortens_aps(heart):
-    from pipeline.cell import measure, pacing, tp06
+    from pipeline.cell import beat, pacing, tp06
     from pipeline.monodomain.batch import apicobasal_gks_scale
     from pipeline.monodomain.solver import MonodomainSolver
     _, prep = heart
@@ -151,6 +151,6 @@ def test_apex_to_base_gks_gradient_scales_every_cell_and_shortens_aps(heart):
     params = tp06.make_params(["epi", "epi"], g_Ks=torch.tensor([1.0, 2.0]))
     res = pacing.pace(tp06.initial_state(["epi", "epi"]), params, 1000.0, dt_ms=0.05, beats=3,
                       steps_per_call=5, progress=False)
-    one, two = (measure.apd(res.traces[i], 0.05, 90.0) for i in (0, 1))
+    one, two = (beat.apd(res.traces[i], 0.05, 90.0) for i in (0, 1))
     print(f"epi APD90 g_Ks x1 {one:.1f} ms, x2 {two:.1f} ms")
     assert 15.0 < one - two < 80.0

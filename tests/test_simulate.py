@@ -13,8 +13,8 @@ import torch
 from pipeline.cli import main
 from pipeline.config import section
 from pipeline.errors import InputError
-from pipeline.measure.params import COLUMNS
-from pipeline.measure.simulate import prepare_shard
+from pipeline.params import COLUMNS
+from pipeline.simulate.run import prepare_shard
 
 RESOLUTION_MM = 2.0
 
@@ -112,9 +112,9 @@ def test_normal_beat_on_coarse_heart_gives_a_plausible_ecg(inputs, tmp_path):
     """
     import json
 
-    from pipeline.measure.features import beat_features
-    from pipeline.measure.leads import LEAD_NAMES
-    from pipeline.measure.shard import read_shard
+    from pipeline.signals.features import beat_features
+    from pipeline.signals.leads import LEAD_NAMES
+    from pipeline.simulate.shard import read_shard
 
     root, anatomy, _ = inputs
     out = tmp_path / "shard.h5"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.anatomy.coords import Frame
+from pipeline.signals.leads import ELECTRODE_NAMES
 
-ELECTRODE_NAMES = ["RA", "LA", "LL", "RL", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 #: Electrode sites in the body frame (mm): x right, y anterior, z superior.
 BODY_SITES = np.array([

@@ -2,7 +2,7 @@
 
 Samples are ordered by ``sim_id`` (so the dataset does not depend on the order in which
 shards are listed or finished). Every shard is checked before anything is written: the
-layout of :mod:`pipeline.measure.shard`, the same ``T``, ``dt_ms`` and names in every shard,
+layout of :mod:`pipeline.simulate.shard`, the same ``T``, ``dt_ms`` and names in every shard,
 finite signals, leads consistent with the electrodes, no ``sim_id`` twice, and, when the
 design table is given, exactly the designed simulations with the designed parameters.
 """
@@ -23,8 +23,8 @@ from pipeline.campaign.dataset import (ARRAYS, LEAD_TOLERANCE, N_POINTS, Dataset
 from pipeline.campaign.splits import make_splits
 from pipeline.errors import InputError
 from pipeline.io import atomic_path
-from pipeline.measure.leads import lead_matrix
-from pipeline.measure.shard import ShardData, check_layout, read_shard
+from pipeline.signals.leads import lead_matrix
+from pipeline.simulate.shard import ShardData, check_layout, read_shard
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from pipeline.errors import InputError
 from pipeline.io import write_provenance
-from pipeline.measure.leads import ELECTRODE_NAMES, LEAD_NAMES, lead_matrix
+from pipeline.signals.leads import ELECTRODE_NAMES, LEAD_NAMES, lead_matrix
 
 log = logging.getLogger(__name__)
 

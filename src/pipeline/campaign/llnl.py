@@ -6,10 +6,10 @@ Layout: a folder tree whose sub-folders hold pairs ``pECGData_<key>.npy`` (float
 folder and ``<key>``. The import writes the dataset file of DESIGN.md section 6:
 
 * ``electrodes`` = pECG transposed; ``ecg`` = the 12 leads by DESIGN.md section 5
-  (:func:`pipeline.measure.leads.leads_from_electrodes`, Wilson's terminal from RA, LA, LL);
+  (:func:`pipeline.signals.leads.leads_from_electrodes`, Wilson's terminal from RA, LA, LL);
 * ``vm`` = Vm transposed; ``activation_ms`` (interpolated 0 mV upward crossing),
   ``activation_label_ms`` (the paper's first 1-ms sample above 0 mV) and ``apd90_ms`` by
-  :mod:`pipeline.measure.activation`, exactly as for simulated shards;
+  :mod:`pipeline.signals.activation`, exactly as for simulated shards;
 * ``params/sim_id`` (index in sorted order), ``params/anatomy`` (the sub-folder, relative
   to the root; ``.`` for files at the root) and ``params/file`` (the pECG file, relative);
 * splits as a campaign's (``--settings`` key ``campaigns.llnl.split`` if given, else the
@@ -35,8 +35,8 @@ from pipeline.campaign.dataset import DatasetWriter, check_dataset
 from pipeline.campaign.splits import make_splits
 from pipeline.errors import InputError
 from pipeline.io import atomic_path
-from pipeline.measure.activation import activation_labels, activation_times, apd90
-from pipeline.measure.leads import ELECTRODE_NAMES, leads_from_electrodes
+from pipeline.signals.activation import activation_labels, activation_times, apd90
+from pipeline.signals.leads import ELECTRODE_NAMES, leads_from_electrodes
 
 log = logging.getLogger(__name__)
 

@@ -100,7 +100,7 @@ def run_cell(args: argparse.Namespace) -> int:
     _validate_cell_args(args)
     import torch
 
-    from pipeline.cell import measure, pacing, tp06
+    from pipeline.cell import beat, pacing, tp06
     from pipeline.io import write_json
 
     torch.set_num_threads(min(torch.get_num_threads(), 2))
@@ -117,11 +117,11 @@ def run_cell(args: argparse.Namespace) -> int:
              res.wall_s, args.dt)
     out = []
     for (celltype, bcl, gkr), trace in zip(combos, res.traces):
-        fig = measure.figures(trace, args.dt)
+        fig = beat.figures(trace, args.dt)
         record: dict[str, Any] = {"celltype": celltype, "bcl_ms": bcl, "gkr_scale": gkr}
         for key in CELL_JSON_KEYS[3:8]:
             record[key] = round(float(fig[key]), 4)
-        record["trace_mV"] = [round(float(v), 4) for v in measure.resample(trace, args.dt, 0.1)]
+        record["trace_mV"] = [round(float(v), 4) for v in beat.resample(trace, args.dt, 0.1)]
         record["trace_dt_ms"] = 0.1
         out.append(record)
         log.info("%s BCL %g G_Kr x%g: Vrest %.2f mV, Vpeak %.2f mV, dV/dt %.0f V/s, "

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 import torch
 
-from pipeline.cell import measure, pacing, tp06
+from pipeline.cell import beat, pacing, tp06
 from pipeline.errors import InputError
 from pipeline.io import atomic_path, write_provenance
 
@@ -80,7 +80,7 @@ def compute_initial_states(celltypes: Sequence[str], bcl_ms: Sequence[float],
         "beats": res.beats.reshape(shape), "change_mV": res.change_mV.reshape(shape),
         "converged": res.converged.reshape(shape),
     }
-    figs = [measure.figures(t, dt_ms) for t in res.traces]
+    figs = [beat.figures(t, dt_ms) for t in res.traces]
     for key, fkey in _FIGURES.items():
         extras[key] = np.array([f[fkey] for f in figs]).reshape(shape)
     log.info("pacing took %.1f s; APD90 %s ms", res.wall_s,

@@ -22,12 +22,11 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
-from pipeline.measure import activation
+from pipeline.signals import activation
+from pipeline.signals.leads import LEAD_NAMES
 
 log = logging.getLogger(__name__)
 
-LEAD_NAMES: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF",
-                               "V1", "V2", "V3", "V4", "V5", "V6")
 N_POINTS = 75
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -160,7 +159,7 @@ def paper_activation(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
     """The paper's label: time (ms) of the first sample with Vm > 0 mV; NaN if never.
 
     The same definition as the simulator's measurements
-    (:func:`pipeline.measure.activation.activation_labels`).
+    (:func:`pipeline.signals.activation.activation_labels`).
 
     Parameters
     ----------
@@ -173,7 +172,7 @@ def paper_activation(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
 def crossing_activation(vm: np.ndarray, dt_ms: float = 1.0, level: float = 0.0) -> np.ndarray:
     """First upward crossing of ``level`` (ms), linearly interpolated; NaN if never.
 
-    :func:`pipeline.measure.activation.activation_times`, as stored in the dataset.
+    :func:`pipeline.signals.activation.activation_times`, as stored in the dataset.
 
     Parameters
     ----------
@@ -187,7 +186,7 @@ def crossing_activation(vm: np.ndarray, dt_ms: float = 1.0, level: float = 0.0) 
 def apd90(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
     """Action potential duration at 90 % repolarisation (ms); NaN where undefined.
 
-    :func:`pipeline.measure.activation.apd90`, the definition of the dataset's
+    :func:`pipeline.signals.activation.apd90`, the definition of the dataset's
     ``apd90_ms``, so that predicted and stored APDs are measured alike.
 
     Parameters

@@ -24,10 +24,10 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.patches import Wedge  # noqa: E402
 
 from pipeline.io import atomic_path  # noqa: E402
+from pipeline.signals.leads import LEAD_NAMES  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: Point indices (0-based) of the Vm traces the paper shows.
 TRACE_POINTS: tuple[int, ...] = (1, 17, 67)
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.measure.leads import ELECTRODE_NAMES
+from pipeline.signals.leads import ELECTRODE_NAMES
 
 log = logging.getLogger(__name__)
 

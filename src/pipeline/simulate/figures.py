@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.measure.leads import LEAD_NAMES
+from pipeline.signals.leads import LEAD_NAMES
 
 log = logging.getLogger(__name__)
 

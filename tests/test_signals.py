@@ -10,12 +10,12 @@ import pytest
 from scipy import integrate
 
 from pipeline.errors import InputError
-from pipeline.measure.activation import activation_labels, activation_times, apd90
-from pipeline.measure.ecg import PseudoECG, dipole_potential, pseudo_ecg_weights
-from pipeline.measure.leads import (ELECTRODE_NAMES, LEAD_NAMES, ElectrodePotentials,
+from pipeline.signals.activation import activation_labels, activation_times, apd90
+from pipeline.signals.ecg import PseudoECG, dipole_potential, pseudo_ecg_weights
+from pipeline.signals.leads import (ELECTRODE_NAMES, LEAD_NAMES, ElectrodePotentials,
                                     lead_matrix, leads_from_electrodes)
-from pipeline.measure.params import COLUMNS, validate_table
-from pipeline.measure.shard import ShardData, read_shard, write_shard
+from pipeline.params import COLUMNS, validate_table
+from pipeline.simulate.shard import ShardData, read_shard, write_shard
 
 
 # ---------------------------------------------------------------------------- leads
@@ -224,7 +224,7 @@ def test_shard_round_trip_and_atomic_write(tmp_path) -> None:
 # ---------------------------------------------------------------------------- ECG features
 def test_beat_features_on_synthetic_beat() -> None:
     """A QRS of 10-90 ms (smooth bumps) and a T wave peaking at 300 ms."""
-    from pipeline.measure.features import beat_features
+    from pipeline.signals.features import beat_features
 
     t = np.arange(500.0)
     window = np.where((t > 10) & (t < 90), np.sin(np.pi * (t - 10) / 80) ** 2, 0.0)

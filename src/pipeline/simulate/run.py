@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputError
-from pipeline.measure.activation import activation_labels, apd90
-from pipeline.measure.ecg import PseudoECG
-from pipeline.measure.leads import leads_from_electrodes
-from pipeline.measure.params import DEFAULT_PATTERNS, read_params, rows, table_columns
-from pipeline.measure.shard import ShardData, read_shard, write_shard
+from pipeline.signals.activation import activation_labels, apd90
+from pipeline.signals.ecg import PseudoECG
+from pipeline.signals.leads import leads_from_electrodes
+from pipeline.params import DEFAULT_PATTERNS, read_params, rows, table_columns
+from pipeline.simulate.shard import ShardData, read_shard, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
     import torch
     from tqdm import tqdm
 
-    from pipeline.measure.solver_adapter import ShardSolver
+    from pipeline.simulate.solver_adapter import ShardSolver
 
     cfg = job.cfg
     _threads(threads, bool(cfg["compile"]))
@@ -306,7 +306,7 @@ def shard_figures(shard_path: str | Path, anatomy_path: str | Path, index: int, 
         ``{"ecg": ..., "activation": ..., "vm": ...}`` paths in ``out``.
     """
     from pipeline.anatomy.io import read_anatomy
-    from pipeline.measure.figures import plot_activation_3d, plot_ecg12, plot_vm_traces
+    from pipeline.simulate.figures import plot_activation_3d, plot_ecg12, plot_vm_traces
 
     data = read_shard(shard_path)
     if not 0 <= index < data.n:

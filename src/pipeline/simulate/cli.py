@@ -64,7 +64,7 @@ def register(sub: Any, bench: Any) -> None:
 def _simulate(args: argparse.Namespace) -> int:
     from pipeline.config import section
     from pipeline.io import parse_settings
-    from pipeline.measure.simulate import prepare_shard, run_shard
+    from pipeline.simulate.run import prepare_shard, run_shard
 
     cfg, seed = section(parse_settings(args.settings), "simulate")
     job = prepare_shard(args.anatomy, args.cells, args.params, cfg)   # all checks first
@@ -73,7 +73,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from pipeline.measure.simulate import shard_figures
+    from pipeline.simulate.run import shard_figures
 
     shard_figures(args.shard, args.anatomy, args.index, Path(args.out),
                   points=[p - 1 for p in args.points])
@@ -81,7 +81,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _bench_shard(args: argparse.Namespace) -> int:
-    from pipeline.measure.bench import bench_shard
+    from pipeline.simulate.bench import bench_shard
 
     bench_shard(resolution_mm=args.resolution, n=args.n, duration_ms=args.duration,
                 threads=args.threads, out=args.out, settings=args.settings)

@@ -34,7 +34,7 @@ import numpy as np
 
 from pipeline.errors import InputError
 from pipeline.io import atomic_path, write_provenance
-from pipeline.measure.leads import ELECTRODE_NAMES, LEAD_NAMES
+from pipeline.signals.leads import ELECTRODE_NAMES, LEAD_NAMES
 
 log = logging.getLogger(__name__)
 

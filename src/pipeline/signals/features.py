@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from pipeline.measure.leads import LEAD_NAMES
+from pipeline.signals.leads import LEAD_NAMES
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError
-from pipeline.measure.params import SimParams
+from pipeline.params import SimParams
 
 log = logging.getLogger(__name__)
 

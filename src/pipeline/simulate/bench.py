@@ -49,9 +49,9 @@ def bench_shard(*, resolution_mm: float = 1.0, n: int = 8, duration_ms: float = 
     from pipeline.cell.steady import InitialStates, write_initial_states
     from pipeline.config import section
     from pipeline.io import parse_settings
-    from pipeline.measure.features import beat_features
-    from pipeline.measure.params import DEFAULT_PATTERNS
-    from pipeline.measure.simulate import prepare_shard, run_shard
+    from pipeline.signals.features import beat_features
+    from pipeline.params import DEFAULT_PATTERNS
+    from pipeline.simulate.run import prepare_shard, run_shard
 
     torch.set_num_threads(threads)
     raw = parse_settings(settings)
