@@ -248,7 +248,7 @@ def test_aha_geometry(built):
 # ---------------------------------------------------------------- electrodes
 def test_electrodes(built):
     _, a, c = built
-    assert list(a.electrode_names) == ELECTRODE_NAMES
+    assert list(a.electrode_names) == list(ELECTRODE_NAMES)
     r = np.linalg.norm(a.electrode_xyz - c.frame.centre, axis=1)
     np.testing.assert_allclose(r, 100.0, rtol=1e-9)
     d = (a.electrode_xyz - c.frame.centre) / 100.0

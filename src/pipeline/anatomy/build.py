@@ -23,6 +23,7 @@ from pipeline.anatomy.mesh import read_heart_mesh
 from pipeline.anatomy.parametric import shape_for, voxelise_shape
 from pipeline.anatomy.points import place_points
 from pipeline.anatomy.voxelise import VoxelHeart, voxelise_surface
+from pipeline.naming import parametric_heart
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def build_parametric(index: int, seed: int, settings: Mapping[str, Any],
     """Build parametric heart ``index`` (shape drawn from ``(seed, index)``)."""
     t = time.perf_counter()
     shape = shape_for(seed, index)
-    heart = voxelise_shape(shape, settings["resolution_mm"], name or f"param{index:03d}")
+    heart = voxelise_shape(shape, settings["resolution_mm"], name or parametric_heart(index))
     t_vox = time.perf_counter() - t
     anatomy, _, times = assemble(heart, settings)
     return anatomy, {"voxelise": t_vox, **times}

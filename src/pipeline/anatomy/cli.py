@@ -71,6 +71,7 @@ def run_anatomy(args: argparse.Namespace) -> int:
     import re
 
     from pipeline.anatomy.build import build_mesh, build_parametric
+    from pipeline.naming import parametric_heart
     from pipeline.anatomy.io import write_anatomy, write_vtu
 
     if not re.fullmatch(r"[A-Za-z0-9]+", args.name):
@@ -103,12 +104,13 @@ def run_anatomy(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     """Print the build time of one parametric heart (and the shared mesh) at --resolution."""
     from pipeline.anatomy.build import build_mesh, build_parametric
+    from pipeline.naming import parametric_heart
 
     settings, seed = _settings(args.settings, args.resolution)
     rows = []
     t = time.perf_counter()
     anatomy, times = build_parametric(args.parametric, seed, settings)
-    rows.append((f"param{args.parametric:03d}", time.perf_counter() - t, anatomy, times, None))
+    rows.append((parametric_heart(args.parametric), time.perf_counter() - t, anatomy, times, None))
     mesh = Path(args.mesh) if args.mesh else SHARED_MESH
     if mesh.exists():
         from pipeline.anatomy.mesh import read_heart_mesh

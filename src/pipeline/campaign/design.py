@@ -41,6 +41,7 @@ import pandas as pd
 
 from pipeline.config import resolve
 from pipeline.errors import InputError
+from pipeline.naming import parametric_heart, parametric_index, shard_name
 from pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def campaign_anatomies(config: Mapping[str, Any], campaign: str) -> list[str]:
 
 def _hearts(full: Mapping[str, Any], campaign: str) -> list[str]:
     cfg = _cfg(full, campaign)
-    configured = [f"param{i:03d}" for i in range(full["anatomy"]["parametric"]["count"])]
+    configured = [parametric_heart(i) for i in range(full["anatomy"]["parametric"]["count"])]
     configured += [m["name"] for m in full["anatomy"]["meshes"]]
     hearts = list(cfg["anatomies"]) or configured
     unknown = [h for h in hearts if h not in configured]
@@ -142,7 +143,7 @@ def _shard_layout(full: Mapping[str, Any], campaign: str) -> list[tuple[str, int
     layout = []
     for a, count in enumerate(_per_anatomy_counts(int(cfg["n_simulations"]), len(hearts))):
         for k, start in enumerate(range(0, count, size)):
-            layout.append((f"{hearts[a]}-{k:03d}", a, start, min(size, count - start)))
+            layout.append((shard_name(hearts[a], k), a, start, min(size, count - start)))
     return layout
 
 
@@ -171,8 +172,7 @@ def _shard_ids(full: Mapping[str, Any], campaign: str, shard: str) -> np.ndarray
 
 def _anatomy_subset(full: Mapping[str, Any], hearts: Sequence[str]) -> dict[str, Any]:
     """The least ``anatomy`` section under which ``hearts`` are all configured."""
-    params = [int(h.removeprefix("param")) for h in hearts
-              if h.startswith("param") and h.removeprefix("param").isdigit()]
+    params = [i for i in map(parametric_index, hearts) if i is not None]
     meshes = [m for m in full["anatomy"]["meshes"] if m["name"] in hearts]
     return {"parametric": {"count": max(params) + 1 if params else 0},
             "meshes": [{"name": m["name"], "path": m["path"]} for m in meshes]}

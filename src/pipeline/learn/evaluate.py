@@ -31,7 +31,8 @@ from pipeline.learn.checkpoint import load_model
 from pipeline.learn.data import (Normalisation, crossing_activation, paper_activation,
                                  read_dataset, scale_ecg, targets)
 from pipeline.learn.metrics import Ridge, activation_metrics, ridge_features, vm_metrics
-from pipeline.learn.train import pick_device, predict_units
+from pipeline.device import pick_device
+from pipeline.learn.train import predict_units
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline.io import atomic_path, provenance
+from pipeline.device import pick_device
 from pipeline.learn import checkpoint
 from pipeline.learn.data import (LearnData, Normalisation, read_dataset, scale_ecg,
                                  shift_batch, targets)
@@ -27,13 +28,6 @@ log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 32, "lr": 1e-3, "device": "auto",
                             "label": "paper", "shift_max_ms": None}
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from pipeline.cell import tp06
+from pipeline.device import pick_device
 from pipeline.errors import InputError, SimulationError
 from pipeline.monodomain.diffusion import StencilParts, assemble_parts, ell_apply, part_weights
 from pipeline.monodomain.problem import MonodomainProblem
@@ -234,10 +235,8 @@ class MonodomainSolver:
                  cg_tol: float = 1e-6) -> None:
         if diffusion not in ("explicit", "implicit"):
             raise InputError(f"diffusion must be 'explicit' or 'implicit', got {diffusion!r}")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.problem = problem
-        self.device = torch.device(device)
+        self.device = pick_device(str(device))
         state_bytes = tp06.N_STATES * problem.batch * problem.grid.n_tissue * \
             torch.tensor([], dtype=dtype).element_size()
         if self.device.type == "cpu" and state_bytes > MMAP_THRESHOLD_MAX_BYTES:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError
+from pipeline.device import pick_device
 from pipeline.params import SimParams
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,7 @@ class ShardSolver:
         from pipeline.monodomain.batch import prepare_anatomy
 
         self.cfg = cfg
-        device = cfg["device"]
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise InputError("simulate.device is 'cuda' but no CUDA device is available")
-        self.device = torch.device(device)
+        self.device = pick_device(cfg["device"])
         self.dtype = torch.float32 if cfg["dtype"] == "float32" else torch.float64
         self.prepared = prepare_anatomy(anatomy, fast_fraction=float(cfg["fast_endo_fraction"]),
                                         fast_max_apicobasal=float(cfg["fast_endo_max_apicobasal"]))
