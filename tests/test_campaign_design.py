@@ -140,5 +140,5 @@ def test_cli_writes_the_table_and_every_shard(tmp_path):
     pd.testing.assert_frame_equal(joined, whole)
     bad = tmp_path / "bad.csv"
     bad.write_text("sim_id,anatomy\n0,param000\n")
-    with pytest.raises(InputError, match="lacks columns"):
+    with pytest.raises(InputError, match="missing column"):
         design.read_design(bad)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from pipeline.errors import InputError
-from pipeline.monodomain.batch import SimulationSpec, build_problem, prepare_anatomy
+from pipeline.monodomain.batch import build_problem, prepare_anatomy
+from pipeline.params import SimParams
 from pipeline.monodomain.cv import _interpolate, cable_cv
 from pipeline.monodomain.patterns import PATTERNS, make_pattern
 
@@ -75,7 +76,7 @@ def test_fast_layers_and_batch_problem(heart):
     fl, fr = prep.fast["fast_lv"], prep.fast["fast_rv"]
     assert fl.any() and fr.any() and not (fl & fr).any()
     assert prep.coords.apicobasal[fl | fr].max() < 0.85
-    specs = [SimulationSpec.from_row({"sim_id": i, "pattern": p, "sigma_l": 0.2, "sigma_t": 0.05,
+    specs = [SimParams.from_row({"sim_id": i, "pattern": p, "sigma_l": 0.2, "sigma_t": 0.05,
                                       "sigma_fast_endo": 0.9, "gkr_scale": g, "seed": i})
              for i, (p, g) in enumerate([("normal", 1.0), ("lbbb", 0.5)])]
     problem = build_problem(prep, specs, dt_ms=0.05, duration_ms=1.0, cv_scale=1.1)
@@ -89,7 +90,7 @@ def test_fast_layers_and_batch_problem(heart):
     assert a[1] == pytest.approx(0.055) and c[1] == pytest.approx(0.165)
     assert a[0] == pytest.approx(0.99) and c[0] == 0.0
     with pytest.raises(InputError, match="lacks column"):
-        SimulationSpec.from_row({"sim_id": 0, "pattern": "normal"})
+        SimParams.from_row({"sim_id": 0, "pattern": "normal"})
 
 
 def test_cable_cv_fit_and_loglog_interpolation():
@@ -132,7 +133,7 @@ def test_apex_to_base_gks_gradient_scales_every_cell_and_shortens_aps(heart):
     from pipeline.monodomain.batch import apicobasal_gks_scale
     from pipeline.monodomain.solver import MonodomainSolver
     _, prep = heart
-    specs = [SimulationSpec(sim_id=i, pattern="normal", sigma_l=0.2, sigma_t=0.05,
+    specs = [SimParams(sim_id=i, pattern="normal", sigma_l=0.2, sigma_t=0.05,
                             sigma_fast_endo=0.9, gkr_scale=g) for i, g in enumerate([1.0, 0.5])]
     problem = build_problem(prep, specs, dt_ms=0.05, duration_ms=1.0, gks_apex_base=(1.0, 2.0))
     ab = prep.coords.apicobasal

@@ -14,6 +14,7 @@ from pipeline.cli import main
 from pipeline.config import section
 from pipeline.errors import InputError
 from pipeline.params import COLUMNS
+from pipeline.settings import SimulateSettings
 from pipeline.simulate.run import prepare_shard
 
 RESOLUTION_MM = 2.0
@@ -46,7 +47,7 @@ def inputs(tmp_path_factory):
 
 def _cfg(**over):
     cfg, _ = section({"simulate": over}, "simulate")
-    return cfg
+    return SimulateSettings.from_config(cfg)
 
 
 def _write(root, table, name):

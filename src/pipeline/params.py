@@ -26,19 +26,22 @@ before any simulation starts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputError
+from pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-#: Activation patterns of the monodomain stage (used when the solver is not importable).
-DEFAULT_PATTERNS: tuple[str, ...] = ("normal", "lbbb", "rbbb", "rv_apex", "lv_lateral")
+#: Activation patterns (literature activation sequences; each is built by
+#: :func:`pipeline.monodomain.patterns.make_pattern`).
+PATTERNS: tuple[str, ...] = ("normal", "lbbb", "rbbb", "rv_apex", "lv_lateral")
 
 #: Numeric columns and their closed ranges [low, high]; conductivities must be > 0.
 RANGES: dict[str, tuple[float, float]] = {
@@ -55,23 +58,51 @@ STR_COLUMNS: tuple[str, ...] = ("anatomy", "pattern")
 COLUMNS: tuple[str, ...] = ("sim_id", "anatomy", "pattern", "sigma_l", "sigma_t",
                             "sigma_fast_endo", "gkr_scale", "bcl_ms", "seed",
                             "site_jitter_mm", "site_delay_max_ms")
+#: Column dtypes as read back from CSV.
+DTYPES: dict[str, str] = {c: ("int64" if c in INT_COLUMNS else "str" if c in STR_COLUMNS
+                              else "float64") for c in COLUMNS}
 
 
 @dataclass(frozen=True)
 class SimParams:
-    """One row of the table: the parameters of one simulation (units as the module table)."""
+    """One row of the table: the parameters of one simulation (units as the module table).
+
+    The defaults are those of a single hand-made simulation (BCL 1000 ms, G_Kr x 1, 3 mm
+    jitter, up to 10 ms site delays); campaign rows set every field.
+    """
 
     sim_id: int
-    anatomy: str
     pattern: str
     sigma_l: float
     sigma_t: float
     sigma_fast_endo: float
-    gkr_scale: float
-    bcl_ms: float
-    seed: int
-    site_jitter_mm: float
-    site_delay_max_ms: float
+    gkr_scale: float = 1.0
+    bcl_ms: float = 1000.0
+    seed: int = 0
+    site_jitter_mm: float = 3.0
+    site_delay_max_ms: float = 10.0
+    anatomy: str = ""
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SimParams:
+        """From a mapping (a CSV row); missing optional columns take the defaults.
+
+        Raises
+        ------
+        InputError
+            A required column is missing or a value does not convert.
+        """
+        required = ("sim_id", "pattern", "sigma_l", "sigma_t", "sigma_fast_endo")
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise InputError(f"simulation row lacks column(s) {missing}: {dict(row)}")
+        casts = {"sim_id": int, "pattern": str, "seed": int, "anatomy": str}
+        try:
+            kwargs = {k: casts.get(k, float)(row[k]) for k in cls.__dataclass_fields__
+                      if k in row}
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"bad simulation row {dict(row)}: {exc}") from exc
+        return cls(**kwargs)
 
 
 def _show(value: object) -> str:
@@ -79,8 +110,9 @@ def _show(value: object) -> str:
 
 
 def validate_table(table: pd.DataFrame, source: str, *,
-                   patterns: Iterable[str] = DEFAULT_PATTERNS,
-                   anatomy_name: str | None = None) -> pd.DataFrame:
+                   patterns: Iterable[str] = PATTERNS,
+                   anatomy_name: str | None = None,
+                   one_anatomy: bool = True) -> pd.DataFrame:
     """Check a parameter table; return it with clean dtypes, columns in :data:`COLUMNS` order.
 
     Parameters
@@ -93,6 +125,8 @@ def validate_table(table: pd.DataFrame, source: str, *,
         Allowed pattern names.
     anatomy_name
         If given, every row's ``anatomy`` must equal it.
+    one_anatomy
+        A shard's table: every row names the same anatomy (a campaign's may mix).
 
     Raises
     ------
@@ -142,6 +176,8 @@ def validate_table(table: pd.DataFrame, source: str, *,
         raise InputError(f"{source}: sim_id {out['sim_id'].iloc[row]}: unknown pattern "
                          f"{out['pattern'].iloc[row]!r}; expected one of {', '.join(allowed)}")
     hearts = sorted(set(out["anatomy"]))
+    if not one_anatomy:
+        return out.reset_index(drop=True)
     if len(hearts) != 1:
         raise InputError(f"{source}: a shard holds one anatomy, found {', '.join(hearts)}")
     if anatomy_name is not None and hearts[0] != anatomy_name:
@@ -150,17 +186,25 @@ def validate_table(table: pd.DataFrame, source: str, *,
     return out.reset_index(drop=True)
 
 
-def read_params(path: str | Path, *, patterns: Iterable[str] = DEFAULT_PATTERNS,
-                anatomy_name: str | None = None) -> pd.DataFrame:
-    """Read and validate a shard's parameter CSV (see :func:`validate_table`)."""
+def read_params(path: str | Path, *, patterns: Iterable[str] = PATTERNS,
+                anatomy_name: str | None = None, one_anatomy: bool = True) -> pd.DataFrame:
+    """Read and validate a parameter CSV (see :func:`validate_table`): a shard's table
+    (one anatomy) or, with ``one_anatomy=False``, a campaign's design."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise InputError(f"parameter table {path} does not exist")
     try:
-        table = pd.read_csv(path)
+        table = pd.read_csv(path, dtype={"anatomy": str, "pattern": str})
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"cannot read parameter table {path}: {exc}") from exc
-    return validate_table(table, str(path), patterns=patterns, anatomy_name=anatomy_name)
+    return validate_table(table, str(path), patterns=patterns, anatomy_name=anatomy_name,
+                          one_anatomy=one_anatomy)
+
+
+def write_params(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a parameter table as CSV (full float precision), atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.17g")
 
 
 def rows(table: pd.DataFrame) -> list[SimParams]:

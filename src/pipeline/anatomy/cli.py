@@ -71,7 +71,6 @@ def run_anatomy(args: argparse.Namespace) -> int:
     import re
 
     from pipeline.anatomy.build import build_mesh, build_parametric
-    from pipeline.naming import parametric_heart
     from pipeline.anatomy.io import write_anatomy, write_vtu
 
     if not re.fullmatch(r"[A-Za-z0-9]+", args.name):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.anatomy.coords import Frame
-from pipeline.signals.leads import ELECTRODE_NAMES
+from pipeline.signals.leads import ELECTRODE_NAMES  # noqa: F401 (re-exported)
 
 
 #: Electrode sites in the body frame (mm): x right, y anterior, z superior.

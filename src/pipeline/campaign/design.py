@@ -42,24 +42,12 @@ import pandas as pd
 from pipeline.config import resolve
 from pipeline.errors import InputError
 from pipeline.naming import parametric_heart, parametric_index, shard_name
-from pipeline.io import atomic_path
+from pipeline.params import COLUMNS, DTYPES, read_params, write_params
 
 log = logging.getLogger(__name__)
 
-#: Columns of a design table, in order (interface of the simulate stage).
-COLUMNS: tuple[str, ...] = (
-    "sim_id", "anatomy", "pattern", "sigma_l", "sigma_t", "sigma_fast_endo",
-    "gkr_scale", "bcl_ms", "seed", "site_jitter_mm", "site_delay_max_ms",
-)
 #: Continuous parameters, in the order of the Sobol dimensions.
 CONTINUOUS: tuple[str, ...] = ("sigma_l", "sigma_t", "sigma_fast_endo", "site_delay_max_ms")
-#: Column dtypes as read back from CSV.
-DTYPES: dict[str, str] = {
-    "sim_id": "int64", "anatomy": "str", "pattern": "str", "sigma_l": "float64",
-    "sigma_t": "float64", "sigma_fast_endo": "float64", "gkr_scale": "float64",
-    "bcl_ms": "float64", "seed": "int64", "site_jitter_mm": "float64",
-    "site_delay_max_ms": "float64",
-}
 # Purpose tags of the random streams (never change: they fix existing designs).
 _TAG_CONTINUOUS, _TAG_STRATA, _TAG_SEED = 1, 2, 3
 
@@ -317,34 +305,15 @@ def shard_table(config: Mapping[str, Any], campaign: str, shard: str) -> pd.Data
 
 def write_design(table: pd.DataFrame, path: str | Path) -> None:
     """Write a design table as CSV (full float precision), atomically."""
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.17g")
+    write_params(table, path)
 
 
 def read_design(path: str | Path) -> pd.DataFrame:
-    """Read a design CSV written by :func:`write_design`.
+    """Read and check a design CSV written by :func:`write_design` (every anatomy).
 
     Raises
     ------
     InputError
         Naming the file and the missing columns or bad values.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"design table {path} does not exist")
-    try:
-        table = pd.read_csv(path, dtype={"anatomy": str, "pattern": str})
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read design table {path}: {exc}") from exc
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(f"design table {path} lacks columns {missing} "
-                         f"(expected {list(COLUMNS)})")
-    try:
-        table = table[list(COLUMNS)].astype(DTYPES)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"design table {path} has a bad value: {exc}") from exc
-    if table["sim_id"].duplicated().any():
-        dup = table.loc[table["sim_id"].duplicated(), "sim_id"].tolist()
-        raise InputError(f"design table {path} repeats sim_id {dup[:5]}")
-    return table
+    return read_params(path, one_anatomy=False)

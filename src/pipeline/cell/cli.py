@@ -133,29 +133,30 @@ def run_cell(args: argparse.Namespace) -> int:
 
 def run_cells(args: argparse.Namespace) -> int:
     """``pipeline cells``: the cells stage (steady states to ``initial_states.h5``)."""
+    from dataclasses import asdict
+
     from pipeline.config import section
     from pipeline.io import parse_settings
+    from pipeline.settings import CellsSettings
 
     cfg, _seed = section(parse_settings(args.settings), "cells")
+    s = CellsSettings.from_config(cfg)
     from pipeline.cell.pacing import steps_per_beat
-    for b in cfg["bcl_ms"]:
-        steps_per_beat(b, cfg["dt_ms"])
-    from pipeline.errors import InputError
-    if cfg["max_beats"] < cfg["min_beats"]:
-        raise InputError(f"config key 'cells.max_beats' ({cfg['max_beats']}) must be >= "
-                         f"'cells.min_beats' ({cfg['min_beats']})")
+    for b in s.bcl_ms:
+        steps_per_beat(b, s.dt_ms)
     import torch
 
     from pipeline.cell import steady
 
     torch.set_num_threads(min(torch.get_num_threads(), 2))
     table = steady.compute_initial_states(
-        cfg["celltypes"], cfg["bcl_ms"], cfg["gkr_scale"], dt_ms=cfg["dt_ms"],
-        min_beats=cfg["min_beats"], max_beats=cfg["max_beats"],
-        tolerance_mV=cfg["tolerance_mV"], stim_amplitude=cfg["stim_amplitude_pA_per_pF"],
-        stim_duration_ms=cfg["stim_duration_ms"], steps_per_call=args.steps_per_call,
-        compile=cfg["compile"] and not args.no_compile)
-    steady.write_initial_states(args.out, table, cfg)
+        list(s.celltypes), list(s.bcl_ms), list(s.gkr_scale), dt_ms=s.dt_ms,
+        min_beats=s.min_beats, max_beats=s.max_beats, tolerance_mV=s.tolerance_mV,
+        stim_amplitude=s.stim_amplitude_pA_per_pF, stim_duration_ms=s.stim_duration_ms,
+        steps_per_call=args.steps_per_call, compile=s.compile and not args.no_compile)
+    steady.write_initial_states(args.out, table, {**asdict(s), "celltypes": list(s.celltypes),
+                                                  "bcl_ms": list(s.bcl_ms),
+                                                  "gkr_scale": list(s.gkr_scale)})
     log.info("wrote %s", args.out)
     return 0
 

@@ -11,13 +11,15 @@ columns follow the shard CSV of the campaign (interface item 4): ``sim_id``, ``p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from pipeline.errors import InputError
+from pipeline.params import SimParams
+from pipeline.settings import SimulateSettings
 from pipeline.monodomain.diffusion import StencilParts, assemble_parts
 from pipeline.monodomain.patterns import FAST_REGIONS, TissueCoords, fast_layers, make_pattern
 from pipeline.monodomain.problem import Conductivities, Grid, MonodomainProblem
@@ -26,37 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Returns (B, 4, 19) initial states for per-simulation BCLs and G_Kr scales.
 InitialStates = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class SimulationSpec:
-    """One row of the simulation parameter table."""
-
-    sim_id: int
-    pattern: str
-    sigma_l: float
-    sigma_t: float
-    sigma_fast_endo: float
-    gkr_scale: float = 1.0
-    bcl_ms: float = 1000.0
-    seed: int = 0
-    site_jitter_mm: float = 3.0
-    site_delay_max_ms: float = 10.0
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> SimulationSpec:
-        """From a mapping (CSV row); missing optional columns take the defaults."""
-        required = ("sim_id", "pattern", "sigma_l", "sigma_t", "sigma_fast_endo")
-        missing = [k for k in required if k not in row]
-        if missing:
-            raise InputError(f"simulation row lacks column(s) {missing}: {dict(row)}")
-        casts = {"sim_id": int, "pattern": str, "seed": int}
-        try:
-            kwargs = {k: casts.get(k, float)(row[k]) for k in cls.__dataclass_fields__
-                      if k in row}
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"bad simulation row {dict(row)}: {exc}") from exc
-        return cls(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -122,7 +93,7 @@ def initial_states_from_table(table: Any) -> InitialStates:
     return lookup
 
 
-def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec], *, dt_ms: float,
+def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_ms: float,
                   duration_ms: float, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
                   cv_scale: float = 1.0, cv_scale_t: float | None = None,
                   initial_states: InitialStates | None = None, site_delay_min_ms: float = 0.0,
@@ -199,21 +170,20 @@ def apicobasal_gks_scale(apicobasal: np.ndarray, apex: float, base: float) -> np
     return apex + (base - apex) * ab
 
 
-def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimulationSpec],
-                          simulate: Mapping[str, Any], *, cv_scale: float = 1.0,
+def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimParams],
+                          settings: SimulateSettings, *, cv_scale: float = 1.0,
                           cv_scale_t: float | None = None,
                           initial_states: InitialStates | None = None) -> MonodomainProblem:
-    """:func:`build_problem` with the keys of the config's ``simulate`` section.
+    """:func:`build_problem` with the simulate stage's settings.
 
-    The fast-layer keys (``fast_endo_fraction``, ``fast_endo_max_apicobasal``) act in
-    :func:`prepare_anatomy`; pass the same section there.
+    The fast-layer settings (``fast_endo_fraction``, ``fast_endo_max_apicobasal``) act in
+    :func:`prepare_anatomy`; pass the same settings there.
     """
-    return build_problem(prepared, specs, dt_ms=simulate["dt_ms"],
-                         duration_ms=simulate["duration_ms"],
-                         chi_per_mm=simulate["chi_per_mm"],
-                         cm_uF_per_cm2=simulate["cm_uF_per_cm2"], cv_scale=cv_scale,
-                         initial_states=initial_states,
-                         stim_amplitude=simulate["stim_amplitude_pA_per_pF"],
-                         stim_duration_ms=simulate["stim_duration_ms"],
-                         site_radius_mm=simulate["site_radius_mm"],
-                         gks_apex_base=(simulate["gks_scale_apex"], simulate["gks_scale_base"]))
+    return build_problem(prepared, specs, dt_ms=settings.dt_ms,
+                         duration_ms=settings.duration_ms, chi_per_mm=settings.chi_per_mm,
+                         cm_uF_per_cm2=settings.cm_uF_per_cm2, cv_scale=cv_scale,
+                         cv_scale_t=cv_scale_t, initial_states=initial_states,
+                         stim_amplitude=settings.stim_amplitude_pA_per_pF,
+                         stim_duration_ms=settings.stim_duration_ms,
+                         site_radius_mm=settings.site_radius_mm,
+                         gks_apex_base=(settings.gks_scale_apex, settings.gks_scale_base))

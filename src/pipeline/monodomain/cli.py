@@ -135,14 +135,15 @@ def run_beat_cmd(args: argparse.Namespace) -> int:
     import torch
 
     from pipeline.anatomy.io import read_anatomy
-    from pipeline.monodomain.batch import SimulationSpec, build_problem, prepare_anatomy
+    from pipeline.monodomain.batch import build_problem, prepare_anatomy
+    from pipeline.params import SimParams
     from pipeline.monodomain.solver import MonodomainSolver
     if not Path(args.anatomy).exists():
         raise InputError(f"--anatomy {args.anatomy}: file not found")
     torch.set_num_threads(max(1, args.threads))
     anatomy = read_anatomy(args.anatomy)
     prep = prepare_anatomy(anatomy)
-    spec = SimulationSpec(sim_id=0, pattern=args.pattern, sigma_l=args.sigma[0],
+    spec = SimParams(sim_id=0, pattern=args.pattern, sigma_l=args.sigma[0],
                           sigma_t=args.sigma[1], sigma_fast_endo=args.sigma[2],
                           gkr_scale=args.gkr, bcl_ms=args.bcl, seed=args.seed)
     initial = None

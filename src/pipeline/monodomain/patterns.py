@@ -48,11 +48,11 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError
+from pipeline.params import PATTERNS
 from pipeline.monodomain.stimulus import Stimulus
 
 log = logging.getLogger(__name__)
 
-PATTERNS: tuple[str, ...] = ("normal", "lbbb", "rbbb", "rv_apex", "lv_lateral")
 FAST_REGIONS: tuple[str, ...] = ("fast_lv", "fast_rv")
 
 

@@ -36,8 +36,9 @@ import torch
 from pipeline.cell import tp06
 from pipeline.device import pick_device
 from pipeline.errors import InputError, SimulationError
-from pipeline.monodomain.diffusion import StencilParts, assemble_parts, ell_apply, part_weights
+from pipeline.monodomain.diffusion import StencilParts, assemble_parts, part_weights
 from pipeline.monodomain.problem import MonodomainProblem
+from pipeline.monodomain.splitting import Reaction, SplitStep, StencilDiffusion
 from pipeline.monodomain.stimulus import StimulusSchedule
 
 log = logging.getLogger(__name__)
@@ -83,58 +84,6 @@ class RunResult:
     records: tuple[dict, ...]
 
 
-def diffusion_current(v: torch.Tensor, neighbour: torch.Tensor, coef: torch.Tensor,
-                      diff_factor: float) -> torch.Tensor:
-    """Diffusion current div(sigma grad V) / (chi Cm 0.01) (mV/ms) of V (B, n) in mV."""
-    return ell_apply(v, neighbour, coef) * diff_factor
-
-
-def reaction_update(state: torch.Tensor, i_diff: torch.Tensor, act: torch.Tensor,
-                    rep: torch.Tensor, t: torch.Tensor, i_stim: torch.Tensor,
-                    params: tp06.TP06Params, dt: float, v_rep: float
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The TP06 step, ``V += dt I_d`` and the crossing times, in one pass (pure)."""
-    new = tp06.step_states(state.unbind(0), params, i_stim, dt)
-    v_new = new[0] + dt * i_diff
-    act, rep = crossings(state[0], v_new, act, rep, t, dt, v_rep)
-    return torch.stack((v_new, *new[1:])), act, rep
-
-
-def full_step(state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor, t: torch.Tensor,
-              i_stim: torch.Tensor, params: tp06.TP06Params, neighbour: torch.Tensor,
-              coef: torch.Tensor, dt: float, diff_factor: float, v_rep: float
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One explicit split step for the whole batch (pure).
-
-    Parameters
-    ----------
-    state
-        (19, B, n) TP06 states.
-    act, rep
-        (B, n) activation and repolarisation times so far (ms, NaN if none).
-    t
-        0-d tensor: time at the start of the step (ms).
-    i_stim
-        (B, n) stimulus (pA/pF).
-    params
-        TP06 parameters broadcastable to (B, n).
-    neighbour, coef
-        ELLPACK diffusion tables (n, 18) and (B, n, 18) (uA/mm^3 per mV).
-    dt
-        Time step (ms).
-    diff_factor
-        1 / (chi Cm 0.01) (mm^3/uF).
-    v_rep
-        Repolarisation threshold (mV).
-
-    Returns
-    -------
-    (state, act, rep) after the step.
-    """
-    i_diff = diffusion_current(state[0], neighbour, coef, diff_factor)
-    return reaction_update(state, i_diff, act, rep, t, i_stim, params, dt, v_rep)
-
-
 def keep_freed_memory() -> bool:
     """Make glibc's malloc serve large blocks from the heap and keep freed memory.
 
@@ -166,39 +115,62 @@ def keep_freed_memory() -> bool:
     return ok
 
 
-class CompiledStep:
-    """:func:`full_step` as two compiled kernels: the neighbour gather of the diffusion
-    current, then the pointwise TP06 step with the V update and the crossing times.
+def tp06_reaction(problem: MonodomainProblem, dtype: torch.dtype,
+                  device: torch.device) -> Reaction:
+    """The TP06 half of the splitting for a problem: per-voxel cell types and scales.
 
-    Measured (``pipeline bench throughput``): compiling :func:`full_step` as one graph lets
-    inductor fuse the 18 gathers into the loops of the TP06 step, which was slower than
-    this split at batch 1 and at batch 8 on CPU.
+    Per-simulation scales (``problem.cell_scales``, (B,)) and per-voxel scales
+    (``problem.voxel_scales``, (n,)) multiply each other into (B, n) or (B, 1) tensors.
     """
-
-    def __init__(self) -> None:
-        self.diffuse = torch.compile(diffusion_current, dynamic=False)
-        self.react = torch.compile(reaction_update, dynamic=False)
-
-    def __call__(self, state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
-                 t: torch.Tensor, i_stim: torch.Tensor, params: tp06.TP06Params,
-                 neighbour: torch.Tensor, coef: torch.Tensor, dt: float, diff_factor: float,
-                 v_rep: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        i_diff = self.diffuse(state[0], neighbour, coef, diff_factor)
-        return self.react(state, i_diff, act, rep, t, i_stim, params, dt, v_rep)
+    codes = torch.as_tensor(problem.celltype.astype(np.int64), device=device)
+    scales = {k: torch.tensor(np.array(v), dtype=dtype, device=device)[:, None]
+              for k, v in problem.cell_scales.items()}
+    for k, v in problem.voxel_scales.items():
+        per_voxel = torch.tensor(np.array(v), dtype=dtype, device=device)[None, :]
+        scales[k] = scales[k] * per_voxel if k in scales else per_voxel
+    params = tp06.make_params(codes, dtype=dtype, device=device, **scales)
+    return Reaction(step=tp06.step_states, params=params, n_states=tp06.N_STATES)
 
 
-def crossings(v: torch.Tensor, v_new: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
-              t: torch.Tensor, dt: float, v_rep: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Update activation (first 0 mV upstroke) and repolarisation (last v_rep downstroke)."""
-    up = (v < 0.0) & (v_new >= 0.0) & torch.isnan(act)
-    act = torch.where(up, t + dt * v / (v - v_new), act)
-    down = (v >= v_rep) & (v_new < v_rep) & ~torch.isnan(act)
-    rep = torch.where(down, t + dt * (v - v_rep) / (v - v_new), rep)
-    return act, rep
+def stability_limits(parts: StencilParts, weights: np.ndarray, diff_factor: float,
+                     dt_ms: float) -> np.ndarray:
+    """Largest stable explicit dt (ms) per simulation: 2 / rho(L).
+
+    A cheap bound on the spectral radius first; the power iteration only where ``dt_ms``
+    exceeds the bound's limit. ``weights`` (parts, B); simulations with equal weights
+    share the computation.
+    """
+    limits = np.empty(weights.shape[1])
+    cache: dict[bytes, float] = {}
+    for b in range(weights.shape[1]):
+        w = weights[:, b]
+        key = w.tobytes()
+        if key not in cache:
+            limit = 2.0 / (parts.spectral_bound(w) * diff_factor)
+            if dt_ms > limit:
+                limit = 2.0 / (parts.spectral_radius(w) * diff_factor)
+            cache[key] = limit
+        limits[b] = cache[key]
+    return limits
+
+
+def check_explicit_dt(problem: MonodomainProblem, limits: np.ndarray) -> None:
+    """InputError naming the limit if the explicit dt exceeds any simulation's limit."""
+    worst = int(np.argmin(limits))
+    if problem.dt_ms <= limits[worst]:
+        return
+    c = problem.conductivities
+    raise InputError(
+        f"dt = {problem.dt_ms} ms exceeds the stability limit of explicit diffusion, "
+        f"{limits[worst]:.4g} ms, for simulation {worst} (spacing "
+        f"{problem.grid.spacing.tolist()} mm, sigma_l {c.sigma_l[worst]:.4g}, sigma_t "
+        f"{c.sigma_t[worst]:.4g}, sigma_fast_endo {c.sigma_fast_endo[worst]:.4g} S/m); "
+        f"use dt <= {limits.min():.4g} ms or implicit diffusion")
 
 
 class MonodomainSolver:
-    """Batched monodomain solver for one problem.
+    """Batched monodomain solver for one problem: a :class:`~pipeline.monodomain.splitting.
+    SplitStep` of TP06 and stencil diffusion, advanced by a short time loop.
 
     Parameters
     ----------
@@ -208,11 +180,11 @@ class MonodomainSolver:
         Pre-assembled diffusion parts for the problem's grid, fibres and fast regions (to
         reuse across batches of one anatomy); assembled here if None.
     device
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (:func:`pipeline.device.pick_device`).
     dtype
         Of the state and tables (float32 in bulk runs).
     compile
-        Use ``torch.compile`` for the time step (explicit diffusion only).
+        Use ``torch.compile`` for the time step (explicit diffusion only; eager fallback).
     diffusion
         ``"explicit"`` (refuses dt above the stability limit) or ``"implicit"``
         (backward Euler, solved by conjugate gradients to ``cg_tol``).
@@ -220,6 +192,9 @@ class MonodomainSolver:
         Threshold of the repolarisation times.
     check_every
         Steps between blow-up checks (and at every recording).
+    stimulus
+        The stimulus current per step (``current(t_ms, dt_ms) -> (B, n)`` pA/pF and
+        ``last_off_ms``); the problem's stimuli (:class:`StimulusSchedule`) if None.
 
     Raises
     ------
@@ -232,106 +207,68 @@ class MonodomainSolver:
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  compile: bool = False, diffusion: str = "explicit",
                  repol_threshold_mV: float = -70.0, check_every: int = 50,
-                 cg_tol: float = 1e-6) -> None:
+                 cg_tol: float = 1e-6, stimulus: object | None = None) -> None:
         if diffusion not in ("explicit", "implicit"):
             raise InputError(f"diffusion must be 'explicit' or 'implicit', got {diffusion!r}")
-        self.problem = problem
+        t0 = time.perf_counter()
+        self.problem, self.dtype, self.diffusion = problem, dtype, diffusion
         self.device = pick_device(str(device))
-        state_bytes = tp06.N_STATES * problem.batch * problem.grid.n_tissue * \
-            torch.tensor([], dtype=dtype).element_size()
-        if self.device.type == "cpu" and state_bytes > MMAP_THRESHOLD_MAX_BYTES:
-            keep_freed_memory()
-        self.dtype = dtype
-        self.diffusion = diffusion
         self.v_rep = float(repol_threshold_mV)
         self.check_every = max(1, int(check_every))
-        self.cg_tol = float(cg_tol)
         n = problem.grid.n_tissue
-        t0 = time.perf_counter()
         if parts is None:
             parts = assemble_parts(problem.grid.mask, problem.grid.spacing, problem.fibre,
                                    dict(problem.fast_regions))
         if parts.n_tissue != n:
             raise InputError(f"diffusion parts cover {parts.n_tissue} voxels, the problem {n}")
         self.parts = parts
-        self.weights = part_weights(parts, problem.region_sigma())
-        self.diff_factor = problem.diffusion_factor()
-        self.dt_limit_ms = self._stability_limits()
+        weights = part_weights(parts, problem.region_sigma())
+        diff_factor = problem.diffusion_factor()
+        self.dt_limit_ms = stability_limits(parts, weights, diff_factor, problem.dt_ms)
         if diffusion == "explicit":
-            worst = int(np.argmin(self.dt_limit_ms))
-            if problem.dt_ms > self.dt_limit_ms[worst]:
-                c = problem.conductivities
-                raise InputError(
-                    f"dt = {problem.dt_ms} ms exceeds the stability limit of explicit diffusion, "
-                    f"{self.dt_limit_ms[worst]:.4g} ms, for simulation {worst} (spacing "
-                    f"{problem.grid.spacing.tolist()} mm, sigma_l {c.sigma_l[worst]:.4g}, sigma_t "
-                    f"{c.sigma_t[worst]:.4g}, sigma_fast_endo {c.sigma_fast_endo[worst]:.4g} S/m); "
-                    f"use dt <= {self.dt_limit_ms.min():.4g} ms or implicit diffusion")
-        self.neighbour = torch.as_tensor(parts.neighbour, device=self.device)
-        self.coef = torch.as_tensor(parts.combine(self.weights), dtype=dtype, device=self.device)
-        codes = torch.as_tensor(problem.celltype.astype(np.int64), device=self.device)
-        scales = {k: torch.tensor(np.array(v), dtype=dtype, device=self.device)[:, None]
-                  for k, v in problem.cell_scales.items()}
-        for k, v in problem.voxel_scales.items():
-            per_voxel = torch.tensor(np.array(v), dtype=dtype, device=self.device)[None, :]
-            scales[k] = scales[k] * per_voxel if k in scales else per_voxel
-        self.params = tp06.make_params(codes, dtype=dtype, device=self.device, **scales)
-        self.stimuli = StimulusSchedule(problem.stimuli, n, dtype=dtype, device=self.device)
-        self._step = CompiledStep() if compile else full_step
-        self.compiled = bool(compile)
+            check_explicit_dt(problem, self.dt_limit_ms)
+        self._host_memory()
+        self.space = StencilDiffusion(
+            neighbour=torch.as_tensor(parts.neighbour, device=self.device),
+            coef=torch.as_tensor(parts.combine(weights), dtype=dtype, device=self.device),
+            diff_factor=diff_factor, implicit=diffusion == "implicit", cg_tol=float(cg_tol))
+        self.reaction = tp06_reaction(problem, dtype, self.device)
+        self.stimuli = stimulus if stimulus is not None else StimulusSchedule(
+            problem.stimuli, n, dtype=dtype, device=self.device)
+        self.step = SplitStep(self.reaction, self.space, problem.dt_ms, self.v_rep,
+                              compile=compile)
         log.info("solver ready: %d simulations x %d voxels, dt %.4g ms (explicit limit %.4g ms), "
                  "%s, %s, %s, setup %.1f s", problem.batch, n, problem.dt_ms,
                  float(self.dt_limit_ms.min()), diffusion, self.device, dtype,
                  time.perf_counter() - t0)
 
-    # ------------------------------------------------------------------ set-up
-    def _stability_limits(self) -> np.ndarray:
-        """Largest stable explicit dt (ms) per simulation: 2 / rho(L)."""
-        limits = np.empty(self.weights.shape[1])
-        cache: dict[bytes, float] = {}
-        for b in range(self.weights.shape[1]):
-            w = self.weights[:, b]
-            key = w.tobytes()
-            if key not in cache:
-                bound = self.parts.spectral_bound(w) * self.diff_factor
-                limit = 2.0 / bound
-                if self.problem.dt_ms > limit and self.diffusion == "explicit":
-                    limit = 2.0 / (self.parts.spectral_radius(w) * self.diff_factor)
-                cache[key] = limit
-            limits[b] = cache[key]
-        return limits
+    def _host_memory(self) -> None:
+        """Keep freed memory on the CPU when the state exceeds glibc's mmap threshold."""
+        state_bytes = tp06.N_STATES * self.problem.batch * self.problem.grid.n_tissue * \
+            torch.tensor([], dtype=self.dtype).element_size()
+        if self.device.type == "cpu" and state_bytes > MMAP_THRESHOLD_MAX_BYTES:
+            keep_freed_memory()
+
+    @property
+    def params(self) -> tp06.TP06Params:
+        """The TP06 parameters of every voxel (broadcastable to (B, n))."""
+        return self.reaction.params
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the step runs compiled (False after an eager fallback)."""
+        return self.step.compiled
 
     def initial_state(self) -> torch.Tensor:
         """(19, B, n) initial state from the problem's per-cell-type states."""
-        init = torch.tensor(np.array(self.problem.initial_states), dtype=self.dtype, device=self.device)
+        init = torch.tensor(np.array(self.problem.initial_states), dtype=self.dtype,
+                            device=self.device)
         codes = torch.as_tensor(self.problem.celltype.astype(np.int64), device=self.device)
         return init[:, codes, :].permute(2, 0, 1).contiguous()
 
-    # ------------------------------------------------------------------ physics
     def current_source(self, v: torch.Tensor) -> torch.Tensor:
         """Transmembrane current source I_m = div(sigma grad V) (uA/mm^3) for V (B, n) in mV."""
-        return ell_apply(v, self.neighbour, self.coef)
-
-    def _implicit(self, v: torch.Tensor, dt: float) -> torch.Tensor:
-        """Solve (I - dt L) x = v for each simulation by conjugate gradients."""
-        def op(x: torch.Tensor) -> torch.Tensor:
-            return x - (dt * self.diff_factor) * ell_apply(x, self.neighbour, self.coef)
-        x = v.clone()
-        r = v - op(x)
-        p = r.clone()
-        rr = (r * r).sum(dim=1, keepdim=True)
-        stop = (self.cg_tol ** 2) * (v * v).sum(dim=1, keepdim=True)
-        for _ in range(200):
-            if bool((rr <= stop).all()):
-                break
-            ap = op(p)
-            alpha = rr / (p * ap).sum(dim=1, keepdim=True).clamp_min(1e-30)
-            x = x + alpha * p
-            r = r - alpha * ap
-            rr_new = (r * r).sum(dim=1, keepdim=True)
-            p = r + (rr_new / rr.clamp_min(1e-30)) * p
-            rr = rr_new
-        return x
+        return self.space.source(v)
 
     def _check(self, v: torch.Tensor, step: int, t: float) -> None:
         bad = ~torch.isfinite(v) | (v.abs() > V_LIMIT_MV)
@@ -345,7 +282,6 @@ class MonodomainSolver:
             f"{float(v[b, i]):.4g} mV at tissue voxel {i} (ijk {ijk}); dt = "
             f"{self.problem.dt_ms} ms")
 
-    # ------------------------------------------------------------------ run
     def run(self, callback: Callback | None = None, record_every: int | None = None, *,
             record_initial: bool = True, progress: bool = False,
             state: torch.Tensor | None = None, stop_when_activated: bool = False
@@ -372,61 +308,52 @@ class MonodomainSolver:
         -------
         RunResult
         """
-        p = self.problem
         if callback is not None and (record_every is None or record_every < 1):
             raise InputError("a recording callback needs record_every >= 1 (steps)")
-        dt = float(p.dt_ms)
+        dt, n_steps = float(self.problem.dt_ms), self.problem.n_steps
         state = self.initial_state() if state is None else state.to(self.device, self.dtype)
         tp06.validate_inputs(state, self.params, dt)
-        b, n = state.shape[1], state.shape[2]
-        act = torch.full((b, n), math.nan, dtype=self.dtype, device=self.device)
+        act = torch.full(state.shape[1:], math.nan, dtype=self.dtype, device=self.device)
         rep = torch.full_like(act, math.nan)
         t_tensor = torch.zeros((), dtype=self.dtype, device=self.device)
-        n_steps = p.n_steps
         if callback is not None and record_initial:
             callback(0.0, state[0])
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=n_steps, unit="step", desc="monodomain", mininterval=5.0)
-        start = time.perf_counter()
-        step = 0
+        bar = _progress(n_steps) if progress else None
+        start, step = time.perf_counter(), 0
         for step in range(1, n_steps + 1):
-            t0 = (step - 1) * dt
-            t_tensor.fill_(t0)
-            i_stim = self.stimuli.current(t0, dt)
-            if self.diffusion == "explicit":
-                state, act, rep = self._step(state, act, rep, t_tensor, i_stim, self.params,
-                                             self.neighbour, self.coef, dt, self.diff_factor,
-                                             self.v_rep)
-            else:
-                v = state[0]
-                new = tp06.step(state, self.params, i_stim, dt)
-                v_new = self._implicit(new[0], dt)
-                state = torch.cat((v_new.unsqueeze(0), new[1:]), dim=0)
-                act, rep = crossings(v, v_new, act, rep, t_tensor, dt, self.v_rep)
+            t_tensor.fill_((step - 1) * dt)
+            i_stim = self.stimuli.current((step - 1) * dt, dt)
+            state, act, rep = self.step(state, act, rep, t_tensor, i_stim)
             t = step * dt
             recording = callback is not None and step % record_every == 0
+            done = False
             if step % self.check_every == 0 or recording or step == n_steps:
                 self._check(state[0], step, t)
-                if (stop_when_activated and t >= self.stimuli.last_off_ms
-                        and not bool(torch.isnan(act).any())):
-                    if recording:
-                        callback(t, state[0])
-                    break
+                done = stop_when_activated and self._all_activated(act, t)
             if recording:
                 callback(t, state[0])
+            if done:
+                break
             if bar is not None and step % 100 == 0:
                 bar.update(100)
         wall = time.perf_counter() - start
         if bar is not None:
             bar.close()
-        log.info("ran %d steps of %d x %d voxels in %.1f s (%.3g voxel-steps/s)", step, b, n,
-                 wall, step * b * n / max(wall, 1e-9))
+        log.info("ran %d steps of %d x %d voxels in %.1f s (%.3g voxel-steps/s)", step,
+                 act.shape[0], act.shape[1], wall, step * act.numel() / max(wall, 1e-9))
         return RunResult(activation_ms=act.float().cpu().numpy(),
                          repolarisation_ms=rep.float().cpu().numpy(),
                          v_final=state[0].float().cpu().numpy(), t_end_ms=step * dt,
-                         steps=step, wall_s=wall, records=p.records)
+                         steps=step, wall_s=wall, records=self.problem.records)
+
+    def _all_activated(self, act: torch.Tensor, t: float) -> bool:
+        """Every voxel activated and no stimulus left to come."""
+        return t >= self.stimuli.last_off_ms and not bool(torch.isnan(act).any())
+
+
+def _progress(total: int) -> object:
+    from tqdm import tqdm
+    return tqdm(total=total, unit="step", desc="monodomain", mininterval=5.0)
 
 
 def solve(problem: MonodomainProblem, **kwargs: object) -> RunResult:

@@ -36,12 +36,13 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     """Time one configuration in this process; returns a row of figures."""
     import torch
 
-    from pipeline.monodomain.batch import SimulationSpec, build_problem, prepare_anatomy
+    from pipeline.monodomain.batch import build_problem, prepare_anatomy
+    from pipeline.params import SimParams
     from pipeline.monodomain.solver import MonodomainSolver
     torch.set_num_threads(threads)
     anatomy = _heart(anatomy_path, resolution)
     prep = prepare_anatomy(anatomy)
-    specs = [SimulationSpec(sim_id=b, pattern="normal", sigma_l=0.15 + 0.01 * b, sigma_t=0.04,
+    specs = [SimParams(sim_id=b, pattern="normal", sigma_l=0.15 + 0.01 * b, sigma_t=0.04,
                             sigma_fast_endo=0.8, seed=b) for b in range(batch)]
     dt = 0.04
     problem = build_problem(prep, specs, dt_ms=dt, duration_ms=dt * steps)
@@ -82,9 +83,7 @@ def _run_steps(solver: Any, steps: int) -> None:
     for k in range(steps):
         t.fill_(k * p.dt_ms)
         i_stim = solver.stimuli.current(k * p.dt_ms, p.dt_ms)
-        state, act, rep = solver._step(state, act, rep, t, i_stim, solver.params,
-                                       solver.neighbour, solver.coef, p.dt_ms,
-                                       solver.diff_factor, solver.v_rep)
+        state, act, rep = solver.step(state, act, rep, t, i_stim)
     float(state[0, 0, 0])
 
 

@@ -50,7 +50,8 @@ def bench_shard(*, resolution_mm: float = 1.0, n: int = 8, duration_ms: float = 
     from pipeline.config import section
     from pipeline.io import parse_settings
     from pipeline.signals.features import beat_features
-    from pipeline.params import DEFAULT_PATTERNS
+    from pipeline.params import PATTERNS
+    from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.run import prepare_shard, run_shard
 
     torch.set_num_threads(threads)
@@ -58,6 +59,7 @@ def bench_shard(*, resolution_mm: float = 1.0, n: int = 8, duration_ms: float = 
     raw.setdefault("simulate", {})["duration_ms"] = duration_ms
     raw.setdefault("anatomy", {})["resolution_mm"] = resolution_mm
     cfg, seed = section(raw, "simulate")
+    science, run = SimulateSettings.from_config(cfg), RunSettings.from_config(cfg, threads=threads)
     anatomy_cfg, _ = section(raw, "anatomy")
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="bench_shard_"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,22 +75,23 @@ def bench_shard(*, resolution_mm: float = 1.0, n: int = 8, duration_ms: float = 
     rng = np.random.default_rng(seed)
     table = pd.DataFrame({
         "sim_id": np.arange(n), "anatomy": anatomy.name,
-        "pattern": [DEFAULT_PATTERNS[i % len(DEFAULT_PATTERNS)] for i in range(n)],
+        "pattern": [PATTERNS[i % len(PATTERNS)] for i in range(n)],
         "sigma_l": rng.uniform(0.10, 0.20, n), "sigma_t": rng.uniform(0.02, 0.06, n),
         "sigma_fast_endo": rng.uniform(0.5, 1.0, n), "gkr_scale": 1.0, "bcl_ms": 1000.0,
         "seed": rng.integers(0, 2**31, n), "site_jitter_mm": 3.0, "site_delay_max_ms": 10.0})
     table.to_csv(folder / "params.csv", index=False)
     t = time.perf_counter()
-    job = prepare_shard(folder / "anatomy.h5", folder / "cells.h5", folder / "params.csv", cfg)
-    data = run_shard(job, folder / "shard.h5", threads=threads)
+    job = prepare_shard(folder / "anatomy.h5", folder / "cells.h5", folder / "params.csv",
+                        science)
+    data = run_shard(job, folder / "shard.h5", run)
     times["shard_s"] = time.perf_counter() - t
     n_tissue = int(anatomy.mask.sum())
-    steps = round(duration_ms / float(cfg["dt_ms"]))
+    steps = round(duration_ms / science.dt_ms)
     report: dict[str, Any] = {
         "resolution_mm": resolution_mm, "n_tissue": n_tissue, "simulations": n,
-        "duration_ms": duration_ms, "dt_ms": float(cfg["dt_ms"]), "threads": threads,
-        "batch_size": int(cfg["batch_size"]), "device": str(cfg["device"]),
-        "compile": bool(cfg["compile"]), **{k: round(v, 2) for k, v in times.items()},
+        "duration_ms": duration_ms, "dt_ms": science.dt_ms, "threads": threads,
+        "batch_size": run.batch_size, "device": run.device,
+        "compile": run.compile, **{k: round(v, 2) for k, v in times.items()},
         "voxel_steps_per_s": n * n_tissue * steps / times["shard_s"],
         "shard_file": str(folder / "shard.h5"),
         "qrs_ms": [beat_features(e, data.dt_ms).qrs_duration_ms for e in data.ecg],

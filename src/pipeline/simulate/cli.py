@@ -64,11 +64,14 @@ def register(sub: Any, bench: Any) -> None:
 def _simulate(args: argparse.Namespace) -> int:
     from pipeline.config import section
     from pipeline.io import parse_settings
+    from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.run import prepare_shard, run_shard
 
-    cfg, seed = section(parse_settings(args.settings), "simulate")
-    job = prepare_shard(args.anatomy, args.cells, args.params, cfg)   # all checks first
-    run_shard(job, args.out, threads=args.threads)
+    cfg, _ = section(parse_settings(args.settings), "simulate")
+    run = RunSettings.from_config(cfg, threads=args.threads)
+    job = prepare_shard(args.anatomy, args.cells, args.params,
+                        SimulateSettings.from_config(cfg))   # all checks first
+    run_shard(job, args.out, run)
     return 0
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +26,11 @@ from pipeline.errors import InputError
 from pipeline.signals.activation import activation_labels, apd90
 from pipeline.signals.ecg import PseudoECG
 from pipeline.signals.leads import leads_from_electrodes
-from pipeline.params import DEFAULT_PATTERNS, read_params, rows, table_columns
+from pipeline.params import read_params, rows, table_columns
+from pipeline.settings import RunSettings, SimulateSettings
 from pipeline.simulate.shard import ShardData, read_shard, write_shard
 
 log = logging.getLogger(__name__)
-
-
-def known_patterns() -> tuple[str, ...]:
-    """Activation pattern names of the monodomain stage."""
-    try:
-        from pipeline.monodomain.patterns import PATTERNS
-    except ImportError:  # solver without a pattern registry: the interface's names
-        return DEFAULT_PATTERNS
-    return tuple(PATTERNS)
 
 
 @dataclass
@@ -53,8 +45,8 @@ class ShardJob:
         Validated parameter table (one row per simulation).
     cells
         The initial-states table of the cells stage.
-    cfg
-        Resolved ``simulate`` config section.
+    settings
+        What to simulate (the ``simulate`` section's science keys).
     point_index
         int64 (75,): tissue index (C order) of every recording point's voxel.
     record_every
@@ -66,25 +58,11 @@ class ShardJob:
     anatomy: Any
     table: pd.DataFrame
     cells: Any
-    cfg: dict[str, Any]
+    settings: SimulateSettings
     point_index: np.ndarray
     record_every: int
     n_samples: int
     sources: dict[str, str]
-
-
-def _time_grid(cfg: dict[str, Any]) -> tuple[int, int]:
-    """(steps per sample, samples) from dt, record interval and duration; InputError if off-grid."""
-    dt, rec, dur = float(cfg["dt_ms"]), float(cfg["record_every_ms"]), float(cfg["duration_ms"])
-    k = round(rec / dt)
-    if k < 1 or abs(k * dt - rec) > 1e-9 * rec:
-        raise InputError(f"simulate.record_every_ms = {rec} must be a multiple of "
-                         f"simulate.dt_ms = {dt}")
-    n = round(dur / rec)
-    if n < 2 or abs(n * rec - dur) > 1e-9 * dur:
-        raise InputError(f"simulate.duration_ms = {dur} must be a multiple (>= 2) of "
-                         f"simulate.record_every_ms = {rec}")
-    return int(k), int(n)
 
 
 def point_tissue_index(mask: np.ndarray, point_ijk: np.ndarray, names: Any = None) -> np.ndarray:
@@ -117,7 +95,7 @@ def check_initial_states(cells: Any, table: pd.DataFrame, source: str) -> None:
 
 
 def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path: str | Path,
-                  cfg: dict[str, Any]) -> ShardJob:
+                  settings: SimulateSettings) -> ShardJob:
     """Read and check every input of a shard; no simulation runs here.
 
     Parameters
@@ -128,8 +106,8 @@ def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path:
         ``cells/initial_states.h5``.
     params_path
         The shard's parameter CSV.
-    cfg
-        Resolved ``simulate`` config section.
+    settings
+        What to simulate.
 
     Raises
     ------
@@ -139,16 +117,16 @@ def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path:
     from pipeline.anatomy.io import read_anatomy
     from pipeline.cell.steady import read_initial_states
 
-    record_every, n_samples = _time_grid(cfg)
+    record_every, n_samples = settings.time_grid()
     anatomy = read_anatomy(anatomy_path)
-    table = read_params(params_path, patterns=known_patterns(), anatomy_name=str(anatomy.name))
+    table = read_params(params_path, anatomy_name=str(anatomy.name))
     cells = read_initial_states(cells_path)
     check_initial_states(cells, table, str(cells_path))
     point_index = point_tissue_index(anatomy.mask, anatomy.point_ijk, anatomy.point_names)
     log.info("shard %s: %d simulations on %s (%d tissue voxels), %d samples of %g ms",
              params_path, len(table), anatomy.name, int(anatomy.mask.sum()), n_samples,
-             cfg["record_every_ms"])
-    return ShardJob(anatomy=anatomy, table=table, cells=cells, cfg=dict(cfg),
+             settings.record_every_ms)
+    return ShardJob(anatomy=anatomy, table=table, cells=cells, settings=settings,
                     point_index=point_index, record_every=record_every, n_samples=n_samples,
                     sources={"anatomy": str(anatomy_path), "cells": str(cells_path),
                              "params": str(params_path)})
@@ -197,7 +175,7 @@ class Recorder:
         return bool(np.isfinite(self.electrodes).all())
 
 
-def _threads(threads: int | None, compiled: bool) -> None:
+def _threads(run: RunSettings) -> None:
     """Set torch's CPU threads; the eager solver runs on one.
 
     Eager mode launches some 300 small operations per step, and their OpenMP start-up
@@ -206,11 +184,60 @@ def _threads(threads: int | None, compiled: bool) -> None:
     """
     import torch
 
-    if threads:
-        torch.set_num_threads(int(threads) if compiled else 1)
+    if run.threads:
+        torch.set_num_threads(int(run.threads) if run.compile else 1)
 
 
-def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
+@dataclass
+class _Outputs:
+    """The shard's arrays, filled batch by batch."""
+
+    electrodes: np.ndarray
+    vm: np.ndarray
+    act: np.ndarray
+    amap: np.ndarray | None
+    records: list[dict[str, Any]]
+    solver_attrs: dict[str, Any]
+
+    @classmethod
+    def empty(cls, n: int, n_electrodes: int, n_points: int, n_t: int, n_tissue: int,
+              with_map: bool) -> _Outputs:
+        return cls(electrodes=np.zeros((n, n_electrodes, n_t)),
+                   vm=np.zeros((n, n_points, n_t), dtype=np.float32),
+                   act=np.zeros((n, n_points), dtype=np.float64),
+                   amap=np.zeros((n, n_tissue), dtype=np.float32) if with_map else None,
+                   records=[], solver_attrs={})
+
+
+def _run_batches(job: ShardJob, shard_solver: Any, weights: Any, out: _Outputs,
+                 batch_size: int, progress: bool) -> None:
+    """Simulate the job's rows ``batch_size`` at a time into ``out``."""
+    from tqdm import tqdm
+
+    sims = rows(job.table)
+    batches = [sims[i:i + batch_size] for i in range(0, len(sims), batch_size)]
+    done = 0
+    for b_i, batch in enumerate(tqdm(batches, desc="batches", unit="batch", disable=not progress)):
+        solver = shard_solver.solver(batch)
+        rec = Recorder(solver.current_source, weights, job.point_index, len(batch),
+                       job.n_samples, job.settings.record_every_ms)
+        result = solver.run(rec, record_every=job.record_every, progress=progress)
+        if not rec.complete:
+            raise InputError(f"batch {b_i}: the solver stopped at {result.t_end_ms} ms before "
+                             f"the last of {job.n_samples} samples")
+        sl = slice(done, done + len(batch))
+        out.electrodes[sl], out.vm[sl] = rec.electrodes, rec.vm
+        out.act[sl] = result.activation_ms[:, job.point_index]
+        if out.amap is not None:
+            out.amap[sl] = result.activation_ms
+        out.solver_attrs = shard_solver.attrs(solver)
+        out.records += [dict(r) for r in result.records]
+        done += len(batch)
+        log.info("batch %d/%d: %d simulations in %.1f s (time loop)", b_i + 1, len(batches),
+                 len(batch), result.wall_s)
+
+
+def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
               progress: bool = True) -> ShardData:
     """Simulate every row of the job in batches, measure, and write the shard file.
 
@@ -220,8 +247,8 @@ def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
         From :func:`prepare_shard`.
     out
         Output ``.h5`` (written atomically), or None to only return the data.
-    threads
-        torch CPU threads (None leaves torch's default).
+    run
+        How to compute (device, dtype, compilation, batch size, threads).
     progress
         Show progress bars.
 
@@ -230,70 +257,45 @@ def run_shard(job: ShardJob, out: str | Path | None, threads: int | None = None,
     ShardData
     """
     import torch
-    from tqdm import tqdm
 
     from pipeline.simulate.solver_adapter import ShardSolver
 
-    cfg = job.cfg
-    _threads(threads, bool(cfg["compile"]))
-    anatomy = job.anatomy
+    settings = job.settings
+    _threads(run)
     t_start = time.perf_counter()
-    pecg = PseudoECG.from_anatomy(anatomy, float(cfg["sigma_bath_S_per_m"]))
-    shard_solver = ShardSolver(anatomy, job.cells, cfg,
+    pecg = PseudoECG.from_anatomy(job.anatomy, settings.sigma_bath_S_per_m)
+    shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
                                sigma_l_reference=float(job.table["sigma_l"].median()),
                                sigma_t_reference=float(job.table["sigma_t"].median()))
     weights = pecg.as_tensor(dtype=torch.float64, device=shard_solver.device)
-    sims = rows(job.table)
-    n, n_t = len(sims), job.n_samples
-    n_pts = len(job.point_index)
-    electrodes = np.zeros((n, len(pecg.electrode_names), n_t))
-    vm = np.zeros((n, n_pts, n_t), dtype=np.float32)
-    act = np.zeros((n, n_pts), dtype=np.float64)
-    amap = np.zeros((n, pecg.n_tissue), dtype=np.float32) if cfg["save_activation_map"] else None
-    batch_size = int(cfg["batch_size"])
-    batches = [sims[i:i + batch_size] for i in range(0, n, batch_size)]
-    solver_attrs: dict[str, Any] = {}
-    records: list[dict[str, Any]] = []
-    log.info("set-up %.1f s; %d batches of up to %d simulations", time.perf_counter() - t_start,
-             len(batches), batch_size)
-    done = 0
-    for b_i, batch in enumerate(tqdm(batches, desc="batches", unit="batch", disable=not progress)):
-        solver = shard_solver.solver(batch)
-        rec = Recorder(solver.current_source, weights, job.point_index, len(batch), n_t,
-                       float(cfg["record_every_ms"]))
-        result = solver.run(rec, record_every=job.record_every, progress=progress)
-        if not rec.complete:
-            raise InputError(f"batch {b_i}: the solver stopped at {result.t_end_ms} ms before "
-                             f"the last of {n_t} samples")
-        sl = slice(done, done + len(batch))
-        electrodes[sl] = rec.electrodes
-        vm[sl] = rec.vm
-        act[sl] = result.activation_ms[:, job.point_index]
-        if amap is not None:
-            amap[sl] = result.activation_ms
-        solver_attrs = shard_solver.attrs(solver)
-        records += [dict(r) for r in result.records]
-        done += len(batch)
-        log.info("batch %d/%d: %d simulations in %.1f s (time loop)", b_i + 1, len(batches),
-                 len(batch), result.wall_s)
-    dt_rec = float(cfg["record_every_ms"])
-    labels = activation_labels(vm, dt_rec)
-    apd = apd90(vm, dt_rec, activation_ms=act)
-    data = ShardData(ecg=leads_from_electrodes(electrodes), electrodes=electrodes, vm=vm,
-                     activation_ms=act, activation_label_ms=labels, apd90_ms=apd,
-                     params=table_columns(job.table),
-                     point_names=[str(p) for p in anatomy.point_names], dt_ms=dt_rec,
-                     anatomy=str(anatomy.name), activation_map_ms=amap,
-                     extra_attrs={"solver": solver_attrs, "records": _jsonable(records),
-                                  "sources": dict(job.sources),
-                                  "sigma_bath_S_per_m": float(cfg["sigma_bath_S_per_m"])})
-    n_never = int(np.isnan(act).sum())
+    arrays = _Outputs.empty(len(job.table), len(pecg.electrode_names), len(job.point_index),
+                            job.n_samples, pecg.n_tissue, settings.save_activation_map)
+    log.info("set-up %.1f s", time.perf_counter() - t_start)
+    _run_batches(job, shard_solver, weights, arrays, run.batch_size, progress)
+    data = _shard_data(job, arrays, run)
+    n_never = int(np.isnan(arrays.act).sum())
     if n_never:
-        log.warning("%d of %d point activations never happened (NaN)", n_never, act.size)
+        log.warning("%d of %d point activations never happened (NaN)", n_never, arrays.act.size)
     log.info("shard done in %.1f s", time.perf_counter() - t_start)
     if out is not None:
-        write_shard(out, data, cfg)
+        write_shard(out, data, {"simulate": settings.science()})
     return data
+
+
+def _shard_data(job: ShardJob, arrays: _Outputs, run: RunSettings) -> ShardData:
+    """The measured shard: leads, labels and APD90 from the recorded arrays."""
+    dt_rec = job.settings.record_every_ms
+    return ShardData(
+        ecg=leads_from_electrodes(arrays.electrodes), electrodes=arrays.electrodes,
+        vm=arrays.vm, activation_ms=arrays.act,
+        activation_label_ms=activation_labels(arrays.vm, dt_rec),
+        apd90_ms=apd90(arrays.vm, dt_rec, activation_ms=arrays.act),
+        params=table_columns(job.table),
+        point_names=[str(p) for p in job.anatomy.point_names], dt_ms=dt_rec,
+        anatomy=str(job.anatomy.name), activation_map_ms=arrays.amap,
+        extra_attrs={"solver": arrays.solver_attrs, "records": _jsonable(arrays.records),
+                     "sources": dict(job.sources), "run": asdict(run),
+                     "sigma_bath_S_per_m": job.settings.sigma_bath_S_per_m})
 
 
 def shard_figures(shard_path: str | Path, anatomy_path: str | Path, index: int, out: Path,
