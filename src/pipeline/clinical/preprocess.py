@@ -24,7 +24,7 @@ training or validation on clinical data alike. Steps, in order (parameters in br
 8. QRS onset and offset on the median beat, from the spatial velocity
    ``S(t) = sqrt(sum_l (dx_l/dt)^2)`` after a 5-ms moving average (as
    :mod:`pipeline.measure.features` does on simulated beats): with the level
-   ``onset_fraction`` [0.1] of its maximum, the onset is the end of the last run of at
+   ``onset_fraction`` [0.05] of its maximum, the onset is the end of the last run of at
    least 10 ms below that level before the maximum, the offset the start of the first such
    run after it;
 9. every beat's isoelectric level (mean of the 20 ms ending 5 ms before the QRS onset) is
@@ -404,7 +404,7 @@ def preprocess(recording: Recording, *, band: tuple[float, float] = (0.5, 150.0)
                onset_ms: float = 0.0, order: int = 2, min_duration_s: float = 1.5,
                rate_range: tuple[float, float] = (30.0, 200.0), flat_mV: float = 0.01,
                saturation_ms: float = 20.0, min_snr: float = 10.0,
-               onset_fraction: float = 0.1) -> Beats:
+               onset_fraction: float = 0.05) -> Beats:
     """Filter, resample, find the beats and align the median beat on the QRS onset.
 
     The steps and conventions are those of the module docstring: the result's
