@@ -357,3 +357,28 @@ def test_real_recordings(path, rate, qrs_wide):
     assert (beats.qrs_duration_ms >= 120) == qrs_wide
     assert 60 <= beats.qrs_duration_ms <= 180
     assert 0.2 < float(np.abs(beats.median).max()) < 5.0
+
+
+# --------------------------------------------------------------------------- command line
+
+def test_cli_ecg_preprocess_and_bench(tmp_path, capsys):
+    import json
+
+    from pipeline.cli import main
+    rec, r_ms, _ = synthetic(seed=16, duration_s=4)
+    path = tmp_path / "ecg.npy"
+    np.save(path, rec.signals)
+    out = tmp_path / "out"
+    assert main(["ecg-preprocess", "--ecg", str(path), "--fs", "500", "--notch", "50",
+                 "--out", str(out)]) == 0
+    median = np.load(out / "median_beat.npy")
+    assert median.shape == (12, 500)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_beats"] == r_ms.size and summary["lead_names"] == list(LEAD_NAMES)
+    assert (out / "beats.png").stat().st_size > 10_000
+    assert main(["ecg-preprocess", "--ecg", str(tmp_path / "none.npy"), "--fs", "500",
+                 "--out", str(out)]) == 1
+    assert main(["bench", "clinical", "--ecg", str(path), "--repeat", "1"]) == 1   # no fs
+    np.save(path, rec.signals[:, :600])                                       # 1.2 s
+    assert main(["ecg-preprocess", "--ecg", str(path), "--fs", "500", "--out", str(out)]) == 1
+    assert "shorter than 1.5 s" in capsys.readouterr().err
