@@ -3,6 +3,8 @@ ECG with known beats, every bad input, and the two shared real recordings."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -382,3 +384,13 @@ def test_cli_ecg_preprocess_and_bench(tmp_path, capsys):
     np.save(path, rec.signals[:, :600])                                       # 1.2 s
     assert main(["ecg-preprocess", "--ecg", str(path), "--fs", "500", "--out", str(out)]) == 1
     assert "shorter than 1.5 s" in capsys.readouterr().err
+
+
+def test_clinical_is_a_ground_floor_package():
+    code = ("import sys, pipeline.clinical, pipeline.clinical.cli\n"
+            "print(' '.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    heavy = ("torch", "matplotlib", "pipeline.learn", "pipeline.monodomain", "pipeline.cell",
+             "pipeline.hemo", "pipeline.campaign", "pipeline.anatomy")
+    assert [m for m in loaded if m.startswith(heavy)] == []
