@@ -171,7 +171,7 @@ def assemble_leads(columns: np.ndarray, names: Sequence[str], fs: float, source:
                      derived=tuple(derived))
 
 
-def _check_einthoven(have: dict[str, np.ndarray], names: list[str], canon: list,
+def _check_einthoven(have: dict[str, np.ndarray], names: list[str], canon: list[str | None],
                      source: str) -> None:
     """Log a warning when the file's own I, II, III disagree with I + III = II."""
     if not {"I", "II", "III"} <= set(canon):
