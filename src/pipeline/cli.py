@@ -27,6 +27,7 @@ STAGE_MODULES: list[str] = [
     "pipeline.simulate.cli",
     "pipeline.campaign.cli",
     "pipeline.learn.cli",
+    "pipeline.clinical.cli",
     "pipeline.hemo.cli",
 ]
 
