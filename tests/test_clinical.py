@@ -153,7 +153,7 @@ def test_npy_round_trip_both_layouts(tmp_path):
 
 def test_derived_limb_leads_equal_einthoven_goldberger(tmp_path):
     rng = np.random.default_rng(7)
-    from pipeline.measure.leads import leads_from_electrodes
+    from pipeline.signals.leads import leads_from_electrodes
     electrodes = rng.normal(0, 1, (10, 300))
     full = leads_from_electrodes(electrodes)                 # (12, 300), the simulator's leads
     idx = [LEAD_NAMES.index(n) for n in INDEPENDENT]

@@ -9,7 +9,7 @@ import numpy as np
 
 from pipeline.clinical.preprocess import Beats
 from pipeline.io import atomic_path
-from pipeline.measure.leads import LEAD_NAMES
+from pipeline.signals.leads import LEAD_NAMES
 
 
 def plot_beats(beats: Beats, path: str | Path, title: str | None = None) -> None:

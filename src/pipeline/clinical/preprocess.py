@@ -23,7 +23,7 @@ training or validation on clinical data alike. Steps, in order (parameters in br
    dropped from the median, with a warning naming them;
 8. QRS onset and offset on the median beat, from the spatial velocity
    ``S(t) = sqrt(sum_l (dx_l/dt)^2)`` after a 5-ms moving average (as
-   :mod:`pipeline.measure.features` does on simulated beats): with the level
+   :mod:`pipeline.signals.features` does on simulated beats): with the level
    ``onset_fraction`` [0.05] of its maximum, the onset is the end of the last run of at
    least 10 ms below that level before the maximum, the offset the start of the first such
    run after it;
@@ -60,7 +60,7 @@ from scipy.ndimage import uniform_filter1d
 
 from pipeline.clinical.read import Recording
 from pipeline.errors import InputError
-from pipeline.measure.leads import LEAD_NAMES
+from pipeline.signals.leads import LEAD_NAMES
 
 log = logging.getLogger(__name__)
 

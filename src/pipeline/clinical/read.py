@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import InputError
-from pipeline.measure.leads import LEAD_NAMES
+from pipeline.signals.leads import LEAD_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Recording:
     Attributes
     ----------
     signals
-        float64 ``(12, T)`` in mV, rows in :data:`pipeline.measure.leads.LEAD_NAMES` order
+        float64 ``(12, T)`` in mV, rows in :data:`pipeline.signals.leads.LEAD_NAMES` order
         (``I, II, III, aVR, aVL, aVF, V1..V6``); sample ``n`` at time ``n / fs`` s.
     fs
         Sampling rate (Hz).
