@@ -88,3 +88,34 @@ def section(settings: dict[str, Any] | None, name: str) -> tuple[dict[str, Any],
     """Resolve a CLI ``--settings`` mapping and return ``(config[name], seed)``."""
     full = resolve(settings or {})
     return full[name], int(full["seed"])
+
+
+#: Run settings of each section: how a job runs, not what it computes. The workflow passes
+#: them as command-line options outside a rule's ``params``, so changing one (say
+#: ``simulate.compile``) does not rerun finished jobs; every other key is science.
+RUN_KEYS: dict[str, tuple[str, ...]] = {
+    "cells": ("compile",),
+    "simulate": ("device", "compile", "batch_size", "dtype"),
+    "learn": ("device",),
+}
+
+
+def science_settings(config: dict[str, Any], *sections: str) -> dict[str, Any]:
+    """``{seed, section: ...}`` of ``config`` without the sections' :data:`RUN_KEYS`."""
+    out: dict[str, Any] = {"seed": config["seed"]}
+    for name in sections:
+        run = RUN_KEYS.get(name, ())
+        out[name] = {k: v for k, v in config[name].items() if k not in run}
+    return out
+
+
+def run_options(config: dict[str, Any], section: str) -> list[str]:
+    """The section's :data:`RUN_KEYS` as CLI options: ``--batch-size 8``, ``--no-compile``."""
+    options: list[str] = []
+    for key in RUN_KEYS[section]:
+        value, flag = config[section][key], "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            options.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            options += [flag, str(value)]
+    return options
