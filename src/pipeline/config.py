@@ -1,7 +1,7 @@
 """The workflow's configuration schema, used by the CLI as Snakemake uses it.
 
-The schema (``workflow/schemas/config.schema.yaml``, JSON Schema draft 2020-12) holds
-every key's default. :func:`resolve` validates a (partial) config and fills defaults,
+The schema (``pipeline/schemas/config.schema.yaml``, package data, JSON Schema draft
+2020-12; ``workflow/schemas/config.schema.yaml`` is a link to it) holds every key's default. :func:`resolve` validates a (partial) config and fills defaults,
 raising :class:`~pipeline.errors.InputError` with the dotted path of the offending key.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,14 @@ import yaml
 
 from pipeline.errors import InputError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The schema's resource name inside the package.
+SCHEMA_RESOURCE = "schemas/config.schema.yaml"
 
 
 @lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    """The configuration schema as a dict."""
-    if not SCHEMA_PATH.exists():
-        raise InputError(f"configuration schema not found at {SCHEMA_PATH}; "
-                         "install the package from its source tree (pip install -e .)")
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The configuration schema (package data) as a dict."""
+    return yaml.safe_load(resources.files("pipeline").joinpath(SCHEMA_RESOURCE).read_text())
 
 
 def _fill_defaults(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
