@@ -3,7 +3,8 @@
 Each stage module listed in :data:`STAGE_MODULES` exposes ``register(sub, bench)``,
 which adds its sub-parsers to ``sub`` (top-level subcommands) and, optionally, to
 ``bench`` (``pipeline bench <name>``). Every parser sets ``func`` to a callable
-``func(args) -> int``. Heavy imports (torch, pyvista) happen inside ``func`` so that
+``func(args) -> int``. Shared options come from :mod:`pipeline.cliutil` (stage CLIs
+never import this module). Heavy imports (torch, pyvista) happen inside ``func`` so that
 ``pipeline --help`` stays fast.
 """
 
@@ -16,8 +17,9 @@ import sys
 from collections.abc import Sequence
 
 from pipeline import __version__
+from pipeline.cliutil import add_common  # noqa: F401  (re-exported: pipeline.cli.add_common)
 from pipeline.errors import PipelineError
-from pipeline.logs import setup_logging
+from pipeline.logs import FILE_ONLY, setup_logging
 
 #: Modules that contribute subcommands, in the order they appear in ``--help``.
 STAGE_MODULES: list[str] = [
@@ -32,13 +34,6 @@ STAGE_MODULES: list[str] = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """Add the options every subcommand shares: ``--log FILE`` and ``-v``."""
-    parser.add_argument("--log", metavar="FILE", default=None,
-                        help="also write the log to FILE (Snakemake's log file)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +63,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except PipelineError as exc:
-        log.error("%s", exc)
+        log.error("%s", exc, extra=FILE_ONLY)   # the log file; stderr gets one line:
         print(f"error: {exc}", file=sys.stderr)
         return 1

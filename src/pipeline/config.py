@@ -1,7 +1,7 @@
 """The workflow's configuration schema, used by the CLI as Snakemake uses it.
 
-The schema (``workflow/schemas/config.schema.yaml``, JSON Schema draft 2020-12) holds
-every key's default. :func:`resolve` validates a (partial) config and fills defaults,
+The schema (``pipeline/schemas/config.schema.yaml``, package data, JSON Schema draft
+2020-12; ``workflow/schemas/config.schema.yaml`` is a link to it) holds every key's default. :func:`resolve` validates a (partial) config and fills defaults,
 raising :class:`~pipeline.errors.InputError` with the dotted path of the offending key.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,14 @@ import yaml
 
 from pipeline.errors import InputError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The schema's resource name inside the package.
+SCHEMA_RESOURCE = "schemas/config.schema.yaml"
 
 
 @lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
-    """The configuration schema as a dict."""
-    if not SCHEMA_PATH.exists():
-        raise InputError(f"configuration schema not found at {SCHEMA_PATH}; "
-                         "install the package from its source tree (pip install -e .)")
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The configuration schema (package data) as a dict."""
+    return yaml.safe_load(resources.files("pipeline").joinpath(SCHEMA_RESOURCE).read_text())
 
 
 def _fill_defaults(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
@@ -88,3 +87,34 @@ def section(settings: dict[str, Any] | None, name: str) -> tuple[dict[str, Any],
     """Resolve a CLI ``--settings`` mapping and return ``(config[name], seed)``."""
     full = resolve(settings or {})
     return full[name], int(full["seed"])
+
+
+#: Run settings of each section: how a job runs, not what it computes. The workflow passes
+#: them as command-line options outside a rule's ``params``, so changing one (say
+#: ``simulate.compile``) does not rerun finished jobs; every other key is science.
+RUN_KEYS: dict[str, tuple[str, ...]] = {
+    "cells": ("compile",),
+    "simulate": ("device", "compile", "batch_size", "dtype"),
+    "learn": ("device",),
+}
+
+
+def science_settings(config: dict[str, Any], *sections: str) -> dict[str, Any]:
+    """``{seed, section: ...}`` of ``config`` without the sections' :data:`RUN_KEYS`."""
+    out: dict[str, Any] = {"seed": config["seed"]}
+    for name in sections:
+        run = RUN_KEYS.get(name, ())
+        out[name] = {k: v for k, v in config[name].items() if k not in run}
+    return out
+
+
+def run_options(config: dict[str, Any], section: str) -> list[str]:
+    """The section's :data:`RUN_KEYS` as CLI options: ``--batch-size 8``, ``--no-compile``."""
+    options: list[str] = []
+    for key in RUN_KEYS[section]:
+        value, flag = config[section][key], "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            options.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            options += [flag, str(value)]
+    return options

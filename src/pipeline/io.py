@@ -72,14 +72,7 @@ def write_provenance(h5obj: Any, config: Mapping[str, Any] | None = None) -> Non
 
 
 def parse_settings(text: str | None) -> dict[str, Any]:
-    """Parse a ``--settings`` value: inline JSON/YAML, or ``@file`` for a YAML/JSON file."""
-    if not text:
-        return {}
-    if text.startswith("@"):
-        text = Path(text[1:]).read_text()
-    value = yaml.safe_load(text)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"--settings must be a mapping, got {type(value).__name__}")
-    return value
+    """Parse a ``--settings`` value; see :func:`pipeline.cliutil.parse_settings`."""
+    from pipeline.cliutil import parse_settings as parse
+
+    return parse(text)

@@ -6,6 +6,12 @@ import logging
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: ``extra=FILE_ONLY`` sends a record to the log file only, not to stderr.
+FILE_ONLY = {"file_only": True}
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
 
 
 def setup_logging(logfile: str | Path | None = None, verbose: bool = False) -> None:
@@ -19,7 +25,9 @@ def setup_logging(logfile: str | Path | None = None, verbose: bool = False) -> N
     verbose
         Log at DEBUG instead of INFO.
     """
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    stderr = logging.StreamHandler()
+    stderr.addFilter(_not_file_only)
+    handlers: list[logging.Handler] = [stderr]
     if logfile:
         path = Path(logfile)
         path.parent.mkdir(parents=True, exist_ok=True)

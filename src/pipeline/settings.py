@@ -4,8 +4,8 @@ The command line resolves ``--settings`` against the schema (:func:`pipeline.con
 and builds these records; everything below it takes them whole and reads attributes, never
 ``cfg["..."]``. Science settings (what is simulated: they change the results and are the
 workflow rules' ``params``) are kept apart from run settings (how it is computed: device,
-precision, compilation, batch size, threads), so flipping ``simulate.compile`` or
-``simulate.device`` does not rerun every shard.
+precision, compilation, batch size, threads; :data:`pipeline.config.RUN_KEYS`), so flipping
+``simulate.compile`` or ``simulate.device`` does not rerun every shard.
 
 The path of one key, ``simulate.dt_ms``: ``config.yaml`` -> the rule's ``--settings``
 (``workflow/rules/common.smk``) -> :meth:`SimulateSettings.from_config` (CLI) ->
@@ -23,8 +23,6 @@ from pipeline.errors import InputError
 
 T = TypeVar("T")
 
-#: Keys of the ``simulate`` section that say how, not what, to compute.
-SIMULATE_RUN_KEYS: tuple[str, ...] = ("device", "dtype", "compile", "batch_size")
 
 
 def _pick(cls: type[T], section: Mapping[str, Any]) -> T:

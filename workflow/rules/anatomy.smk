@@ -22,7 +22,7 @@ rule anatomy:
         mem_mb=8000,
         runtime=30,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline anatomy {params.source} --name {wildcards.heart} "
         "--out {params.outdir} --settings {params.settings} --log {log}"

@@ -12,6 +12,7 @@ rule cells:
         mem_mb=4000,
         runtime=120,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
-        "pipeline cells --out {output.h5} --settings {params.settings} --log {log}"
+        "pipeline cells --out {output.h5} $PIPELINE_CELLS_RUN_ARGS --settings {params.settings} "
+        "--log {log}"

@@ -5,10 +5,20 @@ import shlex
 
 from snakemake.utils import validate
 
+from pipeline.campaign import design as campaign_design
+from pipeline.config import RUN_KEYS, run_options, science_settings
+from pipeline.naming import parametric_heart, parametric_index, shard_heart
+from pipeline.relations import check_relations
+
 
 validate(config, "../schemas/config.schema.yaml")
+check_relations(config)  # keys against each other (campaign vs cells grid, ...), before any job
 
 RESULTS = config["results"]
+# The software environment of every rule (snakemake --use-conda), relative to the rule files.
+# Not Snakemake's global `conda:` directive: that one injects the environment into the
+# Snakemake process only, and `snakemake --lint` (9.x) still asks for one per rule.
+CONDA_ENV = "../../envs/pipeline.yaml"
 
 
 wildcard_constraints:
@@ -19,16 +29,30 @@ wildcard_constraints:
 
 
 def settings(*sections):
-    """Shell-quoted JSON of config sections (plus the seed) for a CLI's --settings."""
-    value = {"seed": config["seed"]}
-    for section in sections:
-        value[section] = config[section]
-    return shlex.quote(json.dumps(value, sort_keys=True))
+    """Shell-quoted JSON of config sections (plus the seed) for a CLI's --settings.
+
+    Science only: the sections' run settings (pipeline.config.RUN_KEYS: device, compile,
+    batch size, dtype) are left out, so changing one does not rerun jobs.
+    """
+    return shlex.quote(json.dumps(science_settings(config, *sections), sort_keys=True))
+
+
+# Run settings reach the CLIs as options (--device cpu --no-compile ...) in environment
+# variables that the shell commands expand ($PIPELINE_SIMULATE_RUN_ARGS): neither params
+# nor the shell template change with them, so they trigger no rerun, and `snakemake --lint`
+# accepts them (it flags a global {VARIABLE} in a shell command). Every job, local or on a
+# cluster node, parses this file and sets them again.
+RUN_ARGS = {
+    section: " ".join(shlex.quote(o) for o in run_options(config, section))
+    for section in RUN_KEYS
+}
+for _section, _args in RUN_ARGS.items():
+    os.environ[f"PIPELINE_{_section.upper()}_RUN_ARGS"] = _args
 
 
 # ---------------------------------------------------------------- anatomy
 def parametric_hearts():
-    return [f"param{i:03d}" for i in range(config["anatomy"]["parametric"]["count"])]
+    return [parametric_heart(i) for i in range(config["anatomy"]["parametric"]["count"])]
 
 
 def mesh_hearts():
@@ -44,8 +68,7 @@ def anatomy_source(wildcards):
     meshes = mesh_hearts()
     if wildcards.heart in meshes:
         return f"--mesh {shlex.quote(meshes[wildcards.heart]['path'])}"
-    index = int(wildcards.heart.removeprefix("param"))
-    return f"--parametric {index}"
+    return f"--parametric {parametric_index(wildcards.heart)}"
 
 
 def anatomy_outdir(wildcards):
@@ -70,13 +93,8 @@ def get_final_outputs():
 
 
 # ---------------------------------------------------------------- simulate
-def shard_heart(wildcards):
-    """The heart of shard {shard}: its name up to the last '-' (shards are {heart}-{NNN})."""
-    return wildcards.shard.rsplit("-", 1)[0]
-
-
 def get_shard_anatomy(wildcards):
-    return f"{RESULTS}/anatomy/{shard_heart(wildcards)}/anatomy.h5"
+    return f"{RESULTS}/anatomy/{shard_heart(wildcards.shard)}/anatomy.h5"
 
 
 def shard_figures_dir(wildcards):
@@ -84,8 +102,6 @@ def shard_figures_dir(wildcards):
 
 
 # ---------------------------------------------------------------- campaigns and dataset
-from pipeline.campaign import design as campaign_design
-
 # Shards of every campaign, computed from the config alone at DAG-parse time.
 CAMPAIGN_SHARDS = {
     name: campaign_design.shard_names(config, name) for name in config["campaigns"]

@@ -21,7 +21,7 @@ rule dataset:
         mem_mb=8000,
         runtime=120,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline dataset --shards {input.shards} --design {input.design} "
         "--campaign {wildcards.campaign} --out {output.h5} --summary {output.summary} "

@@ -13,7 +13,7 @@ rule design:
         runtime=5,
     localrule: True
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline design --campaign {wildcards.campaign} --shard {wildcards.shard} "
         "--out {output.csv} --settings {params.settings} --log {log}"
@@ -39,7 +39,7 @@ rule design_table:
     priority: 50
     localrule: True
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline design --campaign {wildcards.campaign} --out {output.csv} "
         "--settings {params.settings} --log {log}"

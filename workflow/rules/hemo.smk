@@ -17,7 +17,7 @@ rule hemo_reference:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline hemo simulate --preset simaan2009 --json {output.plain} "
         "--settings {params.settings} --log {log} && "
@@ -39,7 +39,7 @@ rule hemo_campaign:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline hemo campaign --out {output.h5} --settings {params.settings} --log {log}"
 
@@ -61,7 +61,7 @@ rule hemo_emulator:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline hemo emulator --campaign {input.h5} --out {output.model} "
         "--metrics {output.metrics} --settings {params.settings} --log {log}"
@@ -91,7 +91,7 @@ rule hemo_inverse:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline hemo inverse --campaign {input.h5} --emulator {input.emulator} "
         "--out-dir $(dirname {output.figure}) --settings {params.settings} --log {log}"
@@ -121,7 +121,7 @@ rule hemo_evaluate:
         mem_mb=4000,
         runtime=120,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline hemo evaluate --campaign {input.h5} --models $(dirname {input.pssl}) "
         "--out-dir $(dirname {output.figure}) --settings {params.settings} --log {log}"
@@ -156,7 +156,7 @@ rule hemo_twins:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline hemo twins --csv {input.csv} --model {input.pssl} "
         "--out-dir $(dirname {output.pv}) --settings {params.settings} --log {log}"

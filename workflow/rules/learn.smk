@@ -22,11 +22,11 @@ rule train:
         mem_mb=16000,
         runtime=720,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline train --network {wildcards.network} --dataset {input.dataset} "
         "--out {params.out} --resume --no-progress --threads {threads} "
-        "--settings {params.settings} --log {log}"
+        "$PIPELINE_LEARN_RUN_ARGS --settings {params.settings} --log {log}"
 
 
 rule evaluate:
@@ -79,11 +79,11 @@ rule evaluate:
         mem_mb=16000,
         runtime=60,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline evaluate --model {input.model} --dataset {input.dataset} "
         "--anatomy {input.anatomy} --out {params.out} "
-        "--threads {threads} --settings {params.settings} --log {log}"
+        "--threads {threads} $PIPELINE_LEARN_RUN_ARGS --settings {params.settings} --log {log}"
 
 
 rule report:
@@ -111,6 +111,6 @@ rule report:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline eval-summary --metrics {input.metrics} --out {params.out} --log {log}"

@@ -17,11 +17,11 @@ rule simulate:
         runtime=240,
         gpu=0,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline simulate --anatomy {input.anatomy} --cells {input.cells} "
         "--params {input.params} --out {output.h5} --threads {threads} "
-        "--settings {params.settings} --log {log}"
+        "$PIPELINE_SIMULATE_RUN_ARGS --settings {params.settings} --log {log}"
 
 
 rule simulate_figures:
@@ -47,7 +47,7 @@ rule simulate_figures:
         mem_mb=4000,
         runtime=10,
     conda:
-        "../../envs/pipeline.yaml"
+        CONDA_ENV
     shell:
         "pipeline simulate-figures --shard {input.shard} --anatomy {input.anatomy} "
         "--index 0 --out {params.outdir} "

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli import add_common
+from pipeline.cliutil import add_common, add_settings, load_settings
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     p.add_argument("--labels", default=None,
                    help="cell-data array with surface labels (1 base, 2 epi, 3 LV, 4 RV endo)")
     p.add_argument("--no-png", action="store_true", help="skip the rendered PNG")
-    p.add_argument("--settings", default=None,
-                   help="JSON/YAML {seed, anatomy: {...}} from the workflow config, or @file")
+    add_settings(p, "JSON/YAML {seed, anatomy: {...}} from the workflow config, or @FILE")
     add_common(p)
     p.set_defaults(func=run_anatomy)
 
@@ -46,24 +45,14 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     b.add_argument("--mesh", metavar="PATH", default=None,
                    help=f"mesh to time as well (default: {SHARED_MESH} if present)")
     b.add_argument("--parametric", metavar="INDEX", type=int, default=0)
-    b.add_argument("--settings", default=None)
+    add_settings(b)
     add_common(b)
     b.set_defaults(func=run_bench)
 
 
-def _settings(text: str | None, resolution: float | None) -> tuple[dict[str, Any], int]:
-    from pipeline.config import section
-    from pipeline.io import parse_settings
-
-    try:
-        raw = parse_settings(text)
-    except ValueError as exc:
-        raise InputError(f"--settings: {exc}") from exc
-    if resolution is not None:
-        raw.setdefault("anatomy", {})
-        raw["anatomy"] = {**raw["anatomy"], "resolution_mm": resolution}
-    settings, seed = section(raw, "anatomy")
-    return settings, seed
+def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    over = {} if args.resolution is None else {"anatomy": {"resolution_mm": args.resolution}}
+    return load_settings(args, "anatomy", overrides=over)
 
 
 def run_anatomy(args: argparse.Namespace) -> int:
@@ -73,9 +62,9 @@ def run_anatomy(args: argparse.Namespace) -> int:
     from pipeline.anatomy.build import build_mesh, build_parametric
     from pipeline.anatomy.io import write_anatomy, write_vtu
 
+    settings, seed = _settings(args)
     if not re.fullmatch(r"[A-Za-z0-9]+", args.name):
         raise InputError(f"--name {args.name!r}: letters and digits only")
-    settings, seed = _settings(args.settings, args.resolution)
     out = Path(args.out)
     if args.mesh:
         entry = next((m for m in settings["meshes"] if m["name"] == args.name), {})
@@ -105,7 +94,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from pipeline.anatomy.build import build_mesh, build_parametric
     from pipeline.naming import parametric_heart
 
-    settings, seed = _settings(args.settings, args.resolution)
+    settings, seed = _settings(args)
     rows = []
     t = time.perf_counter()
     anatomy, times = build_parametric(args.parametric, seed, settings)

@@ -6,26 +6,21 @@ import argparse
 import logging
 from typing import Any
 
+from pipeline.cliutil import add_common, add_settings, load_settings
+
 log = logging.getLogger(__name__)
 
 
-def _split_settings(settings_text: str | None, campaign: str) -> tuple[dict[str, Any], int, dict]:
+def _split_settings(args: argparse.Namespace, campaign: str) -> tuple[dict[str, Any], int, dict]:
     """(split settings, seed, resolved campaigns) for ``campaign``; schema defaults if absent."""
-    from pipeline.config import resolve
-    from pipeline.io import parse_settings
-
-    settings = parse_settings(settings_text)
-    settings.setdefault("campaigns", {}).setdefault(campaign, {})
-    full = resolve(settings)
+    full = load_settings(args, overrides={"campaigns": {campaign: {}}})
     return full["campaigns"][campaign]["split"], int(full["seed"]), full["campaigns"]
 
 
 def _design(args: argparse.Namespace) -> int:
     from pipeline.campaign import design
-    from pipeline.config import resolve
-    from pipeline.io import parse_settings
 
-    config = resolve(parse_settings(args.settings))
+    config = load_settings(args)
     if args.shard:
         table = design.shard_table(config, args.campaign, args.shard)
     else:
@@ -49,7 +44,7 @@ def _dataset(args: argparse.Namespace) -> int:
     from pipeline.campaign.design import read_design
     from pipeline.campaign.summary import write_summary
 
-    split_cfg, seed, campaigns = _split_settings(args.settings, args.campaign)
+    split_cfg, seed, campaigns = _split_settings(args, args.campaign)
     design_table = read_design(args.design) if args.design else None
     assemble(args.shards, args.out, split_cfg=split_cfg, seed=seed, campaign=args.campaign,
              design=design_table, design_path=str(args.design),
@@ -62,7 +57,7 @@ def _import_llnl(args: argparse.Namespace) -> int:
     from pipeline.campaign.llnl import import_llnl
     from pipeline.campaign.summary import write_summary
 
-    split_cfg, seed, _ = _split_settings(args.settings, "llnl")
+    split_cfg, seed, _ = _split_settings(args, "llnl")
     import_llnl(args.dir, args.out, split_cfg=split_cfg, seed=seed, n_samples=args.samples,
                 config={"seed": seed, "split": split_cfg})
     write_summary(args.out, args.summary, args.figure)
@@ -71,16 +66,13 @@ def _import_llnl(args: argparse.Namespace) -> int:
 
 def register(sub: Any, bench: Any) -> None:
     """Add ``design``, ``dataset`` and ``import-llnl`` to the ``pipeline`` command."""
-    from pipeline.cli import add_common
-
     p = sub.add_parser("design", help="write a campaign's sweep design (CSV) before simulating")
     p.add_argument("--campaign", required=True, help="campaign name (config key campaigns.NAME)")
     p.add_argument("--shard", default=None, help="write only this shard's rows ({heart}-{NNN})")
     p.add_argument("--out", required=True, help="CSV to write")
     p.add_argument("--shards-dir", default=None,
                    help="also write every shard's table as DIR/{shard}.csv")
-    p.add_argument("--settings", default=None,
-                   help="JSON/YAML (or @file) with seed, anatomy and campaigns")
+    add_settings(p, "JSON/YAML (or @FILE) with seed, anatomy and campaigns")
     add_common(p)
     p.set_defaults(func=_design)
 
@@ -94,7 +86,7 @@ def register(sub: Any, bench: Any) -> None:
     p.add_argument("--summary", default=None, metavar="JSON", help="write the summary here")
     p.add_argument("--figure", default=None, metavar="PNG",
                    help="write the parameter/label figure here")
-    p.add_argument("--settings", default=None, help="JSON/YAML (or @file) with seed and campaigns")
+    add_settings(p, "JSON/YAML (or @FILE) with seed and campaigns")
     add_common(p)
     p.set_defaults(func=_dataset)
 
@@ -105,7 +97,6 @@ def register(sub: Any, bench: Any) -> None:
     p.add_argument("--summary", default=None, metavar="JSON", help="write the summary here")
     p.add_argument("--figure", default=None, metavar="PNG",
                    help="write the parameter/label figure here")
-    p.add_argument("--settings", default=None,
-                   help="JSON/YAML (or @file): seed and campaigns.llnl.split")
+    add_settings(p, "JSON/YAML (or @FILE): seed and campaigns.llnl.split")
     add_common(p)
     p.set_defaults(func=_import_llnl)

@@ -40,6 +40,19 @@ def _count(fraction: float, total: int) -> int:
     return n
 
 
+def held_out_counts(n_items: int, val_fraction: float, test_fraction: float,
+                    by: str = "sample") -> tuple[int, int]:
+    """(validation, test) counts of samples (``by="sample"``) or hearts (``"anatomy"``).
+
+    The split keeps a training set only if their sum is below ``n_items``; the config
+    check (:mod:`pipeline.relations`) uses this before any simulation runs.
+    """
+    if by == "anatomy":
+        return tuple(max(int(f > 0), int(round(f * n_items)))  # type: ignore[return-value]
+                     for f in (val_fraction, test_fraction))
+    return _count(val_fraction, n_items), _count(test_fraction, n_items)
+
+
 def _key(seed: int, campaign: str, tag: int, item: int) -> float:
     ss = np.random.SeedSequence([seed, zlib.crc32(campaign.encode()), tag, item])
     return float(ss.generate_state(2, dtype=np.uint32) @ np.array([2.0**-32, 2.0**-64]))
@@ -65,7 +78,7 @@ def split_by_sample(sim_ids: Sequence[int] | np.ndarray, val_fraction: float,
     """
     ids = np.asarray(sim_ids, dtype=np.int64)
     n = ids.size
-    n_test, n_val = _count(test_fraction, n), _count(val_fraction, n)
+    n_val, n_test = held_out_counts(n, val_fraction, test_fraction, "sample")
     if n_test + n_val >= n and n > 0:
         raise InputError(f"split: {n_val} validation + {n_test} test samples leave no "
                          f"training sample out of {n}; lower the fractions")
@@ -96,8 +109,7 @@ def split_by_anatomy(anatomy: Sequence[str] | np.ndarray, val_fraction: float,
     """
     names = np.asarray([str(a) for a in anatomy], dtype=object)
     hearts = sorted(set(names.tolist()))
-    n_test, n_val = (max(int(f > 0), int(round(f * len(hearts))))
-                     for f in (test_fraction, val_fraction))
+    n_val, n_test = held_out_counts(len(hearts), val_fraction, test_fraction, "anatomy")
     if n_test + n_val >= len(hearts):
         raise InputError(f"split by anatomy: {len(hearts)} heart(s) {hearts} cannot give "
                          f"{n_val} validation and {n_test} test heart(s) and keep one for "

@@ -8,6 +8,8 @@ import logging
 import time
 from typing import Any
 
+from pipeline.cliutil import add_common, add_settings, load_settings
+
 log = logging.getLogger(__name__)
 
 #: Keys of each object ``pipeline cell --json`` writes, in order.
@@ -17,8 +19,6 @@ CELL_JSON_KEYS = ("celltype", "bcl_ms", "gkr_scale", "Vrest_mV", "Vpeak_mV",
 
 def register(sub: Any, bench: Any) -> None:
     """Add ``cell``, ``cells`` and ``bench cell`` to the ``pipeline`` command line."""
-    from pipeline.cli import add_common
-
     p = sub.add_parser("cell", help="pace TP06 single cells and measure the last beat",
                        description="Pace every combination of the cell types, cycle lengths "
                                    "and G_Kr scales given, as one batch, and write the last "
@@ -44,11 +44,11 @@ def register(sub: Any, bench: Any) -> None:
 
     p = sub.add_parser("cells", help="TP06 steady states for the workflow (cells stage)")
     p.add_argument("--out", required=True, metavar="H5", help="output initial_states.h5")
-    p.add_argument("--settings", default=None, metavar="JSON",
-                   help="workflow settings {'seed':..., 'cells': {...}} (JSON/YAML or @file)")
+    add_settings(p, "workflow settings {'seed':..., 'cells': {...}} (JSON/YAML or @FILE)")
     p.add_argument("--steps-per-call", type=int, default=10,
                    help="time steps fused into one compiled call (speed only)")
-    p.add_argument("--no-compile", action="store_true", help="eager mode (slow)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="override cells.compile (--no-compile: eager mode, slow)")
     add_common(p)
     p.set_defaults(func=run_cells)
 
@@ -135,11 +135,10 @@ def run_cells(args: argparse.Namespace) -> int:
     """``pipeline cells``: the cells stage (steady states to ``initial_states.h5``)."""
     from dataclasses import asdict
 
-    from pipeline.config import section
-    from pipeline.io import parse_settings
     from pipeline.settings import CellsSettings
 
-    cfg, _seed = section(parse_settings(args.settings), "cells")
+    over = {} if args.compile is None else {"cells": {"compile": args.compile}}
+    cfg, _seed = load_settings(args, "cells", overrides=over)
     s = CellsSettings.from_config(cfg)
     from pipeline.cell.pacing import steps_per_beat
     for b in s.bcl_ms:
@@ -153,7 +152,7 @@ def run_cells(args: argparse.Namespace) -> int:
         list(s.celltypes), list(s.bcl_ms), list(s.gkr_scale), dt_ms=s.dt_ms,
         min_beats=s.min_beats, max_beats=s.max_beats, tolerance_mV=s.tolerance_mV,
         stim_amplitude=s.stim_amplitude_pA_per_pF, stim_duration_ms=s.stim_duration_ms,
-        steps_per_call=args.steps_per_call, compile=s.compile and not args.no_compile)
+        steps_per_call=args.steps_per_call, compile=s.compile)
     steady.write_initial_states(args.out, table, {**asdict(s), "celltypes": list(s.celltypes),
                                                   "bcl_ms": list(s.bcl_ms),
                                                   "gkr_scale": list(s.gkr_scale)})

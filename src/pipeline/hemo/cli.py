@@ -12,24 +12,18 @@ import argparse
 import logging
 from typing import Any
 
+from pipeline.cliutil import add_common, add_settings, load_settings
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    settings = load_settings(args, "hemo")
     import torch
 
-    from pipeline.config import section
-    from pipeline.io import parse_settings
-
     torch.set_num_threads(1)  # small batched ops: one thread is fastest on a shared CPU
-
-    try:
-        raw = parse_settings(args.settings)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"--settings: {exc}") from exc
-    return section(raw, "hemo")
+    return settings
 
 
 def _parse_sets(items: list[str]) -> dict[str, float]:
@@ -125,14 +119,11 @@ def cmd_twins(args: argparse.Namespace) -> int:
 
 def register(sub: Any, bench: Any) -> None:
     """Add ``pipeline hemo ...`` to the top-level subcommands."""
-    from pipeline.cli import add_common
-
     hemo = sub.add_parser("hemo", help="hemodynamic digital twins (Simaan 2009 circulation, Med-Real2Sim)")
     hsub = hemo.add_subparsers(dest="hemo_command", metavar="HEMO_COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--settings", default=None,
-                       help="JSON/YAML mapping {seed, hemo: {...}} or @file (defaults from the schema)")
+        add_settings(p, "JSON/YAML mapping {seed, hemo: {...}} or @FILE (defaults from the schema)")
         add_common(p)
 
     p = hsub.add_parser("simulate", help="simulate a preset to its periodic state; write EDV, ESV, EF, CO as JSON")

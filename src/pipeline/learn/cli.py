@@ -8,16 +8,15 @@ import json
 import logging
 from typing import Any
 
+from pipeline.cliutil import add_common, add_settings, load_settings
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
-    from pipeline.config import section
-    from pipeline.io import parse_settings
-
-    return section(parse_settings(args.settings), "learn")
+    over = {"learn": {"device": args.device}} if getattr(args, "device", None) else {}
+    return load_settings(args, "learn", overrides=over)
 
 
 def _threads(n: int | None) -> None:
@@ -109,12 +108,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     """Add ``train``, ``evaluate``, ``predict``, ``export-onnx``, ``eval-summary`` and
     ``bench learn``."""
-    from pipeline.cli import add_common
-
     def common(p: argparse.ArgumentParser, settings: bool = True) -> None:
         if settings:
-            p.add_argument("--settings", default=None,
-                           help="JSON/YAML {'seed': .., 'learn': {..}} or @file")
+            add_settings(p, "JSON/YAML {'seed': .., 'learn': {..}} or @FILE")
+            p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                           help="override learn.device (a run setting: the workflow passes it "
+                                "outside the job's params)")
         p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         add_common(p)
 

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from pipeline.cliutil import add_common
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,6 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     """Add ``bench niederer``, ``bench throughput``, ``bench cv`` and ``bench beat``."""
-    from pipeline.cli import add_common
-
     p = bench.add_parser("niederer", help="Niederer 2011 slab benchmark: P1..P9 activation (ms)")
     p.add_argument("--dx", type=float, required=True, metavar="MM", help="voxel size (mm)")
     p.add_argument("--dt", type=float, required=True, metavar="MS", help="time step (ms)")
@@ -129,74 +128,15 @@ def run_throughput_cmd(args: argparse.Namespace) -> int:
 
 def run_beat_cmd(args: argparse.Namespace) -> int:
     """Simulate one beat and print activation / repolarisation figures."""
-    import time
-
-    import numpy as np
     import torch
 
-    from pipeline.anatomy.io import read_anatomy
-    from pipeline.monodomain.batch import build_problem, prepare_anatomy
-    from pipeline.params import SimParams
-    from pipeline.monodomain.solver import MonodomainSolver
+    from pipeline.monodomain.bench import beat_figures
     if not Path(args.anatomy).exists():
         raise InputError(f"--anatomy {args.anatomy}: file not found")
     torch.set_num_threads(max(1, args.threads))
-    anatomy = read_anatomy(args.anatomy)
-    prep = prepare_anatomy(anatomy)
-    spec = SimParams(sim_id=0, pattern=args.pattern, sigma_l=args.sigma[0],
-                          sigma_t=args.sigma[1], sigma_fast_endo=args.sigma[2],
-                          gkr_scale=args.gkr, bcl_ms=args.bcl, seed=args.seed)
-    initial = None
-    if args.initial_states:
-        from pipeline.cell.steady import read_initial_states
-        from pipeline.monodomain.batch import initial_states_from_table
-        initial = initial_states_from_table(read_initial_states(args.initial_states))
-    scales: dict[str, Any] = {}
-    calibration = None
-    if args.calibrate:
-        from pipeline.monodomain.cv import calibrate_directions
-        with _threads(1):
-            cal_l, cal_t = calibrate_directions(spec.sigma_l, spec.sigma_t,
-                                                float(anatomy.spacing.max()), args.dt)
-        scales = {"cv_scale": cal_l.scale, "cv_scale_t": cal_t.scale}
-        calibration = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
-    problem = build_problem(prep, [spec], dt_ms=args.dt, duration_ms=args.duration,
-                            initial_states=initial, **scales)
-    t0 = time.perf_counter()
-    res = MonodomainSolver(problem, compile=not args.no_compile).run(progress=True)
-    act, rep = res.activation_ms[0], res.repolarisation_ms[0]
-    out = {
-        "anatomy": args.anatomy, "pattern": args.pattern, "n_voxels": int(act.size),
-        "dt_ms": args.dt, "duration_ms": args.duration,
-        "activated_fraction": float(np.isfinite(act).mean()),
-        "total_activation_ms": float(np.nanmax(act)),
-        "activation_p05_p50_p95_ms": [float(x) for x in np.nanpercentile(act, [5, 50, 95])],
-        "repolarised_fraction": float(np.isfinite(rep).mean()),
-        "last_repolarisation_ms": float(np.nanmax(rep)) if np.isfinite(rep).any() else None,
-        "apd_ms_p05_p50_p95": [float(x) for x in np.nanpercentile(rep - act, [5, 50, 95])],
-        "v_final_max_mV": float(res.v_final.max()),
-        "wall_s": round(time.perf_counter() - t0, 1),
-        "calibration": calibration,
-        "sigma_used_S_per_m": [float(problem.conductivities.sigma_l[0]),
-                               float(problem.conductivities.sigma_t[0]),
-                               float(problem.conductivities.sigma_fast_endo[0])],
-        "pattern_params": problem.records[0]["pattern_params"],
-    }
+    out = beat_figures(args.anatomy, pattern=args.pattern, seed=args.seed, sigma=args.sigma,
+                       gkr_scale=args.gkr, bcl_ms=args.bcl, initial_states=args.initial_states,
+                       dt_ms=args.dt, duration_ms=args.duration, compile=not args.no_compile,
+                       calibrate=args.calibrate)
     _write(args.json, out)
     return 0
-
-
-class _threads:
-    """Context manager: torch threads set to ``n`` inside the block."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __enter__(self) -> None:
-        import torch
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-        torch.set_num_threads(self.before)

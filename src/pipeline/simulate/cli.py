@@ -14,13 +14,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from pipeline.cliutil import add_common, add_settings, load_settings
+
 log = logging.getLogger(__name__)
 
 
 def register(sub: Any, bench: Any) -> None:
     """Add ``simulate``, ``simulate-figures`` and ``bench shard`` to the CLI."""
-    from pipeline.cli import add_common
-
     p = sub.add_parser("simulate", help="run one shard of monodomain simulations",
                        description="Run the simulations of one parameter table (one anatomy) "
                                    "and write the shard file: ECG, electrodes, Vm at the 75 "
@@ -29,9 +29,9 @@ def register(sub: Any, bench: Any) -> None:
     p.add_argument("--cells", required=True, help="cells/initial_states.h5")
     p.add_argument("--params", required=True, help="the shard's parameter CSV")
     p.add_argument("--out", required=True, help="output shard .h5")
-    p.add_argument("--settings", default=None,
-                   help="JSON/YAML config mapping (or @file); section 'simulate' is used")
+    add_settings(p, "JSON/YAML config mapping (or @FILE); section 'simulate' is used")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    _add_run_options(p)
     add_common(p)
     p.set_defaults(func=_simulate)
 
@@ -56,22 +56,32 @@ def register(sub: Any, bench: Any) -> None:
     b.add_argument("--duration", type=float, default=500.0, help="simulated ms")
     b.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     b.add_argument("--out", default=None, help="keep the shard file and figures here")
-    b.add_argument("--settings", default=None, help="config mapping ('simulate' section)")
+    add_settings(b, "config mapping ('simulate' section)")
     add_common(b)
     b.set_defaults(func=_bench_shard)
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Run settings (pipeline.config.RUN_KEYS['simulate']): override simulate.* of --settings."""
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="override simulate.device")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="override simulate.compile (torch.compile of the time step)")
+    p.add_argument("--batch-size", type=int, default=None, help="override simulate.batch_size")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="override simulate.dtype")
+
+
 def _simulate(args: argparse.Namespace) -> int:
-    from pipeline.config import section
-    from pipeline.io import parse_settings
+    from pipeline.config import RUN_KEYS
     from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.run import prepare_shard, run_shard
 
-    cfg, _ = section(parse_settings(args.settings), "simulate")
-    run = RunSettings.from_config(cfg, threads=args.threads)
+    run = {k: getattr(args, k) for k in RUN_KEYS["simulate"] if getattr(args, k) is not None}
+    cfg, _ = load_settings(args, "simulate", overrides={"simulate": run})
     job = prepare_shard(args.anatomy, args.cells, args.params,
                         SimulateSettings.from_config(cfg))   # all checks first
-    run_shard(job, args.out, run)
+    run_shard(job, args.out, RunSettings.from_config(cfg, threads=args.threads))
     return 0
 
 
@@ -86,6 +96,7 @@ def _figures(args: argparse.Namespace) -> int:
 def _bench_shard(args: argparse.Namespace) -> int:
     from pipeline.simulate.bench import bench_shard
 
+    load_settings(args)   # a bad --settings fails here, before any work
     bench_shard(resolution_mm=args.resolution, n=args.n, duration_ms=args.duration,
                 threads=args.threads, out=args.out, settings=args.settings)
     return 0
