@@ -111,11 +111,10 @@ def _long_functions(limit: int = 80) -> dict[str, int]:
     return found
 
 
-#: Science functions already over 80 lines (to be split); the list may only shrink.
+#: Functions over 80 lines: the TP06 equation table, and two to split; may only shrink.
 LONG_FUNCTIONS_ALLOWED = {
-    "cell/tp06.py:step_states", "learn/train.py:train", "cell/pacing.py:pace",
-    "anatomy/points.py:place_points", "campaign/assemble.py:assemble",
-    "learn/evaluate.py:evaluate", "simulate/run.py:run_shard", "monodomain/solver.py:run",
+    "cell/tp06.py:step_states",  # the table of TP06's equations, kept in one piece
+    "learn/train.py:train", "learn/evaluate.py:evaluate",
 }
 
 

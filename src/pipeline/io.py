@@ -69,10 +69,3 @@ def write_provenance(h5obj: Any, config: Mapping[str, Any] | None = None) -> Non
     """Set the provenance attributes on an open ``h5py`` file or group."""
     for key, value in provenance(config).items():
         h5obj.attrs[key] = value
-
-
-def parse_settings(text: str | None) -> dict[str, Any]:
-    """Parse a ``--settings`` value; see :func:`pipeline.cliutil.parse_settings`."""
-    from pipeline.cliutil import parse_settings as parse
-
-    return parse(text)

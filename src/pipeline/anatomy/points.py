@@ -105,102 +105,125 @@ def aha_targets(ins: dict[str, tuple[float, float]]) -> dict[int, tuple[float, f
     return {k: (v[0], float(_wrap(v[1]))) for k, v in targets.items()}
 
 
-def place_points(heart: VoxelHeart, graph: TissueGraph, coords: Coordinates) -> Points:
-    """Place the 75 points (see the module docstring)."""
-    frame = coords.frame
-    tissue_flat = np.flatnonzero(heart.mask)
-    xyz = heart.grid.flat_centres(tissue_flat)
-    face_tissue = graph.index.ravel()[heart.face_voxel]
-    surface = {k: np.unique(face_tissue[heart.face_label == k]) for k in (LV_ENDO, RV_ENDO, EPI)}
-    boundary = np.unique(face_tissue)
-    axial = (xyz - frame.lv_apex) @ frame.long_axis
-    length = (frame.base_offset - frame.lv_apex @ frame.base_normal) / (
-        frame.long_axis @ frame.base_normal)
-    theta = coords.rotational
-    rho = frame.radius(xyz)
-    region = coords.region
-    chosen: dict[str, int] = {}
+class _Placer:
+    """The shared geometry of one heart's point placement (see :func:`place_points`)."""
 
-    def best(cands: np.ndarray, hfrac: np.ndarray, scale: float, h_t: float, t_t: float,
+    def __init__(self, heart: VoxelHeart, graph: TissueGraph, coords: Coordinates) -> None:
+        frame = coords.frame
+        self.heart, self.coords, self.frame = heart, coords, frame
+        self.xyz = heart.grid.flat_centres(np.flatnonzero(heart.mask))
+        face_tissue = graph.index.ravel()[heart.face_voxel]
+        self.surface = {k: np.unique(face_tissue[heart.face_label == k])
+                        for k in (LV_ENDO, RV_ENDO, EPI)}
+        self.interior = np.setdiff1d(np.arange(graph.n), np.unique(face_tissue))
+        self.axial = (self.xyz - frame.lv_apex) @ frame.long_axis
+        self.length = (frame.base_offset - frame.lv_apex @ frame.base_normal) / (
+            frame.long_axis @ frame.base_normal)
+        self.theta = coords.rotational
+        self.rho = frame.radius(self.xyz)
+        self.region = coords.region
+        self.chosen: dict[str, int] = {}
+
+    def best(self, cands: np.ndarray, hfrac: np.ndarray, scale: float, h_t: float, t_t: float,
              name: str) -> int:
         """Candidate nearest (arc length, mm) to height fraction h_t and angle t_t."""
-        want = cands[region[cands] == expected_region(name)]
+        want = cands[self.region[cands] == expected_region(name)]
         pool = want if want.size else cands
-        cost = (scale * (hfrac[pool] - h_t)) ** 2 + (rho[pool] * _wrap(theta[pool] - t_t)) ** 2
-        pick = int(pool[np.argmin(cost)])
+        cost = (scale * (hfrac[pool] - h_t)) ** 2 + \
+            (self.rho[pool] * _wrap(self.theta[pool] - t_t)) ** 2
         if want.size == 0:
             log.warning("point %s: no candidate in region %d", name, expected_region(name))
-        return pick
+        return int(pool[np.argmin(cost)])
 
-    # LV endocardium: insertion angles per level from the RV endocardium
-    lv, rv = surface[LV_ENDO], surface[RV_ENDO]
-    hn = axial / length
-    ins = {}
-    for level, h in LEVEL_HEIGHT.items():
-        sl = rv[np.abs(hn[rv] - h) <= 1 / 6]
-        ins[level] = insertion_angles(theta[sl]) if sl.size >= 10 else None
-    if ins["mid"] is None:
-        ins["mid"] = insertion_angles(theta[rv])
-    ins["basal"] = ins["basal"] or ins["mid"]
-    log.info("RV insertion angles (inferior, anterior) deg: basal %s, mid %s",
-             np.round(np.degrees(ins["basal"]), 1), np.round(np.degrees(ins["mid"]), 1))
-    for seg, (h_t, t_t) in aha_targets(ins).items():
-        chosen[f"AHA{seg:02d}"] = best(lv, hn, length, h_t, t_t, f"AHA{seg:02d}")
-    chosen["AHA17"] = int(lv[np.argmin(np.linalg.norm(xyz[lv] - frame.lv_apex, axis=1))])
+    def lv_endocardium(self) -> None:
+        """AHA 1-17: insertion angles per level from the RV endocardium."""
+        lv, rv, theta = self.surface[LV_ENDO], self.surface[RV_ENDO], self.theta
+        hn = self.axial / self.length
+        ins = {}
+        for level, h in LEVEL_HEIGHT.items():
+            sl = rv[np.abs(hn[rv] - h) <= 1 / 6]
+            ins[level] = insertion_angles(theta[sl]) if sl.size >= 10 else None
+        if ins["mid"] is None:
+            ins["mid"] = insertion_angles(theta[rv])
+        ins["basal"] = ins["basal"] or ins["mid"]
+        log.info("RV insertion angles (inferior, anterior) deg: basal %s, mid %s",
+                 np.round(np.degrees(ins["basal"]), 1), np.round(np.degrees(ins["mid"]), 1))
+        for seg, (h_t, t_t) in aha_targets(ins).items():
+            self.chosen[f"AHA{seg:02d}"] = self.best(lv, hn, self.length, h_t, t_t,
+                                                     f"AHA{seg:02d}")
+        self.chosen["AHA17"] = int(lv[np.argmin(np.linalg.norm(self.xyz[lv] - self.frame.lv_apex,
+                                                               axis=1))])
 
-    # RV endocardium: free wall by angle at the RV's own thirds, septum facing the LV
-    rv_free = rv[region[rv] == RV_FREE]
-    rv_free = rv_free if rv_free.size else rv
-    depth = -frame.height(xyz)  # below the base plane: the RV lies far from the LV axis
-    rv_len = float(depth[rv].max())
-    h_rv = 1.0 - depth / rv_len
-    plan = {"basal": (["RV01", "RV02", "RV03"], [1 / 6, 3 / 6, 5 / 6]),
-            "mid": (["RV06", "RV07", "RV08"], [1 / 6, 3 / 6, 5 / 6]),
-            "apical": (["RV11", "RV12"], [1 / 4, 3 / 4])}
-    for level, (names, fracs) in plan.items():
-        h = LEVEL_HEIGHT[level]
-        sl = rv_free[np.abs(h_rv[rv_free] - h) <= 1 / 6]
-        sl = sl if sl.size >= 5 else rv_free
-        t_lo, t_hi = np.percentile(theta[sl], 2), np.percentile(theta[sl], 98)
-        for name, frac in zip(names, fracs):
-            chosen[name] = best(rv_free, h_rv, rv_len, h, t_hi - frac * (t_hi - t_lo), name)
-    rv_sept = rv[region[rv] == SEPTUM]
-    rv_sept = rv_sept if rv_sept.size else rv
-    tree = cKDTree(xyz[rv_sept])
-    for name, aha in SEPTAL_RV.items():
-        chosen[name] = int(rv_sept[tree.query(xyz[chosen[aha]])[1]])
+    def rv_endocardium(self) -> None:
+        """RV free wall by angle at the RV's own thirds, septum facing the LV."""
+        rv, region, theta = self.surface[RV_ENDO], self.region, self.theta
+        rv_free = rv[region[rv] == RV_FREE]
+        rv_free = rv_free if rv_free.size else rv
+        depth = -self.frame.height(self.xyz)  # below the base plane
+        rv_len = float(depth[rv].max())
+        h_rv = 1.0 - depth / rv_len
+        plan = {"basal": (["RV01", "RV02", "RV03"], [1 / 6, 3 / 6, 5 / 6]),
+                "mid": (["RV06", "RV07", "RV08"], [1 / 6, 3 / 6, 5 / 6]),
+                "apical": (["RV11", "RV12"], [1 / 4, 3 / 4])}
+        for level, (names, fracs) in plan.items():
+            h = LEVEL_HEIGHT[level]
+            sl = rv_free[np.abs(h_rv[rv_free] - h) <= 1 / 6]
+            sl = sl if sl.size >= 5 else rv_free
+            t_lo, t_hi = np.percentile(theta[sl], 2), np.percentile(theta[sl], 98)
+            for name, frac in zip(names, fracs):
+                self.chosen[name] = self.best(rv_free, h_rv, rv_len, h,
+                                              t_hi - frac * (t_hi - t_lo), name)
+        rv_sept = rv[region[rv] == SEPTUM]
+        rv_sept = rv_sept if rv_sept.size else rv
+        tree = cKDTree(self.xyz[rv_sept])
+        for name, aha in SEPTAL_RV.items():
+            self.chosen[name] = int(rv_sept[tree.query(self.xyz[self.chosen[aha]])[1]])
 
-    # epicardial, mid-wall and septal mid-wall points
-    epi = surface[EPI]
-    interior = np.setdiff1d(np.arange(graph.n), boundary)
-    for name in EPI_OF:
-        reg = expected_region(name)
-        pool = epi[region[epi] == reg]
-        pool = pool if pool.size else epi
-        chosen[f"EPI_{name}"] = int(pool[np.argmin(np.linalg.norm(xyz[pool] - xyz[chosen[name]],
-                                                                  axis=1))])
-    tree_int = {reg: (interior[region[interior] == reg]) for reg in (LV_FREE, RV_FREE, SEPTUM)}
+    def epicardium(self) -> None:
+        """The epicardial point facing each endocardial one."""
+        epi, xyz = self.surface[EPI], self.xyz
+        for name in EPI_OF:
+            pool = epi[self.region[epi] == expected_region(name)]
+            pool = pool if pool.size else epi
+            self.chosen[f"EPI_{name}"] = int(pool[np.argmin(np.linalg.norm(
+                xyz[pool] - xyz[self.chosen[name]], axis=1))])
 
-    def mid(a: int, b: int, reg: int, coord: np.ndarray) -> int:
+    def mid(self, a: int, b: int, reg: int, coord: np.ndarray) -> int:
         """Interior voxel near the halfway point whose ``coord`` is nearest the pair's mean."""
-        pool = tree_int[reg] if tree_int[reg].size else interior
+        xyz, interior = self.xyz, self.interior
+        pool = interior[self.region[interior] == reg]
+        pool = pool if pool.size else interior
         target = 0.5 * (xyz[a] + xyz[b])
         dist = np.linalg.norm(xyz[pool] - target, axis=1)
-        near = pool[dist <= max(1.5 * heart.grid.spacing, 0.2 * np.linalg.norm(xyz[a] - xyz[b]))]
+        near = pool[dist <= max(1.5 * self.heart.grid.spacing,
+                                0.2 * np.linalg.norm(xyz[a] - xyz[b]))]
         if near.size == 0:
             return int(pool[np.argmin(dist)])
         miss = np.abs(coord[near] - 0.5 * (coord[a] + coord[b]))
-        return int(near[np.lexsort((np.linalg.norm(xyz[near] - target, axis=1), np.round(miss, 2)))[0]])
+        order = np.lexsort((np.linalg.norm(xyz[near] - target, axis=1), np.round(miss, 2)))
+        return int(near[order[0]])
 
-    for name in EPI_OF:
-        chosen[f"MID_{name}"] = mid(chosen[name], chosen[f"EPI_{name}"], expected_region(name),
-                                    coords.transmural)
-    for a, r in SEPTAL_PAIRS:
-        chosen[f"SEPTM_{a}_{r}"] = mid(chosen[a], chosen[r], SEPTUM, coords.ventricle)
+    def mid_wall(self) -> None:
+        """Mid-wall points between endo- and epicardium, septal ones between LV and RV."""
+        c = self.chosen
+        for name in EPI_OF:
+            c[f"MID_{name}"] = self.mid(c[name], c[f"EPI_{name}"], expected_region(name),
+                                        self.coords.transmural)
+        for a, r in SEPTAL_PAIRS:
+            c[f"SEPTM_{a}_{r}"] = self.mid(c[a], c[r], SEPTUM, self.coords.ventricle)
 
-    tissue = np.array([chosen[n] for n in POINT_NAMES], dtype=np.int64)
-    ijk = np.stack(np.unravel_index(tissue_flat[tissue], heart.grid.shape), axis=-1)
-    bad = [n for n, t in zip(POINT_NAMES, tissue) if region[t] != expected_region(n)]
+
+def place_points(heart: VoxelHeart, graph: TissueGraph, coords: Coordinates) -> Points:
+    """Place the 75 points (see the module docstring)."""
+    placer = _Placer(heart, graph, coords)
+    placer.lv_endocardium()
+    placer.rv_endocardium()
+    placer.epicardium()
+    placer.mid_wall()
+    tissue = np.array([placer.chosen[n] for n in POINT_NAMES], dtype=np.int64)
+    ijk = np.stack(np.unravel_index(np.flatnonzero(heart.mask)[tissue], heart.grid.shape),
+                   axis=-1)
+    bad = [n for n, t in zip(POINT_NAMES, tissue) if coords.region[t] != expected_region(n)]
     if bad:
         log.warning("points outside their expected region: %s", ", ".join(bad))
     return Points(names=list(POINT_NAMES), tissue=tissue, ijk=ijk.astype(np.int64),

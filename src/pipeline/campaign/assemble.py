@@ -131,6 +131,38 @@ def assemble(shards: Sequence[str | Path], out: str | Path, *,
     paths = [Path(p) for p in shards]
     metas = [_shard_meta(p) for p in paths]
     first = metas[0]
+    unique = _check_metas(paths, metas)
+    n, t = unique.size, int(first["shape"][-1])
+    position = {int(s): k for k, s in enumerate(unique.tolist())}  # rank of each sim_id
+    params: dict[str, list[Any]] = {key: [None] * n for key in first["params"]}
+
+    from tqdm import tqdm
+
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
+        writer = DatasetWriter(h5, n, t, first["point_names"], first["dt_ms"])
+        for path in tqdm(paths, desc="assemble", unit="shard", disable=None):
+            _copy_shard(path, writer, position, params)
+        columns = {k: np.asarray(v) for k, v in params.items()}
+        if design is not None:
+            _compare_design(design, columns, design_path)
+        anatomy = columns.get("anatomy", np.full(n, "", dtype=object))
+        splits = make_splits(split_cfg, columns["sim_id"], anatomy, seed, campaign)
+        writer.write_params(columns)
+        writer.write_splits(splits, str(split_cfg["by"]))
+        writer.finish(config, source="campaign", campaign=campaign, n_shards=len(paths))
+        h5.flush()
+        h5.close()
+        report = check_dataset(tmp)
+    report["splits"] = {k: int(v.size) for k, v in splits.items()}
+    log.info("wrote %s: %d samples from %d shards, splits %s", out, n, len(paths),
+             report["splits"])
+    return report
+
+
+def _check_metas(paths: Sequence[Path], metas: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Shards agree on dt, points, parameters and trace shape, and hold each sim_id once;
+    returns the sorted sim_ids."""
+    first = metas[0]
     for path, meta in zip(paths, metas, strict=True):
         for key in ("dt_ms", "point_names", "params"):
             if meta[key] != first[key]:
@@ -148,47 +180,29 @@ def assemble(shards: Sequence[str | Path], out: str | Path, *,
         dup = int(unique[counts > 1][0])
         holders = [str(p) for p, m in zip(paths, metas, strict=True) if dup in m["sim_id"]]
         raise InputError(f"sim_id {dup} appears in more than one place: {holders}")
-    n, t = all_ids.size, int(first["shape"][-1])
-    position = {int(s): k for k, s in enumerate(unique.tolist())}  # rank of each sim_id
-    params: dict[str, list[Any]] = {key: [None] * n for key in first["params"]}
+    return unique
 
-    from tqdm import tqdm
 
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
-        writer = DatasetWriter(h5, n, t, first["point_names"], first["dt_ms"])
-        for path in tqdm(paths, desc="assemble", unit="shard", disable=None):
-            data = read_shard(path)
-            _check_shard(path, data)
-            ids = np.asarray(data.params["sim_id"], dtype=np.int64)
-            silent = np.isnan(data.activation_ms).all(axis=1)
-            if silent.any():
-                log.warning("shard %s: sim_id %s activated none of the %d points", path,
-                            ids[silent].tolist(), data.activation_ms.shape[1])
-            partial = np.isnan(data.activation_ms).any(axis=1) & ~silent
-            if partial.any():
-                log.info("shard %s: sim_id %s leave %s points unactivated", path,
-                         ids[partial].tolist(),
-                         np.isnan(data.activation_ms[partial]).sum(axis=1).tolist())
-            order = np.argsort(ids)
-            rows = np.array([position[int(s)] for s in ids[order]], dtype=np.int64)
-            writer.write_rows(rows, {name: getattr(data, name)[order] for name in ARRAYS})
-            for key in params:
-                values = np.asarray(data.params[key])[order]
-                for r, v in zip(rows.tolist(), values.tolist(), strict=True):
-                    params[key][r] = v
-            log.info("shard %s: %d simulations", path, len(ids))
-        columns = {k: np.asarray(v) for k, v in params.items()}
-        if design is not None:
-            _compare_design(design, columns, design_path)
-        anatomy = columns.get("anatomy", np.full(n, "", dtype=object))
-        splits = make_splits(split_cfg, columns["sim_id"], anatomy, seed, campaign)
-        writer.write_params(columns)
-        writer.write_splits(splits, str(split_cfg["by"]))
-        writer.finish(config, source="campaign", campaign=campaign, n_shards=len(paths))
-        h5.flush()
-        h5.close()
-        report = check_dataset(tmp)
-    report["splits"] = {k: int(v.size) for k, v in splits.items()}
-    log.info("wrote %s: %d samples from %d shards, splits %s", out, n, len(paths),
-             report["splits"])
-    return report
+def _copy_shard(path: Path, writer: DatasetWriter, position: dict[int, int],
+                params: dict[str, list[Any]]) -> None:
+    """Copy one shard's arrays into their rows (by sim_id rank) and collect its parameters."""
+    data = read_shard(path)
+    _check_shard(path, data)
+    ids = np.asarray(data.params["sim_id"], dtype=np.int64)
+    silent = np.isnan(data.activation_ms).all(axis=1)
+    if silent.any():
+        log.warning("shard %s: sim_id %s activated none of the %d points", path,
+                    ids[silent].tolist(), data.activation_ms.shape[1])
+    partial = np.isnan(data.activation_ms).any(axis=1) & ~silent
+    if partial.any():
+        log.info("shard %s: sim_id %s leave %s points unactivated", path,
+                 ids[partial].tolist(),
+                 np.isnan(data.activation_ms[partial]).sum(axis=1).tolist())
+    order = np.argsort(ids)
+    rows = np.array([position[int(s)] for s in ids[order]], dtype=np.int64)
+    writer.write_rows(rows, {name: getattr(data, name)[order] for name in ARRAYS})
+    for key in params:
+        values = np.asarray(data.params[key])[order]
+        for r, v in zip(rows.tolist(), values.tolist(), strict=True):
+            params[key][r] = v
+    log.info("shard %s: %d simulations", path, len(ids))

@@ -20,6 +20,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,6 +156,102 @@ def steps_per_beat(bcl_ms: float, dt_ms: float) -> int:
     return n
 
 
+def _pacing_plan(state: torch.Tensor, bcl_ms: float | Sequence[float], dt_ms: float,
+                 beats: int, max_beats: int | None, tolerance_mV: float | None,
+                 stim_duration_ms: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Check :func:`pace`'s arguments; (BCL per cell (B,), steps per beat (B,), max beats).
+
+    Raises
+    ------
+    InputError
+        Bad state shape, cycle lengths, beat counts, tolerance or stimulus duration.
+    """
+    if state.dim() != 2:
+        raise InputError(f"pacing expects a state of shape (19, B), got {tuple(state.shape)}")
+    bcl = np.broadcast_to(np.asarray(bcl_ms, dtype=float), (state.shape[1],)).copy()
+    spb = np.array([steps_per_beat(b, dt_ms) for b in bcl], dtype=np.int64)
+    if beats < 1:
+        raise InputError(f"number of beats must be >= 1, got {beats}")
+    if tolerance_mV is not None and tolerance_mV <= 0:
+        raise InputError(f"tolerance_mV must be positive, got {tolerance_mV}")
+    max_beats = beats if tolerance_mV is None else (max_beats or 4 * beats)
+    if max_beats < beats:
+        raise InputError(f"max_beats ({max_beats}) must be >= beats ({beats})")
+    if stim_duration_ms <= 0:
+        raise InputError(f"stimulus duration must be positive, got {stim_duration_ms} ms")
+    return bcl, spb, int(max_beats)
+
+
+def _beat_groups(cur: torch.Tensor, spb: np.ndarray) -> list[dict[str, Any]]:
+    """Cells sharing a cycle length share beat boundaries: one record per cycle length."""
+    groups = []
+    for n in np.unique(spb):
+        idx = np.nonzero(spb == n)[0]
+        groups.append({
+            "spb": int(n), "idx": torch.as_tensor(idx, device=cur.device), "cells": idx,
+            "trace": torch.empty(int(n) + 1, len(idx), dtype=cur.dtype, device=cur.device),
+            "prev": None, "start": cur[:, idx].clone(), "done": np.zeros(len(idx), bool),
+        })
+        groups[-1]["trace"][0] = cur[0, idx]
+    return groups
+
+
+@dataclasses.dataclass
+class _Record:
+    """What :func:`pace` keeps per cell: the recorded beat's start and end states, trace,
+    beat number, last beat-to-beat change and convergence."""
+
+    out_start: torch.Tensor
+    out_end: torch.Tensor
+    traces: list[np.ndarray | None]
+    beat_no: np.ndarray
+    change: np.ndarray
+    converged: np.ndarray
+
+
+def _pace_loop(advance: Callable, cur: torch.Tensor, step_args: tuple, groups: list[dict],
+               k: int, total_steps: int, rec: _Record, bar: Any, dt_ms: float, beats: int,
+               max_beats: int, tolerance_mV: float | None) -> int:
+    """Advance ``k`` steps per call until every group is done; returns the steps taken."""
+    packed, spb_t, stim_steps, amplitude, dt_t = step_args
+    n = 0
+    while n < total_steps and not all(g["done"].all() for g in groups):
+        cur, v = advance(cur, packed, torch.tensor(n, device=cur.device), spb_t, stim_steps,
+                         amplitude, dt_t)
+        for g in groups:
+            if not g["done"].all():
+                phase = n % g["spb"]
+                g["trace"][phase + 1: phase + 1 + k] = v[:, g["idx"]]
+        n += k
+        for g in groups:
+            if n % g["spb"] or g["done"].all():
+                continue
+            _end_of_beat(g, cur, n // g["spb"], beats, max_beats, tolerance_mV, rec.out_start,
+                         rec.out_end, rec.traces, rec.beat_no, rec.change, rec.converged,
+                         n * dt_ms)
+            bar.update(round(n * dt_ms) - bar.n)
+    return n
+
+
+def _padded(state: torch.Tensor, params: tp06.TP06Params, spb: np.ndarray,
+            stim_duration_ms: float, stim_amplitude: float, dt_ms: float
+            ) -> tuple[torch.Tensor, tuple]:
+    """The batch padded with copies of cell 0 to a multiple of PAD_TO, so that one compiled
+    function (static shapes) serves every small batch; and the step's other arguments
+    (packed parameters, steps per beat, stimulus steps, amplitude, dt)."""
+    n_cells, dtype, device = state.shape[1], state.dtype, state.device
+    n_pad = -n_cells % PAD_TO
+    cur = torch.cat([state, state[:, :1].expand(-1, n_pad)], 1).clone(
+        memory_format=torch.contiguous_format)
+    packed = pack_params(params.to(dtype=dtype, device=device), (n_cells,))
+    packed = torch.cat([packed, packed[:, :1].expand(-1, n_pad)], 1).contiguous()
+    spb_t = torch.as_tensor(np.concatenate([spb, np.full(n_pad, spb[0])]), device=device)
+    stim_steps = torch.tensor(round(stim_duration_ms / dt_ms), device=device)
+    amplitude = torch.tensor(stim_amplitude, dtype=dtype, device=device)
+    return cur, (packed, spb_t, stim_steps, amplitude, torch.tensor(dt_ms, dtype=dtype,
+                                                                    device=device))
+
+
 def pace(state: torch.Tensor, params: tp06.TP06Params, bcl_ms: float | Sequence[float], *,
          dt_ms: float = 0.02, beats: int = 100, max_beats: int | None = None,
          tolerance_mV: float | None = None, stim_amplitude: float = -52.0,
@@ -197,83 +294,33 @@ def pace(state: torch.Tensor, params: tp06.TP06Params, bcl_ms: float | Sequence[
         A blow-up (NaN or |V| > 200 mV), naming the state, cell and time.
     """
     tp06.validate_inputs(state, params, dt_ms)
-    if state.dim() != 2:
-        raise InputError(f"pacing expects a state of shape (19, B), got {tuple(state.shape)}")
     n_cells = state.shape[1]
-    bcl = np.broadcast_to(np.asarray(bcl_ms, dtype=float), (n_cells,)).copy()
-    spb = np.array([steps_per_beat(b, dt_ms) for b in bcl], dtype=np.int64)
-    if beats < 1:
-        raise InputError(f"number of beats must be >= 1, got {beats}")
-    if tolerance_mV is not None and tolerance_mV <= 0:
-        raise InputError(f"tolerance_mV must be positive, got {tolerance_mV}")
-    max_beats = beats if tolerance_mV is None else (max_beats or 4 * beats)
-    if max_beats < beats:
-        raise InputError(f"max_beats ({max_beats}) must be >= beats ({beats})")
-    if stim_duration_ms <= 0:
-        raise InputError(f"stimulus duration must be positive, got {stim_duration_ms} ms")
+    bcl, spb, max_beats = _pacing_plan(state, bcl_ms, dt_ms, beats, max_beats, tolerance_mV,
+                                       stim_duration_ms)
     k = math.gcd(max(int(steps_per_call), 1), *[int(s) for s in spb])
     if k != steps_per_call:
         log.info("steps per call reduced from %d to %d (must divide every beat)", steps_per_call, k)
     advance = advance_function(k, compile)
 
-    dtype, device = state.dtype, state.device
-    # pad the batch with copies of cell 0 to a multiple of PAD_TO, so that one compiled
-    # function (static shapes) serves every small batch
-    n_pad = -n_cells % PAD_TO
-    cur = torch.cat([state, state[:, :1].expand(-1, n_pad)], 1).clone(
-        memory_format=torch.contiguous_format)
-    packed = pack_params(params.to(dtype=dtype, device=device), (n_cells,))
-    packed = torch.cat([packed, packed[:, :1].expand(-1, n_pad)], 1).contiguous()
-    spb_t = torch.as_tensor(np.concatenate([spb, np.full(n_pad, spb[0])]), device=device)
-    stim_steps = torch.tensor(round(stim_duration_ms / dt_ms), device=device)
-    amplitude = torch.tensor(stim_amplitude, dtype=dtype, device=device)
-    dt_t = torch.tensor(dt_ms, dtype=dtype, device=device)
-
-    groups = []   # cells sharing a cycle length share beat boundaries
-    for n in np.unique(spb):
-        idx = np.nonzero(spb == n)[0]
-        groups.append({
-            "spb": int(n), "idx": torch.as_tensor(idx, device=device), "cells": idx,
-            "trace": torch.empty(int(n) + 1, len(idx), dtype=dtype, device=device),
-            "prev": None, "start": cur[:, idx].clone(), "done": np.zeros(len(idx), bool),
-        })
-        groups[-1]["trace"][0] = cur[0, idx]
-    out_start = torch.empty_like(state)
-    out_end = torch.empty_like(state)
-    traces: list[np.ndarray | None] = [None] * n_cells
-    beat_no = np.zeros(n_cells, dtype=np.int64)
-    change = np.full(n_cells, np.nan)
-    converged = np.zeros(n_cells, dtype=bool)
-
+    cur, step_args = _padded(state, params, spb, stim_duration_ms, stim_amplitude, dt_ms)
+    groups = _beat_groups(cur, spb)
+    rec = _Record(out_start=torch.empty_like(state), out_end=torch.empty_like(state),
+                  traces=[None] * n_cells, beat_no=np.zeros(n_cells, dtype=np.int64),
+                  change=np.full(n_cells, np.nan), converged=np.zeros(n_cells, dtype=bool))
     total_steps = int(max_beats * spb.max())
     bar = tqdm(total=round(total_steps * dt_ms), unit="ms", disable=not progress,
                desc="pacing TP06", mininterval=2.0)
     t0 = time.perf_counter()
-    n = 0
-    with _threads_for_batch(n_cells, device):
-        while n < total_steps and not all(g["done"].all() for g in groups):
-            state_new, v = advance(cur, packed, torch.tensor(n, device=device), spb_t, stim_steps,
-                                   amplitude, dt_t)
-            cur = state_new
-            for g in groups:
-                if g["done"].all():
-                    continue
-                phase = n % g["spb"]
-                g["trace"][phase + 1: phase + 1 + k] = v[:, g["idx"]]
-            n += k
-            for g in groups:
-                if n % g["spb"] or g["done"].all():
-                    continue
-                _end_of_beat(g, cur, n // g["spb"], beats, max_beats, tolerance_mV, out_start,
-                             out_end, traces, beat_no, change, converged, n * dt_ms)
-                bar.update(round(n * dt_ms) - bar.n)
+    with _threads_for_batch(n_cells, state.device):
+        n = _pace_loop(advance, cur, step_args, groups, k, total_steps, rec, bar, dt_ms,
+                       beats, max_beats, tolerance_mV)
     bar.close()
     wall = time.perf_counter() - t0
     log.info("paced %d cells for %.0f ms of model time in %.1f s", n_cells, n * dt_ms, wall)
-    return PacingResult(state_start=out_start, state_end=out_end,
-                        traces=traces,  # type: ignore[arg-type]  # all set: see total_steps
-                        beats=beat_no, change_mV=change, converged=converged, dt_ms=dt_ms,
-                        bcl_ms=bcl, wall_s=wall)
+    return PacingResult(state_start=rec.out_start, state_end=rec.out_end,
+                        traces=rec.traces,  # type: ignore[arg-type]  # all set: total_steps
+                        beats=rec.beat_no, change_mV=rec.change, converged=rec.converged,
+                        dt_ms=dt_ms, bcl_ms=bcl, wall_s=wall)
 
 
 def _end_of_beat(g: dict, cur: torch.Tensor, beat: int, beats: int, max_beats: int,

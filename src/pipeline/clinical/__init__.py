@@ -10,7 +10,8 @@ numpy, scipy and wfdb (and the lead names), never torch or the simulator, so tha
   training's per-lead amplitude scaling).
 """
 
-from pipeline.clinical.preprocess import Beats, network_input, preprocess
+from pipeline.clinical.preprocess import Beats, PreprocessSettings, network_input, preprocess
 from pipeline.clinical.read import Recording, read_ecg
 
-__all__ = ["Beats", "Recording", "network_input", "preprocess", "read_ecg"]
+__all__ = ["Beats", "PreprocessSettings", "Recording", "network_input", "preprocess",
+           "read_ecg"]

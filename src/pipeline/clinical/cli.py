@@ -103,7 +103,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     """Add ``ecg-preprocess`` and ``bench clinical``."""
-    from pipeline.cli import add_common
+    from pipeline.cliutil import add_common
 
     p = sub.add_parser("ecg-preprocess",
                        help="read a real 12-lead ECG; median beat aligned on the QRS onset")

@@ -51,8 +51,9 @@ Conventions of the output (those of the simulated dataset, DESIGN.md sections 1,
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 from scipy import signal
@@ -399,23 +400,12 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def preprocess(recording: Recording, *, band: tuple[float, float] = (0.5, 150.0),
-               notch_hz: float | None = None, fs_out: float = 1000.0, n_samples: int = 500,
-               onset_ms: float = 0.0, order: int = 2, min_duration_s: float = 1.5,
-               rate_range: tuple[float, float] = (30.0, 200.0), flat_mV: float = 0.01,
-               saturation_ms: float = 20.0, min_snr: float = 10.0,
-               onset_fraction: float = 0.05) -> Beats:
-    """Filter, resample, find the beats and align the median beat on the QRS onset.
+@dataclass(frozen=True)
+class PreprocessSettings:
+    """The parameters of :func:`preprocess` (defaults: the documented convention).
 
-    The steps and conventions are those of the module docstring: the result's
-    :attr:`Beats.median` is ``(12, n_samples)`` mV at 1 kHz with the QRS onset at sample
-    ``onset_ms`` and the isoelectric level at 0; :meth:`Beats.network_input` scales it per
-    lead like the training data.
-
-    Parameters
+    Attributes
     ----------
-    recording
-        From :func:`pipeline.clinical.read.read_ecg`: ``(12, T)`` mV at ``fs`` Hz.
     band
         Band-pass (high-pass, low-pass) corners in Hz; the high-pass removes the baseline
         wander.
@@ -442,6 +432,39 @@ def preprocess(recording: Recording, *, band: tuple[float, float] = (0.5, 150.0)
         QRS energy peaks must exceed this multiple of the envelope's median.
     onset_fraction
         QRS onset/offset level relative to the maximum spatial velocity of the median beat.
+    """
+
+    band: tuple[float, float] = (0.5, 150.0)
+    notch_hz: float | None = None
+    fs_out: float = 1000.0
+    n_samples: int = 500
+    onset_ms: float = 0.0
+    order: int = 2
+    min_duration_s: float = 1.5
+    rate_range: tuple[float, float] = (30.0, 200.0)
+    flat_mV: float = 0.01
+    saturation_ms: float = 20.0
+    min_snr: float = 10.0
+    onset_fraction: float = 0.05
+
+
+def preprocess(recording: Recording, settings: PreprocessSettings | None = None,
+               **overrides: Any) -> Beats:
+    """Filter, resample, find the beats and align the median beat on the QRS onset.
+
+    The steps and conventions are those of the module docstring: the result's
+    :attr:`Beats.median` is ``(12, n_samples)`` mV at 1 kHz with the QRS onset at sample
+    ``onset_ms`` and the isoelectric level at 0; :meth:`Beats.network_input` scales it per
+    lead like the training data.
+
+    Parameters
+    ----------
+    recording
+        From :func:`pipeline.clinical.read.read_ecg`: ``(12, T)`` mV at ``fs`` Hz.
+    settings
+        The parameters (:class:`PreprocessSettings`; its defaults if None).
+    **overrides
+        Fields of :class:`PreprocessSettings` to change (``onset_ms=10``...).
 
     Returns
     -------
@@ -455,9 +478,59 @@ def preprocess(recording: Recording, *, band: tuple[float, float] = (0.5, 150.0)
         lead (named), no beats found, a heart rate outside ``rate_range``, or an
         ``onset_ms`` or ``n_samples`` outside the beat window.
     """
-    source = recording.source
+    p = replace(settings or PreprocessSettings(), **overrides)
+    band, notch_hz, fs_out, n_samples = p.band, p.notch_hz, p.fs_out, p.n_samples
+    onset_ms, order, min_duration_s, rate_range = p.onset_ms, p.order, p.min_duration_s, \
+        p.rate_range
+    flat_mV, saturation_ms, min_snr, onset_fraction = p.flat_mV, p.saturation_ms, p.min_snr, \
+        p.onset_fraction
+    source, fs = recording.source, float(recording.fs)
+    x = _checked_signals(recording, min_duration_s, onset_ms, n_samples, fs_out, saturation_ms)
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        warnings.append(msg)
+        log.warning("%s", msg)
+
+    y, filt_warnings = bandpass(x, fs, band, order=order, notch_hz=notch_hz, source=source)
+    warnings += filt_warnings
+    y = _resample(y, fs, fs_out)
+    _check_flat(y, flat_mV, source)
+    r_peaks, rr, rate = _beats_and_rate(y, fs_out, min_snr, rate_range, x.shape[1] / fs,
+                                        source, warn)
+    pre = int(round(PRE_R_MS * fs_out / 1000))
+    around, used = _beats_around(y, r_peaks, pre, fs_out, source, warn)
+    complete = np.isfinite(around).all(axis=(1, 2))
+    onset, offset = qrs_bounds(_nanmedian(around, used), pre, fs_out, onset_fraction)
+    around = _remove_isoelectric(around, used, onset, fs_out, pre, source, warn)
+    median_full = _nanmedian(around, used)
+    shift = int(round(onset_ms * fs_out / 1000))
+    start = onset - shift
+    if start < 0:
+        raise InputError(f"{source}: QRS onset {pre - onset} ms before R with onset_ms "
+                         f"{onset_ms} leaves the beat window")
+    qrs_dur = (offset - onset) * 1000.0 / fs_out
+    if qrs_dur > 200:
+        warn(f"{source}: QRS duration estimate {qrs_dur:.0f} ms is implausibly long")
+    r_lag = (pre - onset) * 1000.0 / fs_out
+    result = Beats(
+        median=median_full[:, start:start + n_samples].astype(np.float32),
+        beats=around[:, :, start:start + n_samples].astype(np.float32), complete=complete,
+        used=used, r_peaks=r_peaks, qrs_onsets=(r_peaks - (pre - onset)).astype(np.int64),
+        signals=y.astype(np.float32), fs=float(fs_out), heart_rate_bpm=rate, rr_ms=rr,
+        onset_ms=float(shift * 1000.0 / fs_out), qrs_onset_ms=float(shift * 1000.0 / fs_out),
+        qrs_offset_ms=float((offset - start) * 1000.0 / fs_out), qrs_duration_ms=qrs_dur,
+        r_lag_ms=r_lag, source=source, warnings=tuple(warnings))
+    log.info("%s: %d beats, %.1f bpm, QRS %.0f ms (onset %.0f ms before R), %d in the median",
+             source, result.n_beats, rate, qrs_dur, r_lag, int(used.sum()))
+    return result
+
+
+def _checked_signals(recording: Recording, min_duration_s: float, onset_ms: float,
+                     n_samples: int, fs_out: float, saturation_ms: float) -> np.ndarray:
+    """The recording's (12, T) signals after the checks that need no filtering."""
+    source, fs = recording.source, float(recording.fs)
     x = np.asarray(recording.signals, dtype=np.float64)
-    fs = float(recording.fs)
     if x.ndim != 2 or x.shape[0] != len(LEAD_NAMES):
         raise InputError(f"{source}: signals of shape {x.shape}; expected (12, T)")
     if not np.isfinite(x).all():
@@ -469,48 +542,51 @@ def preprocess(recording: Recording, *, band: tuple[float, float] = (0.5, 150.0)
                          f"{min_duration_s:g} s")
     if not 0 <= onset_ms <= 100:
         raise InputError(f"onset_ms = {onset_ms} outside 0..100 ms")
-    pre = int(round(PRE_R_MS * fs_out / 1000))
     if n_samples < 1 or n_samples - onset_ms * fs_out / 1000 > POST_R_MS * fs_out / 1000:
         raise InputError(f"n_samples = {n_samples} beyond the beat window "
                          f"({POST_R_MS} ms after R)")
     check_saturation(x, fs, source, saturation_ms)
-    warnings: list[str] = []
+    return x
 
-    def warn(msg: str) -> None:
-        warnings.append(msg)
-        log.warning("%s", msg)
 
-    y, filt_warnings = bandpass(x, fs, band, order=order, notch_hz=notch_hz, source=source)
-    warnings += filt_warnings
-    y = _resample(y, fs, fs_out)
+def _check_flat(y: np.ndarray, flat_mV: float, source: str) -> None:
+    """InputError naming every lead whose band-passed standard deviation is below flat_mV."""
     sd = y.std(axis=1)
     flat = [f"{n} (sd {s * 1000:.2g} uV)" for n, s in zip(LEAD_NAMES, sd) if s < flat_mV]
     if flat:
         raise InputError(f"{source}: flat lead(s) {', '.join(flat)}: standard deviation below "
                          f"{flat_mV:g} mV after band-pass; electrode off?")
 
-    r_peaks = detect_r_peaks(y, fs_out, min_snr)
+
+def _beats_and_rate(y: np.ndarray, fs: float, min_snr: float,
+                    rate_range: tuple[float, float], duration_s: float, source: str,
+                    warn: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """R peaks (samples), RR intervals (ms) and the heart rate (bpm), checked."""
+    r_peaks = detect_r_peaks(y, fs, min_snr)
     if r_peaks.size == 0:
         raise InputError(f"{source}: no beats found (no QRS complex stands out of the "
-                         f"{duration:.3g} s recording)")
-    rr = np.diff(r_peaks) * 1000.0 / fs_out
-    if r_peaks.size >= 2:
-        rate = 60000.0 / float(np.median(rr))
-        if not rate_range[0] <= rate <= rate_range[1]:
-            raise InputError(f"{source}: heart rate {rate:.1f} bpm outside {rate_range[0]:g}-"
-                             f"{rate_range[1]:g} bpm ({r_peaks.size} beats found)")
-        cv = float(np.std(rr) / np.mean(rr))
-        if cv > 0.15:
-            warn(f"{source}: irregular rhythm (RR {rr.min():.0f}-{rr.max():.0f} ms, "
-                 f"CV {cv:.2f}); the median beat mixes different RR intervals")
-    else:
-        rate = float("nan")
+                         f"{duration_s:.3g} s recording)")
+    rr = np.diff(r_peaks) * 1000.0 / fs
+    if r_peaks.size < 2:
         warn(f"{source}: a single beat found; heart rate unknown")
+        return r_peaks, rr, float("nan")
+    rate = 60000.0 / float(np.median(rr))
+    if not rate_range[0] <= rate <= rate_range[1]:
+        raise InputError(f"{source}: heart rate {rate:.1f} bpm outside {rate_range[0]:g}-"
+                         f"{rate_range[1]:g} bpm ({r_peaks.size} beats found)")
+    cv = float(np.std(rr) / np.mean(rr))
+    if cv > 0.15:
+        warn(f"{source}: irregular rhythm (RR {rr.min():.0f}-{rr.max():.0f} ms, "
+             f"CV {cv:.2f}); the median beat mixes different RR intervals")
+    return r_peaks, rr, rate
 
-    # beats around the R peaks, median, QRS onset on the median
-    length = pre + int(round(POST_R_MS * fs_out / 1000))
+
+def _beats_around(y: np.ndarray, r_peaks: np.ndarray, pre: int, fs: float, source: str,
+                  warn: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Beats cut around the R peaks (n, 12, L) and which of them make the median (n,):
+    beats unlike the median (r < MIN_BEAT_CORRELATION) are left out, if few."""
+    length = pre + int(round(POST_R_MS * fs / 1000))
     around = _cut(y, r_peaks - pre, length)
-    complete = np.isfinite(around).all(axis=(1, 2))
     used = np.ones(r_peaks.size, dtype=bool)
     median0 = _nanmedian(around, used)
     if r_peaks.size >= 3:
@@ -519,7 +595,7 @@ def preprocess(recording: Recording, *, band: tuple[float, float] = (0.5, 150.0)
         if bad.size and bad.size <= r_peaks.size // 2:
             used[bad] = False
             warn(f"{source}: beat(s) " + ", ".join(
-                f"{k} (R at {r_peaks[k] / fs_out:.2f} s, r = {corr[k]:.2f})" for k in bad)
+                f"{k} (R at {r_peaks[k] / fs:.2f} s, r = {corr[k]:.2f})" for k in bad)
                 + f" differ from the median beat (r < {MIN_BEAT_CORRELATION}); left out of it")
             median0 = _nanmedian(around, used)
         elif bad.size:
@@ -528,37 +604,20 @@ def preprocess(recording: Recording, *, band: tuple[float, float] = (0.5, 150.0)
     if not np.isfinite(median0).all():
         raise InputError(f"{source}: the beats do not cover a whole window of "
                          f"{PRE_R_MS} ms before to {POST_R_MS} ms after the R peak")
-    onset, offset = qrs_bounds(median0, pre, fs_out, onset_fraction)
-    iso = (int(round(ISO_MS[0] * fs_out / 1000)), int(round(ISO_MS[1] * fs_out / 1000)))
+    return around, used
+
+
+def _remove_isoelectric(around: np.ndarray, used: np.ndarray, onset: int, fs: float,
+                        pre: int, source: str, warn: Any) -> np.ndarray:
+    """Each beat minus its PR-segment level (per lead), so the baseline sits at 0 mV."""
+    iso = (int(round(ISO_MS[0] * fs / 1000)), int(round(ISO_MS[1] * fs / 1000)))
     if onset - iso[0] < 0:
         warn(f"{source}: QRS onset {pre - onset} samples before R leaves no PR segment in "
              "the window; isoelectric level taken from the window start")
     a, b = max(0, onset - iso[0]), max(1, onset - iso[1])
     level = np.nanmean(around[:, :, a:b], axis=2)                    # (n_beats, 12)
     level = np.where(np.isfinite(level), level, np.nanmedian(level[used], axis=0))
-    around = around - level[:, :, None]
-    median_full = _nanmedian(around, used)
-    shift = int(round(onset_ms * fs_out / 1000))
-    start = onset - shift
-    if start < 0:
-        raise InputError(f"{source}: QRS onset {pre - onset} ms before R with onset_ms "
-                         f"{onset_ms} leaves the beat window")
-    median = median_full[:, start:start + n_samples]
-    beats = around[:, :, start:start + n_samples]
-    qrs_dur = (offset - onset) * 1000.0 / fs_out
-    if qrs_dur > 200:
-        warn(f"{source}: QRS duration estimate {qrs_dur:.0f} ms is implausibly long")
-    r_lag = (pre - onset) * 1000.0 / fs_out
-    result = Beats(
-        median=median.astype(np.float32), beats=beats.astype(np.float32), complete=complete,
-        used=used, r_peaks=r_peaks, qrs_onsets=(r_peaks - (pre - onset)).astype(np.int64),
-        signals=y.astype(np.float32), fs=float(fs_out), heart_rate_bpm=rate, rr_ms=rr,
-        onset_ms=float(shift * 1000.0 / fs_out), qrs_onset_ms=float(shift * 1000.0 / fs_out),
-        qrs_offset_ms=float((offset - start) * 1000.0 / fs_out), qrs_duration_ms=qrs_dur,
-        r_lag_ms=r_lag, source=source, warnings=tuple(warnings))
-    log.info("%s: %d beats, %.1f bpm, QRS %.0f ms (onset %.0f ms before R), %d in the median",
-             source, result.n_beats, rate, qrs_dur, r_lag, int(used.sum()))
-    return result
+    return around - level[:, :, None]
 
 
 def _nanmedian(around: np.ndarray, used: np.ndarray) -> np.ndarray:

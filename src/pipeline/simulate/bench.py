@@ -48,7 +48,7 @@ def bench_shard(*, resolution_mm: float = 1.0, n: int = 8, duration_ms: float = 
     from pipeline.cell import tp06
     from pipeline.cell.steady import InitialStates, write_initial_states
     from pipeline.config import section
-    from pipeline.io import parse_settings
+    from pipeline.cliutil import parse_settings
     from pipeline.signals.features import beat_features
     from pipeline.params import PATTERNS
     from pipeline.settings import RunSettings, SimulateSettings
