@@ -17,8 +17,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: The source tree leaves sys.path first (a development venv's editable install puts it
+#: there through a .pth file; a real install has no such entry).
 PROBE = """
 import sys
+sys.path[:] = [p for p in sys.path if not p.startswith({src!r})]
 sys.path.insert(0, {site!r})
 import pipeline, pipeline.config as config, yaml
 from pathlib import Path
@@ -50,8 +53,10 @@ def test_wheel_runs_outside_the_source_tree(tmp_path):
     out = subprocess.run([sys.executable, "-I", "-c", probe], cwd=cwd, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("ok"), out.stdout + out.stderr
-    helper = f"import sys, runpy; sys.path.insert(0, {str(site)!r}); sys.argv = ['pipeline', '--help']; " \
-             "runpy.run_module('pipeline', run_name='__main__')"
+    helper = (f"import sys, runpy; src = {str(ROOT / 'src')!r}; "
+              "sys.path[:] = [p for p in sys.path if not p.startswith(src)]; "
+              f"sys.path.insert(0, {str(site)!r}); sys.argv = ['pipeline', '--help']; "
+              "runpy.run_module('pipeline', run_name='__main__')")
     out = subprocess.run([sys.executable, "-I", "-c", helper], cwd=cwd, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "simulate" in out.stdout, out.stdout + out.stderr
