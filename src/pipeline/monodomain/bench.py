@@ -77,7 +77,7 @@ def beat_figures(anatomy_path: str | Path, *, pattern: str = "normal", seed: int
                  sigma: Sequence[float] = (0.15, 0.04, 0.8), gkr_scale: float = 1.0,
                  bcl_ms: float = 1000.0, initial_states: str | Path | None = None,
                  dt_ms: float = 0.04, duration_ms: float = 500.0, compile: bool = True,
-                 calibrate: bool = False) -> dict[str, Any]:
+                 calibrate: bool = False, device: str = "cpu") -> dict[str, Any]:
     """Simulate one beat on a heart and summarise it.
 
     Parameters
@@ -90,6 +90,8 @@ def beat_figures(anatomy_path: str | Path, *, pattern: str = "normal", seed: int
         ``cells/initial_states.h5`` (None: TP06's built-in BCL 1000 ms states).
     calibrate
         Scale sigma_l and sigma_t to their cable CVs (:func:`calibrate_beat`).
+    device
+        ``cpu``, ``cuda`` or ``auto`` for the beat (the calibration cables run on the CPU).
 
     Returns
     -------
@@ -106,8 +108,7 @@ def beat_figures(anatomy_path: str | Path, *, pattern: str = "normal", seed: int
         raise InputError(f"--anatomy {anatomy_path}: file not found")
     anatomy = read_anatomy(anatomy_path)
     spec = SimParams(sim_id=0, pattern=pattern, sigma_l=sigma[0], sigma_t=sigma[1],
-                          sigma_fast_endo=sigma[2], gkr_scale=gkr_scale, bcl_ms=bcl_ms,
-                          seed=seed)
+                     sigma_fast_endo=sigma[2], gkr_scale=gkr_scale, bcl_ms=bcl_ms, seed=seed)
     initial = None
     if initial_states:
         from pipeline.cell.steady import read_initial_states
@@ -119,7 +120,7 @@ def beat_figures(anatomy_path: str | Path, *, pattern: str = "normal", seed: int
     problem = build_problem(prepare_anatomy(anatomy), [spec], dt_ms=dt_ms,
                             duration_ms=duration_ms, initial_states=initial, **scales)
     t0 = time.perf_counter()
-    res = MonodomainSolver(problem, compile=compile).run(progress=True)
+    res = MonodomainSolver(problem, compile=compile, device=device).run(progress=True)
     cond = problem.conductivities
     return {"anatomy": str(anatomy_path), "pattern": pattern, "dt_ms": dt_ms,
             "duration_ms": duration_ms,

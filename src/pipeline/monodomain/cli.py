@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--no-compile", action="store_true", help="eager mode (slow)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     add_common(p)
     p.set_defaults(func=run_niederer_cmd)
 
@@ -44,6 +45,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     t.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    t.add_argument("--timeout", type=float, default=1800.0, metavar="S",
+                   help="give up on a configuration's child process after S seconds")
     t.add_argument("--json", metavar="OUT", default=None)
     add_common(t)
     t.set_defaults(func=run_throughput_cmd)
@@ -73,6 +76,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     b.add_argument("--duration", type=float, default=500.0)
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--no-compile", action="store_true")
+    b.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     b.add_argument("--calibrate", action="store_true",
                    help="scale sigma_l and sigma_t separately to their CVs at dx 0.1 mm "
                         "(sigma_fast_endo takes the sigma_l scale)")
@@ -95,7 +99,7 @@ def run_niederer_cmd(args: argparse.Namespace) -> int:
     from pipeline.monodomain.niederer import run_niederer
     torch.set_num_threads(max(1, args.threads))
     res = run_niederer(args.dx, args.dt, dtype=args.dtype, compile=not args.no_compile,
-                       diffusion=args.diffusion)
+                       diffusion=args.diffusion, device=args.device)
     _write(args.json, res.as_dict())
     return 0
 
@@ -121,7 +125,7 @@ def run_throughput_cmd(args: argparse.Namespace) -> int:
     from pipeline.monodomain.throughput import measure_all
     rows = measure_all(anatomies=args.anatomy, resolutions=args.resolution, batches=args.batch,
                        modes=args.mode, steps=args.steps, threads=args.threads,
-                       device=args.device)
+                       device=args.device, timeout_s=args.timeout)
     _write(args.json, rows)
     return 0
 
@@ -137,6 +141,6 @@ def run_beat_cmd(args: argparse.Namespace) -> int:
     out = beat_figures(args.anatomy, pattern=args.pattern, seed=args.seed, sigma=args.sigma,
                        gkr_scale=args.gkr, bcl_ms=args.bcl, initial_states=args.initial_states,
                        dt_ms=args.dt, duration_ms=args.duration, compile=not args.no_compile,
-                       calibrate=args.calibrate)
+                       calibrate=args.calibrate, device=args.device)
     _write(args.json, out)
     return 0

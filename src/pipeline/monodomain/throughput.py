@@ -87,6 +87,26 @@ def _run_steps(solver: Any, steps: int) -> None:
     float(state[0, 0, 0])
 
 
+def _in_child(ctx: Any, args: tuple, timeout_s: float) -> dict[str, Any]:
+    """:func:`measure_one` in a fresh process; an error row if it dies or times out."""
+    import queue as queue_mod
+
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, args))
+    proc.start()
+    try:
+        row = queue.get(timeout=timeout_s)
+    except queue_mod.Empty:
+        reason = (f"exit code {proc.exitcode}" if proc.exitcode is not None
+                  else f"no result within {timeout_s:g} s")
+        row = {"error": f"child process gave no result ({reason})"}
+    proc.join(timeout=10)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    return row
+
+
 def _child(queue: Any, args: tuple) -> None:
     try:
         queue.put(measure_one(*args))
@@ -96,8 +116,12 @@ def _child(queue: Any, args: tuple) -> None:
 
 def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
                 batches: Sequence[int], modes: Sequence[str], steps: int, threads: int,
-                device: str) -> list[dict[str, Any]]:
-    """Run every configuration in a fresh process and return the rows (also logged)."""
+                device: str, timeout_s: float = 1800.0) -> list[dict[str, Any]]:
+    """Run every configuration in a fresh process and return the rows (also logged).
+
+    A child that dies or runs past ``timeout_s`` (set-up and compilation included) gives a
+    row with an ``error`` instead of a figure; the others still run.
+    """
     hearts: list[tuple[str | None, float]] = (
         [(a, 0.0) for a in anatomies] if anatomies else [(None, r) for r in resolutions])
     ctx = mp.get_context("spawn")
@@ -105,12 +129,8 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
     for path, res in hearts:
         for batch in batches:
             for mode in modes:
-                queue = ctx.Queue()
-                proc = ctx.Process(target=_child,
-                                   args=(queue, (path, res, batch, mode, steps, threads, device)))
-                proc.start()
-                row = queue.get()
-                proc.join()
+                row = _in_child(ctx, (path, res, batch, mode, steps, threads, device),
+                                timeout_s)
                 row.setdefault("config", {"anatomy": path, "resolution_mm": res,
                                           "batch": batch, "mode": mode})
                 log.info("throughput %s", json.dumps(row))
