@@ -92,7 +92,7 @@ class SimulateSettings:
     calibrate_directions: bool
     save_activation_map: bool
     diffusion: str
-    fast_endo_fraction: float
+    fast_endo_depth_mm: float
     fast_endo_max_apicobasal: float
     stim_amplitude_pA_per_pF: float
     stim_duration_ms: float

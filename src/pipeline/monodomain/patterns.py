@@ -140,14 +140,35 @@ class TissueCoords:
         raise ValueError(f"unknown surface {name!r}")
 
 
-def fast_layers(coords: TissueCoords, *, fraction: float = 0.1,
+def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
                 max_apicobasal: float = 0.85) -> dict[str, np.ndarray]:
     """The fast subendocardial layers ``fast_lv`` and ``fast_rv`` (bool (n,) each).
 
-    A voxel is in the layer if it lies on an endocardial surface or within ``fraction``
-    of the wall from it (transmural coordinate), below ``max_apicobasal``.
+    A voxel is in the layer if its centre lies within ``depth_mm`` of the centre of an
+    endocardial surface voxel (so the surface voxels always are), on the endocardial half
+    of the wall, below ``max_apicobasal``. The depth is a length, not a wall fraction, so
+    the layer is as thick at 2 mm as at 0.5 mm wherever the grid can resolve it.
+
+    Raises
+    ------
+    InputError
+        The voxel is more than twice ``depth_mm``: the layer would be one voxel, much
+        thicker than asked (a resolution too coarse for the fast layer).
     """
-    inner = (coords.transmural < fraction) | (coords.boundary & (coords.transmural < 0.3))
+    from scipy.spatial import cKDTree
+
+    if not depth_mm > 0:
+        raise InputError(f"simulate.fast_endo_depth_mm = {depth_mm}: expected a depth > 0 mm")
+    if coords.spacing > 2.0 * depth_mm + 1e-9:
+        raise InputError(f"simulate.fast_endo_depth_mm = {depth_mm:g} mm is less than half the "
+                         f"voxel size {coords.spacing:g} mm: the fast layer would be one voxel "
+                         f"({coords.spacing:g} mm) thick; use a finer grid or a depth >= "
+                         f"{coords.spacing / 2:g} mm")
+    endo = coords.surface("lv_endo") | coords.surface("rv_endo")
+    if not endo.any():
+        raise InputError("the anatomy has no endocardial surface voxel for the fast layer")
+    dist, _ = cKDTree(coords.xyz[endo]).query(coords.xyz, distance_upper_bound=depth_mm + 1e-6)
+    inner = (dist <= depth_mm + 1e-6) & (coords.transmural < 0.5)
     inner &= coords.apicobasal < max_apicobasal
     lv = (coords.region == 1) | ((coords.region == 3) & (coords.ventricle < 0))
     return {"fast_lv": inner & lv, "fast_rv": inner & ~lv}

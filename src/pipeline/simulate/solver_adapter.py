@@ -54,7 +54,7 @@ class ShardSolver:
         self.settings, self.run = settings, run
         self.device = pick_device(run.device)
         self.dtype = run.torch_dtype()
-        self.prepared = prepare_anatomy(anatomy, fast_fraction=settings.fast_endo_fraction,
+        self.prepared = prepare_anatomy(anatomy, fast_depth_mm=settings.fast_endo_depth_mm,
                                         fast_max_apicobasal=settings.fast_endo_max_apicobasal)
         self.initial_states = initial_states_from_table(cells)
         self.spacing = np.asarray(anatomy.spacing, dtype=np.float64)
