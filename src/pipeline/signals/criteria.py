@@ -1,0 +1,129 @@
+"""Textbook criteria of a 12-lead beat: does a normal beat look normal, an LBBB like an LBBB?
+
+Each lead's QRS (the window of :func:`pipeline.signals.features.beat_features`) is read as
+a clinician reads it:
+
+* ``R`` = largest positive value, ``S`` = largest negative value (mV, relative to the
+  level at QRS onset), ``net`` = R - |S| (the dominant deflection);
+* ``terminal`` = mean of the last 40 ms of the QRS (the terminal deflection: R' of an RBBB
+  in V1, the slurred S of an RBBB in I and V6);
+* ``T`` = the ST-T deflection of largest magnitude after the QRS, relative to the ST level
+  (:func:`beat_features` convention), signed.
+
+Criteria (each a named boolean; thresholds in the functions' arguments):
+
+* **normal** (Surawicz & Knilans, *Chou's Electrocardiography*; AHA/ACCF/HRS 2009
+  recommendations, part II): QRS 80-110 ms; rS in V1 (|S| > R); R-wave progression
+  (R/S rises from V1 to V6, R/S > 1 in V5 and V6); dominant positive QRS and upright T
+  in I, II, V5, V6; peak-to-peak QRS amplitude 0.5-2.5 mV in the limb leads and at most
+  3.5 mV in the precordial leads.
+* **LBBB** (AHA/ACCF/HRS 2009): QRS >= 120 ms; V1 dominantly negative (QS or rS); I and
+  V6 dominantly positive (broad R).
+* **RBBB** (AHA/ACCF/HRS 2009): QRS >= 120 ms; a positive terminal deflection in V1 (rsR',
+  R'); a negative terminal deflection (wide S) in I and V6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.signals.features import beat_features
+from pipeline.signals.leads import LEAD_NAMES
+
+LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
+PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
+
+
+@dataclass(frozen=True)
+class LeadMorphology:
+    """The QRS and T of one lead (mV)."""
+
+    r: float
+    s: float
+    net: float
+    p2p: float
+    terminal: float
+    t: float
+
+    @property
+    def rs_ratio(self) -> float:
+        """R / |S| (inf for a pure R)."""
+        return self.r / abs(self.s) if self.s < 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class Morphology:
+    """QRS duration (ms) and per-lead morphology of a beat."""
+
+    qrs_ms: float
+    leads: dict[str, LeadMorphology]
+
+
+def morphology(ecg: np.ndarray, dt_ms: float, terminal_ms: float = 40.0) -> Morphology:
+    """Per-lead R, S, net QRS, terminal QRS and T of a beat ``(12, T)`` mV.
+
+    Parameters
+    ----------
+    ecg
+        Leads in :data:`~pipeline.signals.leads.LEAD_NAMES` order, mV.
+    dt_ms
+        Sampling interval (ms).
+    terminal_ms
+        Length of the terminal QRS window (ms).
+    """
+    ecg = np.asarray(ecg, dtype=np.float64)
+    f = beat_features(ecg, dt_ms)
+    on, end = int(round(f.qrs_onset_ms / dt_ms)), int(round(f.qrs_end_ms / dt_ms))
+    qrs = ecg[:, on:end + 1] - ecg[:, on:on + 1]
+    term = qrs[:, max(0, qrs.shape[1] - int(round(terminal_ms / dt_ms))):]
+    st = ecg[:, min(end, ecg.shape[1] - 1)]
+    start_t = min(ecg.shape[1] - 1, end + int(round(60.0 / dt_ms)))
+    tail = ecg[:, start_t:] - st[:, None]
+    leads = {}
+    for i, name in enumerate(LEAD_NAMES):
+        r, s = float(max(qrs[i].max(), 0.0)), float(min(qrs[i].min(), 0.0))
+        t = float(tail[i, np.argmax(np.abs(tail[i]))]) if tail.shape[1] else float("nan")
+        leads[name] = LeadMorphology(r=r, s=s, net=r + s, p2p=r - s,
+                                     terminal=float(term[i].mean()), t=t)
+    return Morphology(qrs_ms=f.qrs_duration_ms, leads=leads)
+
+
+def normal_criteria(m: Morphology, qrs_ms: tuple[float, float] = (80.0, 110.0),
+                    limb_mV: tuple[float, float] = (0.5, 2.5),
+                    precordial_max_mV: float = 3.5) -> dict[str, bool]:
+    """The textbook criteria of a normal beat (module docstring), by name."""
+    L = m.leads
+    ratios = [L[v].rs_ratio for v in PRECORDIAL]
+    limb_p2p = max(L[n].p2p for n in LIMB)
+    return {
+        "qrs_duration": qrs_ms[0] <= m.qrs_ms <= qrs_ms[1],
+        "rS_in_V1": abs(L["V1"].s) > L["V1"].r,
+        "r_progression": ratios[-1] > ratios[0] and L["V5"].rs_ratio > 1 and
+        L["V6"].rs_ratio > 1,
+        "positive_qrs_I_II_V5_V6": all(L[n].net > 0 for n in ("I", "II", "V5", "V6")),
+        "upright_t_I_II_V5_V6": all(L[n].t > 0 for n in ("I", "II", "V5", "V6")),
+        "limb_amplitude": limb_mV[0] <= limb_p2p <= limb_mV[1],
+        "precordial_amplitude": max(L[n].p2p for n in PRECORDIAL) <= precordial_max_mV,
+    }
+
+
+def lbbb_criteria(m: Morphology, min_qrs_ms: float = 120.0) -> dict[str, bool]:
+    """Left bundle branch block: wide QRS, negative V1, broad positive I and V6."""
+    L = m.leads
+    return {"qrs_duration": m.qrs_ms >= min_qrs_ms,
+            "negative_V1": L["V1"].net < 0,
+            "positive_I_V6": L["I"].net > 0 and L["V6"].net > 0}
+
+
+def rbbb_criteria(m: Morphology, min_qrs_ms: float = 120.0) -> dict[str, bool]:
+    """Right bundle branch block: wide QRS, terminal R' in V1, terminal S in I and V6."""
+    L = m.leads
+    return {"qrs_duration": m.qrs_ms >= min_qrs_ms,
+            "terminal_positive_V1": L["V1"].terminal > 0,
+            "terminal_negative_I_V6": L["I"].terminal < 0 and L["V6"].terminal < 0}
+
+
+#: Criteria per activation pattern (patterns without textbook criteria are absent).
+CRITERIA = {"normal": normal_criteria, "lbbb": lbbb_criteria, "rbbb": rbbb_criteria}

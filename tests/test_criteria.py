@@ -1,0 +1,79 @@
+"""Textbook ECG criteria on synthetic beats with known morphology (pipeline.signals.criteria)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.signals.criteria import lbbb_criteria, morphology, normal_criteria, rbbb_criteria
+from pipeline.signals.leads import LEAD_NAMES
+
+DT = 1.0
+T = np.arange(500) * DT
+
+
+def _wave(t0: float, width: float, amp: float) -> np.ndarray:
+    return amp * np.exp(-0.5 * ((T - t0) / width) ** 2)
+
+
+def _beat(qrs: dict[str, list[tuple[float, float, float]]], t_amp: dict[str, float],
+          spread: float = 1.25) -> np.ndarray:
+    """Leads from Gaussian waves (t0 ms, width ms, mV); QRS times scaled by ``spread``."""
+    ecg = np.zeros((12, T.size))
+    for i, name in enumerate(LEAD_NAMES):
+        for t0, w, a in qrs.get(name, []):
+            ecg[i] += _wave(20 + (t0 - 20) * spread, w * spread, a)
+        ecg[i] += _wave(300, 40, t_amp.get(name, 0.0))
+    return ecg
+
+
+NORMAL_QRS = {
+    "I": [(50, 10, 1.0), (75, 6, -0.2)], "II": [(50, 10, 1.2), (75, 6, -0.2)],
+    "III": [(50, 10, 0.3)], "aVR": [(50, 10, -1.0)], "aVL": [(50, 10, 0.4)],
+    "aVF": [(50, 10, 0.7)],
+    "V1": [(35, 6, 0.25), (58, 10, -1.2)], "V2": [(38, 6, 0.5), (60, 10, -1.4)],
+    "V3": [(45, 8, 0.9), (65, 8, -0.9)], "V4": [(48, 9, 1.4), (70, 7, -0.5)],
+    "V5": [(50, 10, 1.6), (75, 6, -0.3)], "V6": [(50, 10, 1.2), (75, 6, -0.15)],
+}
+UPRIGHT_T = {"I": 0.3, "II": 0.35, "V2": 0.4, "V3": 0.4, "V4": 0.35, "V5": 0.3, "V6": 0.2,
+             "aVR": -0.3}
+
+
+def test_a_normal_beat_meets_every_normal_criterion_and_no_block():
+    m = morphology(_beat(NORMAL_QRS, UPRIGHT_T), DT)
+    assert 80 <= m.qrs_ms <= 110, m.qrs_ms
+    found = normal_criteria(m)
+    assert all(found.values()), found
+    assert not all(lbbb_criteria(m).values()) and not all(rbbb_criteria(m).values())
+
+
+@pytest.mark.parametrize("change, failed", [
+    ({"V1": [(35, 6, 1.2), (58, 10, -0.3)]}, "rS_in_V1"),
+    ({"I": [(50, 10, -1.0)]}, "positive_qrs_I_II_V5_V6"),
+    ({"V5": [(50, 10, 4.5), (75, 6, -0.3)]}, "precordial_amplitude"),
+])
+def test_each_broken_normal_criterion_is_caught(change, failed):
+    found = normal_criteria(morphology(_beat({**NORMAL_QRS, **change}, UPRIGHT_T), DT))
+    assert not found[failed], found
+
+
+def test_inverted_t_and_a_wide_qrs_are_caught():
+    inverted = normal_criteria(morphology(_beat(NORMAL_QRS, {**UPRIGHT_T, "V6": -0.2}), DT))
+    assert not inverted["upright_t_I_II_V5_V6"]
+    wide = normal_criteria(morphology(_beat(NORMAL_QRS, UPRIGHT_T, spread=2.0), DT))
+    assert not wide["qrs_duration"]
+
+
+def test_lbbb_and_rbbb_patterns():
+    lbbb_qrs = {**NORMAL_QRS, "V1": [(40, 8, 0.1), (80, 25, -1.5)],
+                "V6": [(80, 25, 1.6)], "I": [(80, 25, 1.2)]}
+    m = morphology(_beat(lbbb_qrs, {}, spread=1.0), DT)
+    assert m.qrs_ms >= 120, m.qrs_ms
+    assert all(lbbb_criteria(m).values()), lbbb_criteria(m)
+    assert not all(rbbb_criteria(m).values())
+    rbbb_qrs = {**NORMAL_QRS, "V1": [(35, 6, 0.3), (55, 8, -0.6), (115, 15, 0.9)],
+                "V6": [(50, 10, 1.2), (115, 15, -0.5)], "I": [(50, 10, 1.0), (115, 15, -0.4)]}
+    m = morphology(_beat(rbbb_qrs, {}), DT)
+    assert m.qrs_ms >= 120, m.qrs_ms
+    assert all(rbbb_criteria(m).values()), rbbb_criteria(m)
+    assert not all(lbbb_criteria(m).values())
