@@ -82,6 +82,7 @@ class SimulateSettings:
     a resolved section, :meth:`defaults` from the schema's defaults.
     """
 
+    model: str
     dt_ms: float
     duration_ms: float
     record_every_ms: float

@@ -4,7 +4,8 @@
 checks every input, then runs the shard's simulations in batches and writes the shard
 file atomically. ``pipeline simulate-figures --shard H5 --anatomy H5 --index I --out DIR``
 draws the 12-lead ECG, the activation map and Vm traces of one simulation.
-``pipeline bench shard`` times one shard on a parametric heart.
+``pipeline bench shard`` times one shard on a parametric heart; ``pipeline bench
+convergence`` runs the resolution study (:mod:`pipeline.simulate.convergence`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def register(sub: Any, bench: Any) -> None:
     add_settings(b, "config mapping ('simulate' section)")
     add_common(b)
     b.set_defaults(func=_bench_shard)
+    _register_convergence(bench)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -90,6 +92,52 @@ def _figures(args: argparse.Namespace) -> int:
 
     shard_figures(args.shard, args.anatomy, args.index, Path(args.out),
                   points=[p - 1 for p in args.points])
+    return 0
+
+
+def _register_convergence(bench: Any) -> None:
+    c = bench.add_parser("convergence", help="resolution study: label and ECG error per grid",
+                         description="Simulate fixed parameters at several voxel sizes and "
+                                     "models through the simulate stage and compare each "
+                                     "run with the finest monodomain run.")
+    c.add_argument("--heart", nargs="+", default=["param000"],
+                   help="paramNNN (a parametric heart) or a mesh file (e.g. the LLNL heart)")
+    c.add_argument("--resolution", type=float, nargs="+", default=[2.0, 1.0], metavar="MM")
+    c.add_argument("--model", nargs="+", default=["monodomain", "reaction_eikonal"],
+                   choices=["monodomain", "reaction_eikonal"])
+    c.add_argument("--pattern", nargs="+", default=["normal"])
+    c.add_argument("--duration", type=float, default=400.0, metavar="MS")
+    c.add_argument("--cache", default="results/bench/convergence", metavar="DIR",
+                   help="runs are kept here and reused")
+    c.add_argument("--slab", action="store_true", help="also the slab CVs at 0/45/90 degrees")
+    c.add_argument("--json", default=None, metavar="OUT")
+    c.add_argument("--figure", default=None, metavar="PNG")
+    c.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    c.add_argument("--no-compile", action="store_true", help="eager time step (slow)")
+    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--seed", type=int, default=20221, help="shape seed of parametric hearts")
+    add_common(c)
+    c.set_defaults(func=_bench_convergence)
+
+
+def _bench_convergence(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.io import write_json
+    from pipeline.settings import RunSettings
+    from pipeline.simulate.convergence import slab_cvs, study, study_figure
+
+    run = RunSettings(device=args.device, dtype="float32", compile=not args.no_compile,
+                      batch_size=8, threads=args.threads)
+    result = study(args.heart, args.resolution, args.model, args.pattern, args.duration,
+                   Path(args.cache), args.seed, run)
+    if args.slab:
+        result["slab"] = slab_cvs(args.resolution, args.model)
+    if args.json:
+        write_json(args.json, result)
+    if args.figure:
+        study_figure(result, Path(args.figure))
+    print(json.dumps(result, indent=1))
     return 0
 
 

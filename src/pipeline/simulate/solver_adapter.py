@@ -61,7 +61,10 @@ class ShardSolver:
         self.calibration: dict[str, Any] | None = None
         self.cv_scale = 1.0
         self.cv_scale_t: float | None = None
-        if settings.target_cv_mm_per_ms is not None:
+        self.eikonal: Any = None
+        if settings.model == "reaction_eikonal":
+            self._prepare_eikonal()
+        elif settings.target_cv_mm_per_ms is not None:
             self._calibrate(float(settings.target_cv_mm_per_ms), sigma_l_reference or 0.15)
         elif settings.calibrate_directions:
             self._calibrate_directions(sigma_l_reference or 0.15, sigma_t_reference or 0.04)
@@ -90,6 +93,39 @@ class ShardSolver:
         log.info("CV calibration: conductivities x %.4f (target %.3g mm/ms at dx %.3g mm)",
                  self.cv_scale, target, float(self.spacing.max()))
 
+    def _prepare_eikonal(self) -> None:
+        """The eikonal solver of the anatomy (its neighbour tables), built once per shard;
+        conductivities stay as sampled (CVs from :func:`~pipeline.monodomain.eikonal.
+        cv_from_sigma`, no calibration)."""
+        from pipeline.monodomain.eikonal import EikonalSolver
+
+        grid = self.prepared.grid
+        self.eikonal = EikonalSolver(grid.mask, grid.spacing, self.prepared.fibre,
+                                     device=self.device, dtype=self.dtype)
+        log.info("reaction-eikonal: CVs from the sampled conductivities, no calibration")
+
+    def _activation_stimulus(self, problem: Any) -> Any:
+        """The R-E+ drive of a batch: eikonal times -> a stimulus at every voxel.
+
+        Raises
+        ------
+        SimulationError
+            Tissue the eikonal front never reaches (naming the simulation id).
+        """
+        from pipeline.errors import SimulationError
+        from pipeline.monodomain.eikonal import problem_inputs
+        from pipeline.monodomain.stimulus import ActivationStimulus
+
+        cv_l, cv_t, sources = problem_inputs(problem)
+        try:
+            times = self.eikonal.solve(cv_l, cv_t, sources)
+        except SimulationError as exc:
+            ids = [r.get("sim_id") for r in problem.records]
+            raise SimulationError(f"simulations {ids}: {exc}") from exc
+        self.last_eikonal_ms = times
+        return ActivationStimulus(times.to(self.dtype), self.settings.stim_amplitude_pA_per_pF,
+                                  self.settings.stim_duration_ms)
+
     @property
     def n_tissue(self) -> int:
         """Tissue voxels of the anatomy."""
@@ -103,15 +139,18 @@ class ShardSolver:
         problem = problem_from_settings(self.prepared, list(rows), self.settings,
                                         cv_scale=self.cv_scale, cv_scale_t=self.cv_scale_t,
                                         initial_states=self.initial_states)
+        stimulus = self._activation_stimulus(problem) if self.eikonal is not None else None
         return MonodomainSolver(problem, parts=self.prepared.parts, device=self.device,
                                 dtype=self.dtype, compile=self.run.compile,
                                 diffusion=self.settings.diffusion,
-                                repol_threshold_mV=self.settings.repol_threshold_mV)
+                                repol_threshold_mV=self.settings.repol_threshold_mV,
+                                stimulus=stimulus)
 
     def attrs(self, solver: Any) -> dict[str, Any]:
         """Solver settings stored with the shard (JSON-able)."""
         s = self.settings
-        return {"dt_ms": s.dt_ms, "duration_ms": s.duration_ms, "chi_per_mm": s.chi_per_mm,
+        return {"model": s.model, "dt_ms": s.dt_ms, "duration_ms": s.duration_ms,
+                "chi_per_mm": s.chi_per_mm,
                 "cm_uF_per_cm2": s.cm_uF_per_cm2, "diffusion": s.diffusion,
                 "dt_limit_ms": float(np.min(solver.dt_limit_ms)), "device": str(self.device),
                 "dtype": str(self.dtype), "n_tissue": self.n_tissue,

@@ -1,0 +1,275 @@
+"""The resolution study: what error each grid and model leaves in the labels and the ECG.
+
+One heart (a parametric heart and/or a mesh), fixed parameters (:data:`STUDY_ROW`), the
+same cell states (TP06's built-in BCL 1000 ms states), patterns ``normal`` and ``lbbb``,
+simulated through the simulate stage itself (:func:`pipeline.simulate.run.run_shard`) at
+each voxel size and model. Every run is compared with the finest monodomain run of the
+same heart and pattern (the reference):
+
+* ``activation_mae_ms`` / ``activation_max_ms``: mean / largest |difference| of the
+  activation times at the 75 points (the labels the networks learn);
+* ``total_activation_ms``: last minus first activation over all tissue voxels;
+* ``qrs_ms``: QRS duration from the ECG (:func:`pipeline.signals.features.beat_features`:
+  the spatial velocity of the 12 leads above 3 % of its maximum, 5 ms moving average);
+* ``apd90_mae_ms``: mean |difference| of APD90 at the points;
+* ``ecg_corr_min``: the smallest Pearson correlation over the 12 leads with the reference
+  ECG, and ``amplitude_ratio`` per lead (peak-to-peak over the reference's);
+* ``wall_s``: wall time of the shard (set-up, calibration or eikonal solve, time loop).
+
+:func:`slab_cvs` adds planar-wave CVs in a slab with fibres at 0, 45 and 90 degrees to
+the grid, against the 0.1 mm value ``sqrt(c_l^2 cos^2 a + c_t^2 sin^2 a)``.
+
+Runs are cached as ``.npz`` files in a folder, so a study grows run by run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.settings import RunSettings, SimulateSettings
+
+log = logging.getLogger(__name__)
+
+#: The fixed parameters of every run (S/m; no jitter, no random delays).
+STUDY_ROW: dict[str, Any] = {"sigma_l": 0.15, "sigma_t": 0.04, "sigma_fast_endo": 0.8,
+                             "gkr_scale": 1.0, "bcl_ms": 1000.0, "seed": 7,
+                             "site_jitter_mm": 0.0, "site_delay_max_ms": 0.0}
+#: Time step (ms) per voxel size (mm) of the monodomain runs (explicit diffusion's limit and
+#: TP06's accuracy); the reaction-eikonal runs use the same.
+DT_MS: dict[float, float] = {2.0: 0.1, 1.0: 0.04, 0.5: 0.02, 0.25: 0.01}
+
+
+def _inputs(folder: Path, heart: str, dx: float, seed: int) -> Path:
+    """anatomy.h5 and cells.h5 of one heart at one voxel size (built once, cached)."""
+    import torch
+
+    from pipeline.anatomy.build import build_mesh, build_parametric
+    from pipeline.anatomy.io import write_anatomy
+    from pipeline.cell import tp06
+    from pipeline.cell.steady import InitialStates, write_initial_states
+    from pipeline.config import resolve
+
+    out = folder / f"{Path(heart).stem}_{dx:g}mm"
+    if (out / "anatomy.h5").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = resolve({"anatomy": {"resolution_mm": dx}})["anatomy"]
+    if heart.startswith("param"):
+        anatomy, _ = build_parametric(int(heart.removeprefix("param") or 0), seed, cfg)
+    else:
+        anatomy, _ = build_mesh(heart, cfg, name=Path(heart).stem.replace("_", ""))
+    write_anatomy(out / "anatomy.h5", anatomy)
+    start = tp06.initial_state(["endo", "M", "epi"], dtype=torch.float64).T.numpy()
+    write_initial_states(out / "cells.h5", InitialStates(
+        states=start[:, None, None, :].copy(), celltypes=("endo", "M", "epi"),
+        bcl_ms=np.array([1000.0]), gkr_scale=np.array([1.0])))
+    return out
+
+
+def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str],
+             duration_ms: float, seed: int, run: RunSettings) -> dict[str, dict[str, Any]]:
+    """Simulate the patterns on one heart at one voxel size with one model (cached).
+
+    Returns
+    -------
+    dict
+        Per pattern: ``ecg`` (12, T) mV, ``act`` (75,) ms, ``apd90`` (75,) ms,
+        ``total_ms``, ``wall_s``.
+    """
+    from pipeline.anatomy.io import read_anatomy
+    from pipeline.simulate.run import prepare_shard, run_shard
+
+    cache = folder / f"{Path(heart).stem}_{dx:g}mm_{model}_{duration_ms:g}ms.npz"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            done = json.loads(str(z["patterns"]))
+            if set(patterns) <= set(done):
+                return {p: {k: z[f"{p}/{k}"] for k in ("ecg", "act", "apd90", "total_ms",
+                                                       "wall_s")} for p in patterns}
+    inputs = _inputs(folder, heart, dx, seed)
+    name = str(read_anatomy(inputs / "anatomy.h5").name)
+    table = pd.DataFrame([{"sim_id": i, "anatomy": name, "pattern": p, **STUDY_ROW}
+                          for i, p in enumerate(patterns)])
+    table.to_csv(inputs / f"{model}.csv", index=False)
+    settings = replace(SimulateSettings.defaults(), model=model, dt_ms=DT_MS.get(dx, 0.02),
+                       duration_ms=duration_ms, record_every_ms=1.0, save_activation_map=True)
+    t0 = time.perf_counter()
+    job = prepare_shard(inputs / "anatomy.h5", inputs / "cells.h5", inputs / f"{model}.csv",
+                        settings)
+    data = run_shard(job, None, run, progress=False)
+    wall = time.perf_counter() - t0
+    out = {}
+    for i, p in enumerate(patterns):
+        amap = data.activation_map_ms[i]
+        out[p] = {"ecg": data.ecg[i], "act": data.activation_ms[i], "apd90": data.apd90_ms[i],
+                  "total_ms": np.array(np.nanmax(amap) - np.nanmin(amap)),
+                  "wall_s": np.array(wall)}
+    np.savez(cache, patterns=json.dumps(patterns),
+             **{f"{p}/{k}": v for p, d in out.items() for k, v in d.items()})
+    return out
+
+
+def compare(case: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    """The study's figures of one run against the reference run (module docstring)."""
+    from pipeline.signals.features import beat_features
+
+    d_act = np.abs(case["act"] - ref["act"])
+    d_apd = np.abs(case["apd90"] - ref["apd90"])
+    n = min(case["ecg"].shape[1], ref["ecg"].shape[1])
+    a, b = case["ecg"][:, :n], ref["ecg"][:, :n]
+    corr = [float(np.corrcoef(x, y)[0, 1]) for x, y in zip(a, b)]
+    ratio = np.ptp(a, axis=1) / np.ptp(b, axis=1)
+    return {"activation_mae_ms": float(np.nanmean(d_act)),
+            "activation_max_ms": float(np.nanmax(d_act)),
+            "total_activation_ms": float(case["total_ms"]),
+            "qrs_ms": float(beat_features(case["ecg"], 1.0).qrs_duration_ms),
+            "apd90_mae_ms": float(np.nanmean(d_apd)),
+            "ecg_corr_min": float(np.min(corr)), "ecg_corr": [round(c, 4) for c in corr],
+            "amplitude_ratio": [round(float(r), 3) for r in ratio],
+            "wall_s": float(case["wall_s"])}
+
+
+def study(hearts: list[str], resolutions: list[float], models: list[str],
+          patterns: list[str], duration_ms: float, folder: Path, seed: int,
+          run: RunSettings) -> dict[str, Any]:
+    """Every (heart, model, dx, pattern) run compared with the finest monodomain run.
+
+    The reference is the monodomain run at ``min(resolutions)``; it is also reported
+    against itself (zero errors, its own wall time).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    finest = min(resolutions)
+    rows = []
+    for heart in hearts:
+        ref = run_case(folder, heart, finest, "monodomain", patterns, duration_ms, seed, run)
+        for model in models:
+            for dx in sorted(resolutions, reverse=True):
+                case = run_case(folder, heart, dx, model, patterns, duration_ms, seed, run)
+                for p in patterns:
+                    row = {"heart": Path(heart).stem, "model": model, "dx_mm": dx,
+                           "pattern": p, "reference_dx_mm": finest, **compare(case[p], ref[p])}
+                    log.info("convergence %s", json.dumps({k: row[k] for k in (
+                        "heart", "model", "dx_mm", "pattern", "activation_mae_ms",
+                        "ecg_corr_min", "qrs_ms", "wall_s")}))
+                    rows.append(row)
+    return {"runs": rows, "duration_ms": duration_ms, "study_row": STUDY_ROW,
+            "dt_ms": {str(k): v for k, v in DT_MS.items()}}
+
+
+def _slab_problem(dx: float, angle_deg: float, sigma: tuple[float, float], dt: float,
+                  length_mm: float = 24.0) -> Any:
+    """A slab (x by y, two voxels thick) with in-plane fibres at ``angle_deg`` to x and a
+    planar stimulus on its x = 0 face; uncalibrated conductivities ``sigma`` (S/m)."""
+    import torch
+
+    from pipeline.cell import tp06
+    from pipeline.monodomain.problem import Conductivities, Grid, MonodomainProblem
+    from pipeline.monodomain.stimulus import Stimulus
+
+    nx = ny = int(round(length_mm / dx))
+    mask = np.ones((nx, ny, 2), dtype=bool)
+    n = mask.sum()
+    a = np.radians(angle_deg)
+    ijk = np.argwhere(mask)
+    state = tp06.initial_state("endo", dtype=torch.float64).numpy()
+    stim = Stimulus(voxels=np.flatnonzero(ijk[:, 0] * dx < 1.0), start_ms=0.0,
+                    duration_ms=2.0, amplitude=-80.0, name="x0_face")
+    return MonodomainProblem(
+        grid=Grid(origin=np.zeros(3), spacing=np.full(3, dx), mask=mask),
+        fibre=np.tile([np.cos(a), np.sin(a), 0.0], (n, 1)),
+        conductivities=Conductivities(sigma_l=np.array([sigma[0]]), sigma_t=np.array([sigma[1]]),
+                                      sigma_fast_endo=np.array([sigma[0]])),
+        celltype=np.full(n, tp06.CELLTYPES["endo"], dtype=np.uint8),
+        initial_states=np.broadcast_to(state, (1, 4, state.size)).copy(),
+        stimuli=((stim,),), dt_ms=dt, duration_ms=10.0 + length_mm / 0.05)
+
+
+def _slab_cv(act: np.ndarray, mask_shape: tuple[int, ...], dx: float) -> float:
+    """CV (mm/ms) along x on the slab's centre line: slope over the middle third."""
+    t = act.reshape(mask_shape)[:, mask_shape[1] // 2, 0].astype(np.float64)
+    n = t.size
+    lo, hi = n // 3, max(n // 3 + 2, 2 * n // 3)
+    if np.isnan(t[lo:hi]).any():
+        return float("nan")
+    slope = np.polyfit((np.arange(lo, hi) + 0.5) * dx, t[lo:hi], 1)[0]
+    return float(1.0 / slope) if slope > 0 else float("nan")
+
+
+def slab_cvs(resolutions: list[float], models: list[str],
+             sigma: tuple[float, float] = (0.15, 0.04),
+             angles: tuple[float, ...] = (0.0, 45.0, 90.0)) -> list[dict[str, Any]]:
+    """Planar-wave CV across a slab with fibres at each angle to the grid, per model and dx.
+
+    The monodomain uses the per-direction calibration of the simulate stage at that dx
+    (:func:`pipeline.monodomain.cv.calibrate_directions`); the reaction-eikonal mode the
+    eikonal times with CVs from :func:`~pipeline.monodomain.eikonal.cv_from_sigma`. The
+    expected value is the 0.1 mm one, ``sqrt(c_l^2 cos^2 a + c_t^2 sin^2 a)``.
+    """
+    from pipeline.monodomain.cv import calibrate_directions
+    from pipeline.monodomain.eikonal import cv_from_sigma, problem_inputs, solve_eikonal
+    from pipeline.monodomain.solver import MonodomainSolver
+
+    c_l, c_t = (float(cv_from_sigma(s)) for s in sigma)
+    rows = []
+    for dx in resolutions:
+        dt = DT_MS.get(dx, 0.02)
+        scales = None
+        for model in models:
+            for angle in angles:
+                a = np.radians(angle)
+                expected = float(np.sqrt((c_l * np.cos(a)) ** 2 + (c_t * np.sin(a)) ** 2))
+                if model == "monodomain":
+                    if scales is None:
+                        cal_l, cal_t = calibrate_directions(sigma[0], sigma[1], dx, dt)
+                        scales = (cal_l.scale, cal_t.scale)
+                    p = _slab_problem(dx, angle, (sigma[0] * scales[0], sigma[1] * scales[1]), dt)
+                    act = MonodomainSolver(p).run(stop_when_activated=True).activation_ms[0]
+                else:
+                    p = _slab_problem(dx, angle, sigma, dt)
+                    cv_l, cv_t, src = problem_inputs(p)
+                    act = solve_eikonal(p.grid.mask, dx, p.fibre, cv_l, cv_t, src)[0].numpy()
+                cv = _slab_cv(act, p.grid.mask.shape, dx)
+                rows.append({"model": model, "dx_mm": dx, "angle_deg": angle,
+                             "cv_mm_per_ms": cv, "expected_mm_per_ms": expected,
+                             "error_pct": 100.0 * (cv / expected - 1.0)})
+                log.info("slab %s", json.dumps(rows[-1]))
+    return rows
+
+
+def study_figure(result: dict[str, Any], path: Path) -> Path:
+    """Activation MAE and smallest ECG correlation against voxel size, per model and pattern."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipeline.io import atomic_path
+
+    runs = pd.DataFrame(result["runs"])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for (heart, model, pattern), g in runs.groupby(["heart", "model", "pattern"]):
+        g = g[g["dx_mm"] > g["reference_dx_mm"]].sort_values("dx_mm")
+        style = "-o" if model == "monodomain" else "--s"
+        label = f"{heart} {model} {pattern}"
+        axes[0].plot(g["dx_mm"], g["activation_mae_ms"], style, label=label)
+        axes[1].plot(g["dx_mm"], g["ecg_corr_min"], style, label=label)
+        axes[2].plot(g["dx_mm"], g["qrs_ms"], style, label=label)
+    for ax, title in zip(axes, ("activation MAE at the 75 points (ms)",
+                                "smallest lead correlation with the reference",
+                                "QRS duration (ms)")):
+        ax.set_xlabel("voxel size (mm)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return path
