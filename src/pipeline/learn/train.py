@@ -83,7 +83,8 @@ def _write_curves(out_dir: Path, network: str, history: list[dict[str, float]]) 
 def train(dataset: str | Path, network: str, out_dir: str | Path, *,
           settings: dict[str, Any] | None = None, seed: int = 0, resume: bool = False,
           overrides: dict[str, Any] | None = None, progress: bool = True,
-          stop_after: int | None = None) -> Path:
+          stop_after: int | None = None, train_fraction: float = 1.0,
+          fit_ood: bool = True) -> Path:
     """Train preset ``network`` on ``dataset``; return the best checkpoint's path.
 
     Parameters
@@ -106,6 +107,13 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
     stop_after
         Stop after this many epochs in this call (a time-limited job; continue it later
         with ``resume=True``).
+    train_fraction
+        Train on this fraction (0, 1] of the training split (the learning curve): the first
+        ``round(f N)`` of a permutation fixed by ``seed``, so smaller sets are subsets of
+        larger ones. Validation is unchanged.
+    fit_ood
+        After training, fit the out-of-distribution score (:mod:`pipeline.learn.ood`) on
+        the training and validation splits and store it in the checkpoint.
     """
     cfg_train = {**DEFAULTS, **(settings or {})}
     out_dir = Path(out_dir)
@@ -120,7 +128,10 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
 
     x_all = torch.from_numpy(scale_ecg(data.ecg))
     y_all = torch.from_numpy(targets(data, mcfg.task, norm))
-    tr, va = (torch.from_numpy(data.splits[s]) for s in ("train", "val"))
+    tr_idx = subset(data.splits["train"], train_fraction, seed)
+    if train_fraction != 1.0:
+        data.splits["train"] = tr_idx               # the OOD score sees the same subset
+    tr, va = torch.from_numpy(tr_idx), torch.from_numpy(data.splits["val"])
     x_tr, y_tr, x_va, y_va = x_all[tr], y_all[tr], x_all[va], y_all[va]
 
     torch.manual_seed(seed)
@@ -141,6 +152,8 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
     fingerprint = {"dataset": str(Path(dataset).resolve()), "size": stat.st_size,
                    "mtime_ns": stat.st_mtime_ns, "settings": cfg_train, "seed": seed,
                    "model": mcfg.to_dict()}
+    if train_fraction != 1.0:
+        fingerprint["train_fraction"] = train_fraction
     state = (torch.load(state_path, map_location="cpu", weights_only=True)
              if resume and state_path.exists() else None)
     if state is not None and state.get("fingerprint") != fingerprint:
@@ -206,5 +219,28 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
                         "best": best, "epoch": epoch + 1, "fingerprint": fingerprint}, tmp)
         _write_curves(out_dir, network, history)
     log.info("best validation loss of %s: %.4g -> %s", network, best, best_path)
+    if fit_ood and end == epochs:
+        from pipeline.learn.ood import attach_ood_data
+        attach_ood_data(best_path, data)
     return best_path
+
+
+def subset(train_idx: Any, fraction: float, seed: int) -> Any:
+    """The first ``round(fraction N)`` (at least 1) of a seeded permutation of ``train_idx``,
+    sorted; nested across fractions for one seed.
+
+    Raises
+    ------
+    ValueError
+        For a fraction outside (0, 1].
+    """
+    import numpy as np
+
+    if not 0 < fraction <= 1:
+        raise ValueError(f"train_fraction {fraction} outside (0, 1]")
+    if fraction == 1.0:
+        return train_idx
+    perm = np.random.default_rng(seed + 12345).permutation(len(train_idx))
+    keep = perm[:max(1, int(round(fraction * len(train_idx))))]
+    return np.sort(np.asarray(train_idx)[keep])
 
