@@ -108,7 +108,7 @@ def train_emulator(data: LearnData, *, epochs: int = 200, hidden: int = 256, lr:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         sched.step()
         train_mse = total / len(perm)
     emu.eval()
@@ -220,11 +220,12 @@ def _recon(model: nn.Module, emulator: Emulator, x: np.ndarray, scale: float) ->
 def run_adaptation(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *,
                    shift: dict[str, float] | None = None, emulator_epochs: int = 200,
                    steps: int = 200, lr: float = 1e-4, anchor: float = 1e-2,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, emulator_kw: dict[str, Any] | None = None) -> dict[str, Any]:
     """Emulator, domain-shifted ECGs, adaptation and the comparison; write ``adapt.json``.
 
     Writes ``emulator.pt``, ``{network}.adapted.pt`` (a checkpoint like the supervised one,
-    with ``adaptation`` settings) and ``adapt.json`` into ``out_dir``.
+    with ``adaptation`` settings) and ``adapt.json`` into ``out_dir``. ``emulator_kw``
+    passes ``hidden``, ``lr`` and ``batch_size`` to :func:`train_emulator`.
 
     Returns
     -------
@@ -244,7 +245,7 @@ def run_adaptation(model_path: str | Path, dataset: str | Path, out_dir: str | P
     t_start = time.perf_counter()
     shift = {**SHIFT_DEFAULTS, **(shift or {})}
     emu, emu_report = train_emulator(data, epochs=emulator_epochs, seed=seed,
-                                     shift_max_ms=cfg.shift_max_ms)
+                                     shift_max_ms=cfg.shift_max_ms, **(emulator_kw or {}))
     rng = np.random.default_rng(seed + 7)
     pool = np.concatenate([data.splits["train"], data.splits["val"]])
     te = data.splits["test"]
@@ -268,6 +269,7 @@ def run_adaptation(model_path: str | Path, dataset: str | Path, out_dir: str | P
                     "shifted_test_recon_mse": _recon(adapted, emu, x_shift, s)},
         "adapt_loss_first_last": [losses[0], losses[-1]] if losses else None,
     }
+    res["settings"]["emulator"] = dict(emulator_kw or {})
     res["gain_ms"] = (res["supervised"]["shifted_test_mae_ms"]
                       - res["adapted"]["shifted_test_mae_ms"])
     res["seconds"] = time.perf_counter() - t_start

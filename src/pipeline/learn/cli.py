@@ -113,7 +113,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
              if getattr(args, k) is not None}
     res = run_adaptation(args.model, args.dataset, args.out, shift=shift,
                          emulator_epochs=args.emulator_epochs, steps=args.steps, lr=args.lr,
-                         anchor=args.anchor, seed=args.seed)
+                         anchor=args.anchor, seed=args.seed,
+                         emulator_kw={"hidden": args.emulator_hidden, "lr": args.emulator_lr,
+                                      "batch_size": args.emulator_batch})
     sup, ada = res["supervised"], res["adapted"]
     print(f"emulator relative val MSE {res['emulator']['val_relative_mse']:.3f}")
     print(f"{'':12s} {'clean test':>10s} {'shifted test':>12s}  (activation MAE, ms)")
@@ -261,6 +263,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     p.add_argument("--out", required=True, help="folder for adapt.json, emulator.pt, "
                                                 "{network}.adapted.pt")
     p.add_argument("--emulator-epochs", type=int, default=200)
+    p.add_argument("--emulator-hidden", type=int, default=256, help="emulator MLP width")
+    p.add_argument("--emulator-lr", type=float, default=1e-3)
+    p.add_argument("--emulator-batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=200, help="adaptation steps")
     p.add_argument("--lr", type=float, default=1e-4, help="adaptation learning rate")
     p.add_argument("--anchor", type=float, default=1e-2, help="weight of sum (w - w0)^2")
