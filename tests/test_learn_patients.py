@@ -104,7 +104,7 @@ def test_every_reader_gives_the_same_prediction(ens, tmp_path):
         np.testing.assert_allclose(r["activation_ms"], ref, atol=1e-3, err_msg=name)
     # the median beat is the original beat moved so that its QRS onset is at 0
     med = runs["wfdb"]["_beat"].beat_mV
-    lags = range(0, 60)
+    lags = range(60)
     r = [np.corrcoef(med[:, :T - 60].ravel(), beat[:, k:k + T - 60].ravel())[0, 1] for k in lags]
     assert max(r) > 0.97
     # a (12, T) .npy at 1 kHz is one beat in the dataset layout, taken as it is
@@ -196,7 +196,7 @@ def test_ensemble_spread_and_calibration_in_metrics(ens, tmp_path):
         assert 0.0 <= u["within_1sd"] <= u["within_2sd"] <= 1.0
         assert u["mean_sd_ms"] > 0
     # recomputed independently from the members
-    model, cfg, norm, _ = load_model(ens["model"])
+    model, cfg, _, _ = load_model(ens["model"])
     data = read_dataset(ens["dataset"])
     te = data.splits["test"]
     with torch.no_grad():
@@ -295,7 +295,7 @@ def test_adaptation_emulator_fits_and_runs(ens, tmp_path):
     for k in ("supervised", "adapted"):
         assert np.isfinite(res[k]["shifted_test_mae_ms"]) and np.isfinite(res[k]["clean_test_mae_ms"])
     assert res["adapted"]["shifted_test_recon_mse"] <= res["supervised"]["shifted_test_recon_mse"] * 1.05
-    model, cfg, *_ = load_model(tmp_path / "a" / "ensemble.adapted.pt")
+    _, cfg, *_ = load_model(tmp_path / "a" / "ensemble.adapted.pt")
     assert cfg.name == "ensemble"
     with pytest.raises(InputError, match="activation network"):
         d2 = tmp_path / "vm.h5"

@@ -34,7 +34,13 @@ from torch import nn
 from pipeline.errors import InputError
 from pipeline.io import provenance, write_json
 from pipeline.learn import checkpoint
-from pipeline.learn.data import LearnData, paper_activation, read_dataset, scale_ecg, shift_batch
+from pipeline.learn.data import (
+    LearnData,
+    paper_activation,
+    read_dataset,
+    scale_ecg,
+    shift_batch,
+)
 from pipeline.learn.evaluate import member_units
 from pipeline.learn.metrics import activation_metrics
 
@@ -260,7 +266,7 @@ def run_adaptation(model_path: str | Path, dataset: str | Path, out_dir: str | P
         "model": str(model_path), "dataset": str(dataset), "emulator": emu_report,
         "shift": shift, "settings": {"steps": steps, "lr": lr, "anchor": anchor,
                                      "emulator_epochs": emulator_epochs, "seed": seed,
-                                     "adapt_samples": int(len(pool)), "test_samples": int(len(te))},
+                                     "adapt_samples": len(pool), "test_samples": len(te)},
         "supervised": {"clean_test_mae_ms": _mae(model, x_clean, label, s, rec_ms),
                        "shifted_test_mae_ms": _mae(model, x_shift, label, s, rec_ms),
                        "shifted_test_recon_mse": _recon(model, emu, x_shift, s)},

@@ -238,6 +238,41 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     common(p, settings=False)
     p.set_defaults(func=cmd_predict)
 
+    _register_patients(sub, common)
+
+    p = sub.add_parser("export-onnx", help="export a checkpoint to ONNX (checked with ORT)")
+    p.add_argument("--model", required=True, help="checkpoint {network}.pt")
+    p.add_argument("--out", required=True, help="output .onnx file")
+    common(p, settings=False)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval-summary", help="table and figure comparing evaluated networks")
+    p.add_argument("--metrics", nargs="+", required=True, help="metrics.json files")
+    p.add_argument("--out", required=True, help="folder for summary.csv and summary.png")
+    common(p, settings=False)
+    p.set_defaults(func=cmd_summary)
+
+    p = bench.add_parser("learn", help="train networks with one budget; compare on validation")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--networks", nargs="+", default=["I", "resnet", "ensemble"])
+    common(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = bench.add_parser("predict", help="time pipeline predict per recording after loading")
+    p.add_argument("--model", required=True, help="checkpoint {network}.pt")
+    p.add_argument("--ecg", nargs="+", default=None,
+                   help="recordings (default: the two shared ones in ../shared/data/ecg)")
+    p.add_argument("--dataset", default=None, help="training dataset (nearest sample)")
+    p.add_argument("--out", default="bench-predict", help="folder for the outputs")
+    p.add_argument("--repeat", type=int, default=5)
+    common(p, settings=False)
+    p.set_defaults(func=cmd_bench_predict)
+
+
+def _register_patients(sub: argparse._SubParsersAction, common: Any) -> None:
+    """Add ``fit-ood``, ``learning-curve`` and ``adapt``."""
     p = sub.add_parser("fit-ood", help="fit the out-of-distribution score of a checkpoint")
     p.add_argument("--model", required=True, help="checkpoint {network}.pt (rewritten)")
     p.add_argument("--dataset", required=True, help="its dataset (train and val splits)")
@@ -277,33 +312,3 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                        help=f"domain shift: {help_} (relative to the lead range)")
     common(p, settings=False)
     p.set_defaults(func=cmd_adapt)
-
-    p = sub.add_parser("export-onnx", help="export a checkpoint to ONNX (checked with ORT)")
-    p.add_argument("--model", required=True, help="checkpoint {network}.pt")
-    p.add_argument("--out", required=True, help="output .onnx file")
-    common(p, settings=False)
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser("eval-summary", help="table and figure comparing evaluated networks")
-    p.add_argument("--metrics", nargs="+", required=True, help="metrics.json files")
-    p.add_argument("--out", required=True, help="folder for summary.csv and summary.png")
-    common(p, settings=False)
-    p.set_defaults(func=cmd_summary)
-
-    p = bench.add_parser("learn", help="train networks with one budget; compare on validation")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--networks", nargs="+", default=["I", "resnet", "ensemble"])
-    common(p)
-    p.set_defaults(func=cmd_bench)
-
-    p = bench.add_parser("predict", help="time pipeline predict per recording after loading")
-    p.add_argument("--model", required=True, help="checkpoint {network}.pt")
-    p.add_argument("--ecg", nargs="+", default=None,
-                   help="recordings (default: the two shared ones in ../shared/data/ecg)")
-    p.add_argument("--dataset", default=None, help="training dataset (nearest sample)")
-    p.add_argument("--out", default="bench-predict", help="folder for the outputs")
-    p.add_argument("--repeat", type=int, default=5)
-    common(p, settings=False)
-    p.set_defaults(func=cmd_bench_predict)

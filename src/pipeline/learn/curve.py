@@ -86,7 +86,7 @@ def learning_curve(dataset: str | Path, network: str, sizes: list[float], out_di
                      overrides=overrides, progress=False, train_fraction=f, fit_ood=False)
         idx = subset(data.splits["train"], f, seed)
         net, ridge = split_mae(ckpt, data), ridge_mae(data, idx)
-        rows.append({"fraction": f, "n_train": int(len(idx)), "val_mae_ms": net["val"],
+        rows.append({"fraction": f, "n_train": len(idx), "val_mae_ms": net["val"],
                      "test_mae_ms": net["test"], "ridge_val_mae_ms": ridge["val"],
                      "ridge_test_mae_ms": ridge["test"]})
         log.info("learning curve %s: %d training samples -> val %.3f ms, test %s ms (ridge "

@@ -25,14 +25,26 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.device import pick_device
 from pipeline.io import write_json
 from pipeline.learn import figures
 from pipeline.learn.checkpoint import load_model
-from pipeline.learn.data import (Normalisation, crossing_activation, paper_activation,
-                                 read_dataset, scale_ecg, targets)
-from pipeline.learn.metrics import (Ridge, activation_metrics, calibration, heart_breakdown,
-                                    ridge_features, vm_metrics)
-from pipeline.device import pick_device
+from pipeline.learn.data import (
+    Normalisation,
+    crossing_activation,
+    paper_activation,
+    read_dataset,
+    scale_ecg,
+    targets,
+)
+from pipeline.learn.metrics import (
+    Ridge,
+    activation_metrics,
+    calibration,
+    heart_breakdown,
+    ridge_features,
+    vm_metrics,
+)
 from pipeline.learn.models import members_output
 
 log = logging.getLogger(__name__)

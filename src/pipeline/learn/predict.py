@@ -314,8 +314,7 @@ def write_outputs(res: dict[str, Any], out_dir: str | Path, predictor: Predictor
                                                     for v in res["sd_ms"]])
     with atomic_path(out_dir / "activation.csv") as tmp, open(tmp, "w") as fh:
         fh.write("point,activation_ms" + (",sd_ms" if sd is not None else "") + "\n")
-        for i, n in enumerate(names):
-            fh.write(f"{n},{act[i]:.3f}" + (f",{sd[i]:.3f}" if sd is not None else "") + "\n")
+        fh.writelines(f"{n},{act[i]:.3f}" + (f",{sd[i]:.3f}" if sd is not None else "") + "\n" for i, n in enumerate(names))
     files = ["activation.csv", "activation.json"]
     if vm is not None:
         t_ms = np.arange(vm.shape[-1]) - res["onset_ms"]
