@@ -207,7 +207,7 @@ def adapt_network(model: nn.Module, emulator: Emulator, x_target: np.ndarray,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(rec))
+        losses.append(float(rec.detach()))
     return net.eval(), losses
 
 
