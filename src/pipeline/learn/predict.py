@@ -344,8 +344,8 @@ def _figures(res: dict[str, Any], beat: PatientBeat, act: np.ndarray, sd: np.nda
                               out_dir / "ecg_comparison.png",
                               ("patient median beat" if beat.layout == "recording"
                                else "input beat",
-                               f"nearest training sample {near['index']} "
-                               f"(RMS {near['rms_distance']:.3f} scaled units)"),
+                               (f"nearest training sample {near['index']} "
+                                f"(RMS {near['rms_distance']:.3f} scaled units)")),
                               onset_ms=beat.onset_ms)
     files = ["bullseye.png"]
     title = "activation time (ms" + (" after QRS onset)" if beat.layout == "recording" else ")")
