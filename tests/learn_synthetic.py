@@ -47,18 +47,33 @@ def exact_crossing(act: np.ndarray) -> np.ndarray:
 
 
 def write_tiny_dataset(path: str | Path, n: int = 160, t_len: int = 128, seed: int = 0,
-                       noise_mV: float = 0.0, t0_range: tuple[float, float] = (5.0, 30.0)
-                       ) -> dict[str, np.ndarray]:
-    """Write the dataset; return the latent truth (``act_true``, ``t0``, ``speed``)."""
+                       noise_mV: float = 0.0, t0_range: tuple[float, float] = (5.0, 30.0),
+                       n_hearts: int = 1, heart_sd_ms: float = 3.0,
+                       split: str = "sample") -> dict[str, np.ndarray]:
+    """Write the dataset; return the latent truth (``act_true``, ``t0``, ``speed``).
+
+    With ``n_hearts > 1`` every sample belongs to one of ``n_hearts`` hearts
+    (``params/anatomy`` = ``heart00``...): a heart shifts the point delays d_p and the lead
+    delays c_l by its own N(0, ``heart_sd_ms``) offsets (drawn from a separate generator,
+    so ``n_hearts = 1`` gives the original dataset). ``split = "heart_and_sample"`` holds
+    out whole test hearts besides random samples (``pipeline.campaign.splits``).
+    """
     rng = np.random.default_rng(seed)
     d = rng.uniform(0.0, 25.0, 75)
     c = rng.uniform(0.0, 25.0, 12)
     amp = rng.choice([-1.0, 1.0], 12) * rng.uniform(0.5, 2.0, 12)
     t0 = rng.uniform(*t0_range, n)
     speed = rng.uniform(0.6, 1.4, n)
-    act = t0[:, None] + speed[:, None] * d[None, :]
+    heart = np.zeros(n, dtype=int)
+    dd, dc = np.zeros((1, 75)), np.zeros((1, 12))
+    if n_hearts > 1:
+        hrng = np.random.default_rng([seed, 99])
+        heart = hrng.integers(0, n_hearts, n)
+        dd = hrng.normal(0.0, heart_sd_ms, (n_hearts, 75))
+        dc = hrng.normal(0.0, heart_sd_ms, (n_hearts, 12))
+    act = t0[:, None] + speed[:, None] * (d[None, :] + dd[heart])
     t = np.arange(t_len, dtype=np.float64)
-    centre = t0[:, None] + speed[:, None] * c[None, :]                    # (n, 12)
+    centre = t0[:, None] + speed[:, None] * (c[None, :] + dc[heart])      # (n, 12)
     width = 3.0 * speed[:, None, None]
     ecg = amp[None, :, None] * (np.exp(-0.5 * ((t - centre[..., None]) / width) ** 2)
                                 - 0.3 * np.exp(-0.5 * ((t - centre[..., None] - 45.0) / 8.0) ** 2))
@@ -76,7 +91,8 @@ def write_tiny_dataset(path: str | Path, n: int = 160, t_len: int = 128, seed: i
         f["vm"] = vm.astype(np.float32)
         f["activation_ms"] = crossing.astype(np.float32)
         f["apd90_ms"] = np.full((n, 75), APD_SHIFT_MS, np.float32)
-        f["params/anatomy"] = np.array(["param000"] * n, dtype="S")
+        names = (["param000"] * n if n_hearts == 1 else [f"heart{h:02d}" for h in heart])
+        f["params/anatomy"] = np.array(names, dtype="S")
         f["params/pattern"] = np.array(["normal"] * n, dtype="S")
         f["params/sigma_l"] = rng.uniform(0.1, 0.2, n)
         f["params/sigma_t"] = rng.uniform(0.02, 0.06, n)
@@ -84,9 +100,13 @@ def write_tiny_dataset(path: str | Path, n: int = 160, t_len: int = 128, seed: i
         f["params/gkr_scale"] = np.ones(n)
         f["params/bcl_ms"] = np.full(n, 1000.0)
         f["params/seed"] = np.arange(n, dtype=np.int64)
-        f["split/val"] = np.sort(idx[:n_val]).astype(np.int64)
-        f["split/test"] = np.sort(idx[n_val:n_val + n_test]).astype(np.int64)
-        f["split/train"] = np.sort(idx[n_val + n_test:]).astype(np.int64)
+        splits = {"val": np.sort(idx[:n_val]), "test": np.sort(idx[n_val:n_val + n_test]),
+                  "train": np.sort(idx[n_val + n_test:])}
+        if split == "heart_and_sample":
+            from pipeline.campaign.splits import split_by_heart_and_sample
+            splits = split_by_heart_and_sample(names, np.arange(n), 0.15, 0.15, seed, "tiny")
+        for key, value in splits.items():
+            f[f"split/{key}"] = np.asarray(value, dtype=np.int64)
         f.attrs["lead_names"] = LEADS
         f.attrs["electrode_names"] = ELECTRODES
         f.attrs["point_names"] = point_names()

@@ -141,6 +141,13 @@ def _split(key: str, cfg: Mapping[str, Any], n_hearts: int) -> Iterator[str]:
     from pipeline.campaign.splits import held_out_counts
 
     split = cfg["split"]
+    if split["by"] == "heart_and_sample":
+        n_test_hearts = max(1, int(round(split["test_fraction"] * n_hearts)))
+        if n_test_hearts >= n_hearts:
+            yield (f"config key '{key}.split.by': heart_and_sample holds out {n_test_hearts} "
+                   f"test heart(s) of the campaign's {n_hearts} and keeps none for training "
+                   "(add hearts or use by: sample)")
+            return
     n = n_hearts if split["by"] == "anatomy" else int(cfg["n_simulations"])
     if n == 0:
         return

@@ -9,6 +9,8 @@ Both splits are reproducible from the config seed and stable when a campaign gro
 * **by anatomy** (held-out hearts): hearts are ordered by the same kind of key on their
   name; the first ``round(test_fraction * H)`` hearts (at least one if the fraction is
   positive) are the test hearts, the next ones the validation hearts.
+* **by heart and sample** (seen and unseen hearts in one test split): held-out test hearts
+  as by anatomy, plus a by-sample split of the other hearts' samples.
 
 ``n = round(fraction * N)`` samples, raised to 1 when the fraction is positive and there
 are at least three samples, so that a tiny CI dataset still has a validation sample; by
@@ -123,10 +125,59 @@ def split_by_anatomy(anatomy: Sequence[str] | np.ndarray, val_fraction: float,
             for name, members in groups.items()}
 
 
+def split_by_heart_and_sample(anatomy: Sequence[str] | np.ndarray,
+                              sim_ids: Sequence[int] | np.ndarray, val_fraction: float,
+                              test_fraction: float, seed: int,
+                              campaign: str) -> dict[str, np.ndarray]:
+    """Held-out hearts and held-out samples of the other hearts, both in the test split.
+
+    The first ``round(test_fraction * H)`` hearts (at least one; ordered as in
+    :func:`split_by_anatomy`) go to the test split whole (unseen hearts); the samples of
+    the remaining hearts are split by sample (:func:`split_by_sample` keys) with
+    ``val_fraction`` and ``test_fraction`` of them for validation and test (seen hearts).
+    Evaluation then reports the test MAE on seen and unseen hearts side by side.
+
+    Parameters
+    ----------
+    anatomy
+        ``(N,)`` heart name of each sample.
+    sim_ids
+        ``(N,)`` campaign index of each sample.
+
+    Returns
+    -------
+    dict
+        As :func:`split_by_sample`.
+
+    Raises
+    ------
+    InputError
+        With fewer than two hearts.
+    """
+    names = np.asarray([str(a) for a in anatomy], dtype=object)
+    hearts = sorted(set(names.tolist()))
+    n_test = max(1, int(round(test_fraction * len(hearts))))
+    if n_test >= len(hearts):
+        raise InputError(f"split heart_and_sample: {len(hearts)} heart(s) {hearts} cannot hold "
+                         f"out {n_test} test heart(s) and keep one for training")
+    keys = [_key(seed, campaign, _TAG_ANATOMY, zlib.crc32(h.encode())) for h in hearts]
+    held = [hearts[i] for i in np.argsort(keys, kind="stable")[:n_test]]
+    unseen = np.flatnonzero(np.isin(names, held))
+    rest = np.flatnonzero(~np.isin(names, held))
+    ids = np.asarray(sim_ids, dtype=np.int64)
+    inner = split_by_sample(ids[rest], val_fraction, test_fraction, seed, campaign)
+    log.info("held-out test hearts %s (%d samples); seen hearts split by sample", held,
+             unseen.size)
+    return {"train": np.sort(rest[inner["train"]]), "val": np.sort(rest[inner["val"]]),
+            "test": np.sort(np.concatenate([rest[inner["test"]], unseen]))}
+
+
 def make_splits(split_cfg: Mapping[str, Any], sim_ids: np.ndarray, anatomy: np.ndarray,
                 seed: int, campaign: str) -> dict[str, np.ndarray]:
     """Splits from a campaign's ``split`` settings (``by``, ``val_fraction``, ``test_fraction``)."""
     val, test = float(split_cfg["val_fraction"]), float(split_cfg["test_fraction"])
     if split_cfg["by"] == "anatomy":
         return split_by_anatomy(anatomy, val, test, seed, campaign)
+    if split_cfg["by"] == "heart_and_sample":
+        return split_by_heart_and_sample(anatomy, sim_ids, val, test, seed, campaign)
     return split_by_sample(sim_ids, val, test, seed, campaign)

@@ -25,14 +25,27 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.device import pick_device
 from pipeline.io import write_json
 from pipeline.learn import figures
 from pipeline.learn.checkpoint import load_model
-from pipeline.learn.data import (Normalisation, crossing_activation, paper_activation,
-                                 read_dataset, scale_ecg, targets)
-from pipeline.learn.metrics import Ridge, activation_metrics, ridge_features, vm_metrics
-from pipeline.device import pick_device
-from pipeline.learn.train import predict_units
+from pipeline.learn.data import (
+    Normalisation,
+    crossing_activation,
+    paper_activation,
+    read_dataset,
+    scale_ecg,
+    targets,
+)
+from pipeline.learn.metrics import (
+    Ridge,
+    activation_metrics,
+    calibration,
+    heart_breakdown,
+    ridge_features,
+    vm_metrics,
+)
+from pipeline.learn.models import members_output
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +81,12 @@ def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *
              sample: int = 0) -> dict[str, Any]:
     """Evaluate checkpoint ``model_path`` on ``dataset``; write metrics and figures.
 
+    Besides the DESIGN section 7 keys, ``metrics.json`` holds for an ensemble
+    ``uncertainty.{val,test}`` (:func:`pipeline.learn.metrics.calibration` of the members'
+    SD against the errors) and, when the test split has samples of hearts seen in training
+    and of unseen hearts (``params/anatomy``), ``test_seen_heart_mae_ms``,
+    ``test_unseen_heart_mae_ms`` and ``hearts`` (:func:`pipeline.learn.metrics.heart_breakdown`).
+
     Parameters
     ----------
     anatomy
@@ -102,30 +121,8 @@ def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *
             t["vm_mV"] = data.vm[idx]
         return t
 
-    # network
-    preds: dict[str, dict[str, np.ndarray]] = {}
-    for s in EVAL_SPLITS:
-        idx = data.splits[s]
-        units = predict_units(model, torch.from_numpy(x[idx]), device=dev).numpy()
-        preds[s] = outputs_to_predictions(units.reshape((len(idx),) + y.shape[1:]),
-                                          cfg.task, norm, dt)
-    # baselines, fitted on the training split in network units
-    tr, va = data.splits["train"], data.splits["val"]
-    y_flat = y.reshape(len(y), -1)
-    with np.errstate(invalid="ignore"):
-        mean_units = np.nanmean(y_flat[tr], axis=0)
-    feats = ridge_features(x)
-    ridge = Ridge().fit(feats[tr], y_flat[tr], feats[va], y_flat[va])
-    base_preds: dict[str, dict[str, dict[str, np.ndarray]]] = {"mean": {}, "ridge": {}}
-    for s in EVAL_SPLITS:
-        idx = data.splits[s]
-        shape = (len(idx),) + y.shape[1:]
-        base_preds["mean"][s] = outputs_to_predictions(
-            np.broadcast_to(mean_units, (len(idx), mean_units.size)).reshape(shape),
-            cfg.task, norm, dt)
-        base_preds["ridge"][s] = outputs_to_predictions(
-            ridge.predict(feats[idx]).astype(np.float32).reshape(shape), cfg.task, norm, dt)
-
+    preds, spread = _network_predictions(model, cfg, norm, data, x, y.shape[1:], dev)
+    base_preds = _baseline_predictions(data, x, y, cfg.task, norm)
     results = {}
     for key, fname in (("act_paper_ms", "metrics.json"),
                        ("act_interp_ms", "metrics_interpolated.json")):
@@ -138,6 +135,7 @@ def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *
                                                 record_ms, dt) for s in EVAL_SPLITS}
                           for b in ("mean", "ridge")},
         }
+        metrics.update(_extras(data, preds, spread, truth, key, record_ms))
         write_json(out_dir / fname, metrics)
         results[fname] = metrics
     m = results["metrics.json"]
@@ -148,6 +146,74 @@ def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *
                  m["baselines"]["ridge"][s]["activation_mae_ms"])
     _figures(data, cfg.task, preds, truth, out_dir, anatomy, sample, cfg.name)
     return m
+
+
+@torch.no_grad()
+def member_units(model: torch.nn.Module, x: np.ndarray, device: torch.device | None = None,
+                 batch_size: int = 64) -> np.ndarray:
+    """Every member's outputs (K, N, ...) in network units for scaled ECGs (N, 12, T)."""
+    device = device or torch.device("cpu")
+    model.eval()
+    outs = [members_output(model, torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))
+                           .to(device)).cpu().numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs, axis=1)
+
+
+def _network_predictions(model: torch.nn.Module, cfg: Any, norm: Normalisation, data: Any,
+                         x: np.ndarray, y_shape: tuple[int, ...], dev: torch.device
+                         ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Predictions per split (members' mean) and, for ensembles, the members' SD (ms)."""
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    spread: dict[str, np.ndarray] = {}
+    for s in EVAL_SPLITS:
+        idx = data.splits[s]
+        members = member_units(model, x[idx], dev).reshape((-1, len(idx)) + y_shape)
+        preds[s] = outputs_to_predictions(members.mean(axis=0), cfg.task, norm, data.dt_ms)
+        if members.shape[0] > 1 and cfg.task == "activation":
+            spread[s] = members.std(axis=0) * norm.label_scale_ms
+    return preds, spread
+
+
+def _baseline_predictions(data: Any, x: np.ndarray, y: np.ndarray, task: str,
+                          norm: Normalisation) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Mean and ridge baselines, fitted on the training split in network units."""
+    dt = data.dt_ms
+    tr, va = data.splits["train"], data.splits["val"]
+    y_flat = y.reshape(len(y), -1)
+    with np.errstate(invalid="ignore"):
+        mean_units = np.nanmean(y_flat[tr], axis=0)
+    feats = ridge_features(x)
+    ridge = Ridge().fit(feats[tr], y_flat[tr], feats[va], y_flat[va])
+    base: dict[str, dict[str, dict[str, np.ndarray]]] = {"mean": {}, "ridge": {}}
+    for s in EVAL_SPLITS:
+        idx = data.splits[s]
+        shape = (len(idx),) + y.shape[1:]
+        base["mean"][s] = outputs_to_predictions(
+            np.broadcast_to(mean_units, (len(idx), mean_units.size)).reshape(shape), task,
+            norm, dt)
+        base["ridge"][s] = outputs_to_predictions(
+            ridge.predict(feats[idx]).astype(np.float32).reshape(shape), task, norm, dt)
+    return base
+
+
+def _extras(data: Any, preds: dict[str, dict[str, np.ndarray]], spread: dict[str, np.ndarray],
+            truth: Any, key: str, record_ms: float) -> dict[str, Any]:
+    """Ensemble calibration and the seen/unseen-heart breakdown of the test split."""
+    out: dict[str, Any] = {}
+    if spread:
+        out["uncertainty"] = {s: calibration(preds[s][key], spread[s],
+                                             truth(data.splits[s])[key]) for s in spread}
+    test = data.splits["test"]
+    if data.anatomy and test.size:
+        hearts = [data.anatomy[i] for i in test]
+        train_hearts = {data.anatomy[i] for i in data.splits["train"]}
+        hb = heart_breakdown(preds["test"][key], truth(test)[key], hearts, train_hearts,
+                             record_ms)
+        if hb["n_seen"] and hb["n_unseen"]:
+            out["test_seen_heart_mae_ms"] = hb["seen_mae_ms"]
+            out["test_unseen_heart_mae_ms"] = hb["unseen_mae_ms"]
+            out["hearts"] = hb
+    return out
 
 
 def _figures(data: Any, task: str, preds: dict[str, dict[str, np.ndarray]], truth: Any,

@@ -198,3 +198,71 @@ def plot_anatomy_3d(anatomy: str | Path, maps: dict[str, np.ndarray], path: str 
         tmp.with_suffix(".png").replace(tmp)
     plotter.close()
     return path
+
+
+def plot_ecg_pair(left: np.ndarray, right: np.ndarray, path: str | Path,
+                  titles: tuple[str, str] = ("patient", "nearest training sample"),
+                  onset_ms: float = 0.0, dt_ms: float = 1.0) -> Path:
+    """Two 12-lead ECGs (12, T) side by side, the leads stacked top to bottom.
+
+    Each lead is drawn scaled to range 1 (what the network reads; clinical and simulated
+    amplitudes differ) and labelled with its peak-to-peak amplitude in mV. ``onset_ms``
+    (the QRS onset of ``left`` in its window) is marked on the left; the right one (a
+    simulation) starts at its first stimulus, t = 0.
+    """
+    t = np.arange(left.shape[-1]) * dt_ms
+    fig, axes = plt.subplots(1, 2, figsize=(9, 8), sharey=True)
+    for ax, ecg, name in zip(axes, (left, right), titles, strict=True):
+        ecg = np.asarray(ecg, dtype=float)
+        p2p = ecg.max(axis=1) - ecg.min(axis=1)
+        scaled = ecg / np.where(p2p > 0, p2p, 1.0)[:, None]
+        for i in range(12):
+            ax.plot(t, scaled[i] - 1.2 * i, "k", lw=0.8)
+            ax.text(t[-1], -1.2 * i + 0.3, f"{p2p[i]:.2g} mV", fontsize=6, ha="right")
+        ax.set_yticks(-1.2 * np.arange(12), list(LEAD_NAMES))
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("time (ms)")
+        ax.grid(alpha=0.3)
+    if onset_ms:
+        axes[0].axvline(onset_ms, color="r", lw=0.6, ls="--")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_prediction_bullseyes(maps: dict[str, np.ndarray], path: str | Path,
+                              sd: np.ndarray | None = None,
+                              title: str = "activation time (ms)") -> Path:
+    """LV/RV bull's-eyes of activation maps (75,) on one scale, plus an SD map on its own.
+
+    Parameters
+    ----------
+    maps
+        Named activation maps (75,), ms, drawn with a common colour scale.
+    sd
+        (75,) ensemble SD (ms), drawn in a last column with its own scale, or None.
+    """
+    finite = np.concatenate([np.asarray(m, float)[:30] for m in maps.values()])
+    finite = finite[np.isfinite(finite)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    norm = matplotlib.colors.Normalize(vmin=lo, vmax=max(hi, lo + 1e-6))
+    cols = list(maps.items()) + ([("ensemble SD", sd)] if sd is not None else [])
+    fig, axes = plt.subplots(2, len(cols), figsize=(3.2 * len(cols) + 1.2, 6.4), squeeze=False)
+    sd_norm = None
+    for col, (name, m) in enumerate(cols):
+        m = np.asarray(m, dtype=float)
+        nrm, cmap = norm, "jet_r"
+        if sd is not None and col == len(cols) - 1:
+            top = float(np.nanmax(m[:30])) if np.isfinite(m[:30]).any() else 1.0
+            nrm = sd_norm = matplotlib.colors.Normalize(vmin=0.0, vmax=max(top, 1e-6))
+            cmap = "viridis"
+        bullseye_lv(axes[0, col], m[:17], nrm, cmap)
+        bullseye_rv(axes[1, col], m[17:30], nrm, cmap)
+        axes[0, col].set_title(f"{name}: LV", fontsize=9)
+        axes[1, col].set_title(f"{name}: RV", fontsize=9)
+    n_act = len(maps)
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap="jet_r"), ax=axes[:, :n_act],
+                 shrink=0.7, label=title)
+    if sd_norm is not None:
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm=sd_norm, cmap="viridis"),
+                     ax=axes[:, -1], shrink=0.7, label="SD (ms)")
+    return _save(fig, path)

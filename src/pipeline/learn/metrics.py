@@ -137,3 +137,76 @@ class Ridge:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mu) / self.sd @ self.w + self.b
+
+
+#: Fractions of a Gaussian within 1 and 2 standard deviations of its mean.
+GAUSSIAN_WITHIN = {"within_1sd": 0.6827, "within_2sd": 0.9545}
+
+
+def calibration(pred_ms: np.ndarray, sd_ms: np.ndarray, true_ms: np.ndarray) -> dict[str, Any]:
+    """How well an ensemble's spread matches its errors.
+
+    Parameters
+    ----------
+    pred_ms, sd_ms, true_ms
+        (N, 75) predicted mean, members' standard deviation and true activation (ms).
+        Entries where any of them is NaN are skipped.
+
+    Returns
+    -------
+    dict
+        ``within_1sd``, ``within_2sd``: fraction of |error| <= 1 and 2 SD (a calibrated
+        Gaussian spread gives 0.683 and 0.954, see ``gaussian``); ``mean_sd_ms``;
+        ``mae_ms``; ``sd_scale_68``: the factor by which the SDs would have to be multiplied
+        for 68.3 % coverage (1 = calibrated, > 1 over-confident); ``rank_corr``: Spearman
+        correlation of SD and |error| over entries (does a larger spread mean a larger
+        error?); ``n``: entries used.
+    """
+    pred, sd, true = (np.asarray(a, np.float64).ravel() for a in (pred_ms, sd_ms, true_ms))
+    ok = np.isfinite(pred) & np.isfinite(sd) & np.isfinite(true)
+    err, sd = np.abs(pred[ok] - true[ok]), sd[ok]
+    if err.size == 0:
+        return {"within_1sd": None, "within_2sd": None, "mean_sd_ms": None, "mae_ms": None,
+                "sd_scale_68": None, "rank_corr": None, "n": 0, "gaussian": GAUSSIAN_WITHIN}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(sd > 0, err / sd, np.where(err > 0, np.inf, 0.0))
+    ranks = [np.argsort(np.argsort(v, kind="stable"), kind="stable") for v in (sd, err)]
+    rc = np.corrcoef(*ranks)[0, 1] if err.size > 1 and np.ptp(sd) > 0 and np.ptp(err) > 0 \
+        else np.nan
+    return {"within_1sd": float(np.mean(err <= sd)), "within_2sd": float(np.mean(err <= 2 * sd)),
+            "mean_sd_ms": float(sd.mean()), "mae_ms": float(err.mean()),
+            "sd_scale_68": _finite_or_none(float(np.quantile(ratio, GAUSSIAN_WITHIN["within_1sd"]))),
+            "rank_corr": _finite_or_none(float(rc)), "n": int(err.size),
+            "gaussian": GAUSSIAN_WITHIN}
+
+
+def heart_breakdown(pred_ms: np.ndarray, true_ms: np.ndarray, hearts: list[str],
+                    train_hearts: set[str], record_ms: float | None = None) -> dict[str, Any]:
+    """Activation MAE on samples of hearts seen in training and of unseen hearts.
+
+    Parameters
+    ----------
+    pred_ms, true_ms
+        (N, 75) activation times (ms) of one split.
+    hearts
+        (N,) heart (anatomy) name of each sample.
+    train_hearts
+        Hearts with samples in the training split.
+
+    Returns
+    -------
+    dict
+        ``seen_mae_ms`` and ``unseen_mae_ms`` (None when the split has no such sample),
+        ``n_seen``, ``n_unseen`` (samples) and ``per_heart_mae_ms`` {heart: MAE}.
+    """
+    names = np.asarray(hearts, dtype=object)
+    seen = np.array([h in train_hearts for h in names], dtype=bool)
+    out: dict[str, Any] = {"n_seen": int(seen.sum()), "n_unseen": int((~seen).sum())}
+    for key, mask in (("seen_mae_ms", seen), ("unseen_mae_ms", ~seen)):
+        out[key] = (activation_metrics(pred_ms[mask], true_ms[mask], record_ms)
+                    ["activation_mae_ms"] if mask.any() else None)
+    out["per_heart_mae_ms"] = {
+        str(h): activation_metrics(pred_ms[names == h], true_ms[names == h],
+                                   record_ms)["activation_mae_ms"]
+        for h in sorted(set(names.tolist()))}
+    return out

@@ -129,10 +129,10 @@ PRESETS: dict[str, ModelConfig] = {
     "resnet": ModelConfig(name="resnet", arch="resnet", task="activation", width=32, stages=3,
                           kernel=7, dropout=0.1, shift_max_ms=40, label_scale_ms=100.0,
                           schedule="cosine"),
-    "ensemble": ModelConfig(name="ensemble", arch="resnet", task="activation", width=16,
-                            stages=3, kernel=7, dropout=0.1, members=5, shift_max_ms=40,
-                            label_scale_ms=100.0, schedule="cosine"),
 }
+#: The deep ensemble: five members of the best network (``resnet``), each with its own
+#: initialisation and dropout; the prediction is their mean, their SD the uncertainty.
+PRESETS["ensemble"] = dataclasses.replace(PRESETS["resnet"], name="ensemble", members=5)
 
 
 def preset(name: str, **overrides: Any) -> ModelConfig:
@@ -249,9 +249,13 @@ class ResNet1d(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout),
                                   nn.Linear(8 * cin, cfg.n_points))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (B, C, 8): the pooled time bins the head reads."""
         ramp = self.ramp.expand(x.shape[0], 1, x.shape[-1])
-        return self.head(self.body(torch.cat([x, ramp], dim=1)))
+        return self.body(torch.cat([x, ramp], dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
 
 
 class Ensemble(nn.Module):
@@ -293,3 +297,24 @@ def members_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def embedding(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Penultimate embedding of scaled ECGs, the space of the out-of-distribution score.
+
+    The last feature maps before the head, averaged over time: SqueezeNet (B, 512), ResNet
+    (B, C) with C the channels of the last stage; an ensemble concatenates its members'
+    embeddings (B, K C).
+
+    Parameters
+    ----------
+    model
+        A network of :func:`build_model` (in eval mode for deterministic output).
+    x
+        (B, 12, T) scaled ECG.
+    """
+    if isinstance(model, Ensemble):
+        return torch.cat([embedding(m, x) for m in model.members], dim=1)
+    if isinstance(model, (ResNet1d, SqueezeNet1d)):
+        return model.features(x).mean(dim=-1)
+    raise TypeError(f"no embedding for {type(model).__name__}")

@@ -17,12 +17,24 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from pipeline.io import atomic_path, provenance
 from pipeline.device import pick_device
+from pipeline.io import atomic_path, provenance
 from pipeline.learn import checkpoint
-from pipeline.learn.data import (LearnData, Normalisation, read_dataset, scale_ecg,
-                                 shift_batch, targets)
-from pipeline.learn.models import ModelConfig, build_model, members_output, n_parameters, preset
+from pipeline.learn.data import (
+    LearnData,
+    Normalisation,
+    read_dataset,
+    scale_ecg,
+    shift_batch,
+    targets,
+)
+from pipeline.learn.models import (
+    ModelConfig,
+    build_model,
+    members_output,
+    n_parameters,
+    preset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +95,8 @@ def _write_curves(out_dir: Path, network: str, history: list[dict[str, float]]) 
 def train(dataset: str | Path, network: str, out_dir: str | Path, *,
           settings: dict[str, Any] | None = None, seed: int = 0, resume: bool = False,
           overrides: dict[str, Any] | None = None, progress: bool = True,
-          stop_after: int | None = None) -> Path:
+          stop_after: int | None = None, train_fraction: float = 1.0,
+          fit_ood: bool = True) -> Path:
     """Train preset ``network`` on ``dataset``; return the best checkpoint's path.
 
     Parameters
@@ -106,22 +119,20 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
     stop_after
         Stop after this many epochs in this call (a time-limited job; continue it later
         with ``resume=True``).
+    train_fraction
+        Train on this fraction (0, 1] of the training split (the learning curve): the first
+        ``round(f N)`` of a permutation fixed by ``seed``, so smaller sets are subsets of
+        larger ones. Validation is unchanged.
+    fit_ood
+        After training, fit the out-of-distribution score (:mod:`pipeline.learn.ood`) on
+        the training and validation splits and store it in the checkpoint.
     """
     cfg_train = {**DEFAULTS, **(settings or {})}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = read_dataset(dataset)
-    model_over = dict(overrides or {})
-    if cfg_train.get("shift_max_ms") is not None:
-        model_over.setdefault("shift_max_ms", int(cfg_train["shift_max_ms"]))
-    mcfg = preset(network, n_samples=data.n_samples, **model_over)
-    norm = make_normalisation(data, mcfg, cfg_train["label"])
+    data, mcfg, norm, (x_tr, y_tr, x_va, y_va) = _prepare(
+        dataset, network, cfg_train, overrides, train_fraction, seed)
     device = pick_device(cfg_train["device"])
-
-    x_all = torch.from_numpy(scale_ecg(data.ecg))
-    y_all = torch.from_numpy(targets(data, mcfg.task, norm))
-    tr, va = (torch.from_numpy(data.splits[s]) for s in ("train", "val"))
-    x_tr, y_tr, x_va, y_va = x_all[tr], y_all[tr], x_all[va], y_all[va]
 
     torch.manual_seed(seed)
     model = build_model(mcfg).to(device)
@@ -132,79 +143,173 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
              if mcfg.schedule == "cosine" else
              torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0))
     gen = torch.Generator().manual_seed(seed + 1)
-    history: list[dict[str, float]] = []
-    best = math.inf
-    start = 0
     state_path = out_dir / f"{network}.state.pt"
     best_path = out_dir / f"{network}.pt"
-    stat = Path(dataset).stat()
-    fingerprint = {"dataset": str(Path(dataset).resolve()), "size": stat.st_size,
-                   "mtime_ns": stat.st_mtime_ns, "settings": cfg_train, "seed": seed,
-                   "model": mcfg.to_dict()}
-    state = (torch.load(state_path, map_location="cpu", weights_only=True)
-             if resume and state_path.exists() else None)
-    if state is not None and state.get("fingerprint") != fingerprint:
-        log.warning("%s was written for another dataset, config or seed: starting afresh",
-                    state_path)
-        state = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history, best, start = list(state["history"]), float(state["best"]), int(state["epoch"])
-        log.info("resuming %s from epoch %d (best val loss %.4g)", network, start, best)
+    fingerprint = _fingerprint(dataset, cfg_train, seed, mcfg, train_fraction)
+    history, best, start = _resume(state_path if resume else None, fingerprint, model, opt,
+                                   sched, gen, network)
     log.info("training network %s (%d parameters) on %s: %d train, %d val, device %s",
-             network, n_par, dataset, len(tr), len(va), device)
+             network, n_par, dataset, len(x_tr), len(x_va), device)
 
     bs = int(cfg_train["batch_size"])
     end = epochs if stop_after is None else min(epochs, start + stop_after)
     for epoch in range(start, end):
-        model.train()
-        perm = torch.randperm(len(x_tr), generator=gen)
-        total, count = 0.0, 0
-        bar = tqdm(range(0, len(perm), bs), desc=f"{network} epoch {epoch + 1}/{epochs}",
-                   disable=not progress, leave=False)
-        for i in bar:
-            idx = perm[i:i + bs]
-            xb, yb = x_tr[idx], y_tr[idx]
-            if mcfg.shift_max_ms > 0:
-                shifts = torch.randint(0, mcfg.shift_max_ms + 1, (len(idx),), generator=gen)
-                xb, yb = shift_batch(xb, yb, shifts, mcfg.task, mcfg.label_scale_ms)
-            loss = masked_mse(members_output(model, xb.to(device)), yb.to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+        desc = f"{network} epoch {epoch + 1}/{epochs}"
+        train_loss = _one_epoch(model, x_tr, y_tr, mcfg, bs, gen, opt, device, desc, progress)
         sched.step()
-        pred = predict_units(model, x_va, device=device)
-        val_loss = float(masked_mse(pred, y_va))
-        row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val_loss,
-               "lr": opt.param_groups[0]["lr"]}
-        if mcfg.task == "activation":
-            err = (pred - y_va).abs() * mcfg.label_scale_ms
-            row["val_mae_ms"] = float(err[torch.isfinite(err)].mean())
+        row = _validate(model, x_va, y_va, mcfg, device, epoch + 1, train_loss,
+                        opt.param_groups[0]["lr"])
         history.append(row)
         log.info("%s epoch %d: train %.4g val %.4g%s", network, epoch + 1, row["train_loss"],
-                 val_loss, f" (val MAE {row['val_mae_ms']:.3f} ms)" if "val_mae_ms" in row else "")
+                 row["val_loss"],
+                 f" (val MAE {row['val_mae_ms']:.3f} ms)" if "val_mae_ms" in row else "")
+        val_loss = row["val_loss"]
         if val_loss < best or not best_path.exists():
             best = min(best, val_loss)
-            checkpoint.save(best_path, {
-                "model_config": mcfg.to_dict(),
-                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "normalisation": norm.to_dict(), "train_config": cfg_train, "seed": seed,
-                "n_parameters": n_par, "epoch": epoch + 1, "val_loss": val_loss,
-                "dataset": str(dataset), "point_names": list(data.point_names),
-                "provenance": provenance(cfg_train)})
-        with atomic_path(state_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "history": history,
-                        "best": best, "epoch": epoch + 1, "fingerprint": fingerprint}, tmp)
+            _save_best(best_path, model, mcfg, norm, cfg_train, seed, n_par, epoch + 1,
+                       val_loss, dataset, data.point_names)
+        _save_state(state_path, model, opt, sched, gen, history, best, epoch + 1, fingerprint)
         _write_curves(out_dir, network, history)
     log.info("best validation loss of %s: %.4g -> %s", network, best, best_path)
+    if fit_ood and end == epochs:
+        from pipeline.learn.ood import attach_ood_data
+        attach_ood_data(best_path, data)
     return best_path
+
+
+def _prepare(dataset: str | Path, network: str, cfg_train: dict[str, Any],
+             overrides: dict[str, Any] | None, train_fraction: float, seed: int
+             ) -> tuple[LearnData, ModelConfig, Normalisation, tuple[torch.Tensor, ...]]:
+    """Dataset, model config, normalisation and (x_tr, y_tr, x_va, y_va) in network units.
+
+    With ``train_fraction < 1`` the returned data's ``split/train`` is the subset.
+    """
+    data = read_dataset(dataset)
+    model_over = dict(overrides or {})
+    if cfg_train.get("shift_max_ms") is not None:
+        model_over.setdefault("shift_max_ms", int(cfg_train["shift_max_ms"]))
+    mcfg = preset(network, n_samples=data.n_samples, **model_over)
+    norm = make_normalisation(data, mcfg, cfg_train["label"])
+    x_all = torch.from_numpy(scale_ecg(data.ecg))
+    y_all = torch.from_numpy(targets(data, mcfg.task, norm))
+    tr_idx = subset(data.splits["train"], train_fraction, seed)
+    if train_fraction != 1.0:
+        data.splits["train"] = tr_idx               # the OOD score sees the same subset
+    tr, va = torch.from_numpy(tr_idx), torch.from_numpy(data.splits["val"])
+    return data, mcfg, norm, (x_all[tr], y_all[tr], x_all[va], y_all[va])
+
+
+def _validate(model: torch.nn.Module, x_va: torch.Tensor, y_va: torch.Tensor,
+              mcfg: ModelConfig, device: torch.device, epoch: int, train_loss: float,
+              lr: float) -> dict[str, float]:
+    """The epoch's history row: losses, learning rate and (activation) validation MAE (ms)."""
+    pred = predict_units(model, x_va, device=device)
+    row = {"epoch": epoch, "train_loss": train_loss, "val_loss": float(masked_mse(pred, y_va)),
+           "lr": lr}
+    if mcfg.task == "activation":
+        err = (pred - y_va).abs() * mcfg.label_scale_ms
+        row["val_mae_ms"] = float(err[torch.isfinite(err)].mean())
+    return row
+
+
+def _save_best(path: Path, model: torch.nn.Module, mcfg: ModelConfig, norm: Normalisation,
+               cfg_train: dict[str, Any], seed: int, n_par: int, epoch: int, val_loss: float,
+               dataset: str | Path, point_names: list[str]) -> None:
+    """Write the best-so-far checkpoint (layout: :mod:`pipeline.learn.checkpoint`)."""
+    checkpoint.save(path, {
+        "model_config": mcfg.to_dict(),
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "normalisation": norm.to_dict(), "train_config": cfg_train, "seed": seed,
+        "n_parameters": n_par, "epoch": epoch, "val_loss": val_loss,
+        "dataset": str(dataset), "point_names": list(point_names),
+        "provenance": provenance(cfg_train)})
+
+
+def _fingerprint(dataset: str | Path, cfg_train: dict[str, Any], seed: int, mcfg: ModelConfig,
+                 train_fraction: float) -> dict[str, Any]:
+    """What a resume state must match: dataset file, settings, seed, model (and fraction)."""
+    stat = Path(dataset).stat()
+    fingerprint = {"dataset": str(Path(dataset).resolve()), "size": stat.st_size,
+                   "mtime_ns": stat.st_mtime_ns, "settings": cfg_train, "seed": seed,
+                   "model": mcfg.to_dict()}
+    if train_fraction != 1.0:
+        fingerprint["train_fraction"] = train_fraction
+    return fingerprint
+
+
+def _save_state(path: Path, model: torch.nn.Module, opt: Any, sched: Any,
+                gen: torch.Generator, history: list[dict[str, float]], best: float,
+                epoch: int, fingerprint: dict[str, Any]) -> None:
+    """Everything a resumed run needs, written atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(), "history": history,
+                    "best": best, "epoch": epoch, "fingerprint": fingerprint}, tmp)
+
+
+def _resume(state_path: Path | None, fingerprint: dict[str, Any], model: torch.nn.Module,
+            opt: Any, sched: Any, gen: torch.Generator, network: str
+            ) -> tuple[list[dict[str, float]], float, int]:
+    """Load a resume state written for the same ``fingerprint``: (history, best, epoch)."""
+    state = (torch.load(state_path, map_location="cpu", weights_only=True)
+             if state_path is not None and state_path.exists() else None)
+    if state is not None and state.get("fingerprint") != fingerprint:
+        log.warning("%s was written for another dataset, config or seed: starting afresh",
+                    state_path)
+        state = None
+    if state is None:
+        return [], math.inf, 0
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    history, best, start = list(state["history"]), float(state["best"]), int(state["epoch"])
+    log.info("resuming %s from epoch %d (best val loss %.4g)", network, start, best)
+    return history, best, start
+
+
+def _one_epoch(model: torch.nn.Module, x_tr: torch.Tensor, y_tr: torch.Tensor,
+               mcfg: ModelConfig, bs: int, gen: torch.Generator, opt: Any,
+               device: torch.device, desc: str, progress: bool) -> float:
+    """One pass over the training set in batches of ``bs``; the mean training loss."""
+    model.train()
+    perm = torch.randperm(len(x_tr), generator=gen)
+    total, count = 0.0, 0
+    bar = tqdm(range(0, len(perm), bs), desc=desc, disable=not progress, leave=False)
+    for i in bar:
+        idx = perm[i:i + bs]
+        xb, yb = x_tr[idx], y_tr[idx]
+        if mcfg.shift_max_ms > 0:
+            shifts = torch.randint(0, mcfg.shift_max_ms + 1, (len(idx),), generator=gen)
+            xb, yb = shift_batch(xb, yb, shifts, mcfg.task, mcfg.label_scale_ms)
+        loss = masked_mse(members_output(model, xb.to(device)), yb.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+        count += len(idx)
+        bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+    return total / max(count, 1)
+
+
+def subset(train_idx: Any, fraction: float, seed: int) -> Any:
+    """The first ``round(fraction N)`` (at least 1) of a seeded permutation of ``train_idx``,
+    sorted; nested across fractions for one seed.
+
+    Raises
+    ------
+    ValueError
+        For a fraction outside (0, 1].
+    """
+    import numpy as np
+
+    if not 0 < fraction <= 1:
+        raise ValueError(f"train_fraction {fraction} outside (0, 1]")
+    if fraction == 1.0:
+        return train_idx
+    perm = np.random.default_rng(seed + 12345).permutation(len(train_idx))
+    keep = perm[:max(1, int(round(fraction * len(train_idx))))]
+    return np.sort(np.asarray(train_idx)[keep])
 
