@@ -187,6 +187,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_predict(sub: argparse._SubParsersAction, common: Any) -> None:
+    """Add ``predict``."""
+    p = sub.add_parser("predict", help="activation times from a patient's 12-lead ECG")
+    p.add_argument("--model", required=True, help="checkpoint {network}.pt")
+    p.add_argument("--ecg", required=True,
+                   help="WFDB record (.hea + .dat/.mat), .csv (lead-name header), .npy "
+                        "(with --fs), or a (12, T) .npy beat at 1 kHz (dataset layout)")
+    p.add_argument("--out", default=".", help="folder for activation.csv/.json and figures")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate (Hz) of .npy/.csv")
+    p.add_argument("--unit", default=None, help="mV, uV or V (.npy/.csv; default mV)")
+    p.add_argument("--onset-ms", "--pre-ms", dest="onset_ms", type=float, default=0.0,
+                   help="QRS onset position in the window (ms, default 0)")
+    p.add_argument("--notch", type=float, default=None, help="mains notch (50 or 60 Hz)")
+    p.add_argument("--dataset", default=None,
+                   help="training dataset: figure and JSON with the nearest training sample")
+    p.add_argument("--anatomy", default=None, help="anatomy.h5 for the 3-D figure")
+    p.add_argument("--beats-figure", action="store_true",
+                   help="also draw beats.png (every beat and the median beat)")
+    common(p, settings=False)
+    p.set_defaults(func=cmd_predict)
+
+
 def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     """Add ``train``, ``evaluate``, ``predict``, ``export-onnx``, ``eval-summary`` and
     ``bench learn``."""
@@ -218,25 +240,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     common(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="activation times from a patient's 12-lead ECG")
-    p.add_argument("--model", required=True, help="checkpoint {network}.pt")
-    p.add_argument("--ecg", required=True,
-                   help="WFDB record (.hea + .dat/.mat), .csv (lead-name header), .npy "
-                        "(with --fs), or a (12, T) .npy beat at 1 kHz (dataset layout)")
-    p.add_argument("--out", default=".", help="folder for activation.csv/.json and figures")
-    p.add_argument("--fs", type=float, default=None, help="sampling rate (Hz) of .npy/.csv")
-    p.add_argument("--unit", default=None, help="mV, uV or V (.npy/.csv; default mV)")
-    p.add_argument("--onset-ms", "--pre-ms", dest="onset_ms", type=float, default=0.0,
-                   help="QRS onset position in the window (ms, default 0)")
-    p.add_argument("--notch", type=float, default=None, help="mains notch (50 or 60 Hz)")
-    p.add_argument("--dataset", default=None,
-                   help="training dataset: figure and JSON with the nearest training sample")
-    p.add_argument("--anatomy", default=None, help="anatomy.h5 for the 3-D figure")
-    p.add_argument("--beats-figure", action="store_true",
-                   help="also draw beats.png (every beat and the median beat)")
-    common(p, settings=False)
-    p.set_defaults(func=cmd_predict)
-
+    _register_predict(sub, common)
     _register_patients(sub, common)
 
     p = sub.add_parser("export-onnx", help="export a checkpoint to ONNX (checked with ORT)")
