@@ -89,6 +89,7 @@ class SimulateSettings:
     chi_per_mm: float
     cm_uF_per_cm2: float
     sigma_bath_S_per_m: float
+    ecg_filter: bool
     target_cv_mm_per_ms: float | None
     calibrate_directions: bool
     save_activation_map: bool

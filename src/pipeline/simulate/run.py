@@ -32,6 +32,9 @@ from pipeline.simulate.shard import ShardData, read_shard, write_shard
 
 log = logging.getLogger(__name__)
 
+#: The clinical ECG band (Hz): AHA diagnostic bandwidth, 0.05 Hz high-pass and 150 Hz low-pass.
+CLINICAL_BAND_HZ: tuple[float, float] = (0.05, 150.0)
+
 
 @dataclass
 class ShardJob:
@@ -282,11 +285,25 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     return data
 
 
+def clinical_filter(ecg: np.ndarray, dt_ms: float) -> np.ndarray:
+    """The ECG machine's band (:data:`CLINICAL_BAND_HZ`), zero-phase, along the last axis.
+
+    ``ecg`` (..., T) mV sampled every ``dt_ms``; a low-pass above 0.45 x the sampling rate
+    is lowered to it (:func:`pipeline.clinical.preprocess.bandpass`).
+    """
+    from pipeline.clinical.preprocess import bandpass
+
+    return bandpass(ecg, 1000.0 / dt_ms, CLINICAL_BAND_HZ, source="simulated ECG")[0]
+
+
 def _shard_data(job: ShardJob, arrays: _Outputs, run: RunSettings) -> ShardData:
     """The measured shard: leads, labels and APD90 from the recorded arrays."""
     dt_rec = job.settings.record_every_ms
+    electrodes = arrays.electrodes
+    if job.settings.ecg_filter:   # linear: filtering the electrodes filters the leads alike
+        electrodes = clinical_filter(electrodes, dt_rec)
     return ShardData(
-        ecg=leads_from_electrodes(arrays.electrodes), electrodes=arrays.electrodes,
+        ecg=leads_from_electrodes(electrodes), electrodes=electrodes,
         vm=arrays.vm, activation_ms=arrays.act,
         activation_label_ms=activation_labels(arrays.vm, dt_rec),
         apd90_ms=apd90(arrays.vm, dt_rec, activation_ms=arrays.act),
@@ -326,7 +343,8 @@ def shard_figures(shard_path: str | Path, anatomy_path: str | Path, index: int, 
         raise InputError(f"recording points {bad} are outside 1..{len(data.point_names)}")
     out.mkdir(parents=True, exist_ok=True)
     paths = {
-        "ecg": plot_ecg12(data.ecg[index], data.dt_ms, out / "ecg12.png", title=title),
+        "ecg": plot_ecg12(clinical_filter(data.ecg[index], data.dt_ms), data.dt_ms,
+                          out / "ecg12.png", title=title + " (0.05-150 Hz)"),
         "vm": plot_vm_traces(data.vm[index], data.dt_ms, data.point_names, points,
                              out / "vm.png", activation_ms=data.activation_ms[index],
                              title=title),

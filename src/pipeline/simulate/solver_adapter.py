@@ -15,7 +15,10 @@ each simulation's record).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +29,41 @@ from pipeline.params import SimParams
 from pipeline.settings import RunSettings, SimulateSettings
 
 log = logging.getLogger(__name__)
+
+#: Per-direction calibrations found in this process, by their inputs (JSON key).
+_CALIBRATIONS: dict[str, dict[str, Any]] = {}
+#: A JSON file that keeps calibrations between processes (the environment variable
+#: ``PIPELINE_CALIBRATION_CACHE``; unset: none). The calibration is a pure function of its
+#: key (sigma_l, sigma_t, dx, dt, chi, Cm), so reusing it changes nothing but the time.
+CALIBRATION_CACHE = os.environ.get("PIPELINE_CALIBRATION_CACHE")
+
+
+def _read_cache(path: str | None, key: str) -> dict[str, Any] | None:
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        return json.loads(Path(path).read_text()).get(key)
+    except (OSError, ValueError):
+        log.warning("calibration cache %s is unreadable; ignored", path)
+        return None
+
+
+def _write_cache(path: str | None, key: str, value: dict[str, Any]) -> None:
+    if not path:
+        return
+    from pipeline.io import atomic_path
+
+    table = {}
+    if Path(path).is_file():
+        try:
+            table = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            table = {}
+    table[key] = value
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(table, indent=1))
+
 
 class ShardSolver:
     """Builds solvers for batches of one anatomy's simulations.
@@ -73,11 +111,18 @@ class ShardSolver:
         from pipeline.monodomain.cv import calibrate_directions
 
         s = self.settings
-        cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, float(self.spacing.max()), s.dt_ms,
-                                            chi_per_mm=s.chi_per_mm,
-                                            cm_uF_per_cm2=s.cm_uF_per_cm2)
-        self.cv_scale, self.cv_scale_t = float(cal_l.scale), float(cal_t.scale)
-        self.calibration = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
+        key = json.dumps([round(sigma_l, 12), round(sigma_t, 12), float(self.spacing.max()),
+                          s.dt_ms, s.chi_per_mm, s.cm_uF_per_cm2])
+        found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
+        if found is None:
+            cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, float(self.spacing.max()),
+                                                s.dt_ms, chi_per_mm=s.chi_per_mm,
+                                                cm_uF_per_cm2=s.cm_uF_per_cm2)
+            found = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
+            _write_cache(CALIBRATION_CACHE, key, found)
+        _CALIBRATIONS[key] = found
+        self.cv_scale, self.cv_scale_t = float(found["l"]["scale"]), float(found["t"]["scale"])
+        self.calibration = found
         log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f (dx %.3g mm, "
                  "dt %.3g ms)", self.cv_scale, self.cv_scale_t, float(self.spacing.max()),
                  s.dt_ms)
