@@ -152,3 +152,24 @@ def test_implicit_diffusion_agrees_with_explicit_on_a_cable():
     assert np.isfinite(exp).all() and np.isfinite(imp).all()
     assert np.abs(exp - imp).max() < 0.5
     assert np.abs(exp - imp).max() > 0.0                         # a different scheme indeed
+
+
+def test_activation_stimulus_fires_every_voxel_at_its_own_time():
+    """R-E+ drive: a stimulus at each voxel's given time; with diffusion too weak to
+    propagate (a 2 mm cable at 0.005 S/m), each voxel upstrokes just after its own time."""
+    from pipeline.monodomain.stimulus import ActivationStimulus
+
+    problem = _box((6, 1, 1), 2.0, 0.005, 0.005, 0.05, 40.0)
+    times = torch.tensor([[0.0, 5.0, 11.0, 12.5, 20.0, float("nan")]], dtype=torch.float32)
+    drive = ActivationStimulus(times, amplitude=-60.0, duration_ms=2.0)
+    assert drive.last_off_ms == pytest.approx(22.0)
+    i0 = drive.current(10.0, 0.5)
+    assert float(i0.abs().sum()) == 0.0                              # nobody on in [10, 10.5)
+    part = drive.current(10.75, 0.5)                                 # voxel 2 on for 0.25 ms
+    assert float(part[0, 2]) == pytest.approx(-60.0 * 0.25 / 0.5)
+    res = MonodomainSolver(problem, stimulus=drive).run()
+    lag = res.activation_ms[0, :5] - times[0, :5].numpy()
+    assert np.all((lag > 0.0) & (lag < 2.0)), lag
+    assert np.isnan(res.activation_ms[0, 5])                          # never stimulated
+    with pytest.raises(InputError, match="duration"):
+        ActivationStimulus(times, amplitude=-60.0, duration_ms=0.0)
