@@ -39,9 +39,10 @@ the iteration ends when nothing changes. No Python loop runs over voxels: work i
 vectorised over (active pairs, simplices) in chunks.
 
 Conduction velocities from conductivities: monodomain theory gives CV proportional to
-sqrt(D) = sqrt(100 sigma / (chi Cm)); :func:`cv_from_sigma` uses a power law fitted to a
-table of CVs measured with the monodomain solver on fine cables (:data:`CV_TABLE`,
-:func:`pipeline.monodomain.cv.measure_cv_table`).
+sqrt(D) = sqrt(100 sigma / (chi Cm)); :func:`cv_from_sigma` uses
+CV = k sigma / sqrt(sigma + sigma_0), that law with a grid correction at small sigma,
+fitted to a table of CVs measured with the monodomain solver on fine cables
+(:data:`CV_TABLE`, :func:`pipeline.monodomain.cv.measure_cv_table`).
 """
 
 from __future__ import annotations
@@ -144,31 +145,44 @@ def neighbour_table_26(mask: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------- CV-sigma relation
 
-#: Planar-wave CV (mm/ms) along a cable against conductivity (S/m), measured with the
-#: monodomain solver (:func:`pipeline.monodomain.cv.measure_cv_table`): TP06 endo cells,
-#: chi 140/mm, Cm 1 uF/cm^2, dx 0.1 mm, dt 0.005 ms, 15 mm cable, CV fitted over the middle
-#: third. Columns: sigma, CV.
+#: Planar-wave CV (mm/ms) on a cable against conductivity (S/m), measured with the
+#: monodomain solver by :func:`pipeline.monodomain.cv.measure_cv_table` (16 cables in one
+#: batch, 460 s on the shared 2-core machine): TP06 endo cells, chi 140/mm,
+#: Cm 1 uF/cm^2, dx 0.1 mm, dt 0.005 ms (the reference grid of
+#: :func:`pipeline.monodomain.cv.calibrate_directions`), 15 mm cable, CV fitted over its
+#: middle third. It spans the config's sampled ranges (sigma_l 0.10-0.20, sigma_t
+#: 0.02-0.06, sigma_fast_endo 0.5-1.0 S/m). Columns: sigma (S/m), CV (mm/ms).
 CV_TABLE: np.ndarray = np.array([
-    [0.01, np.nan],
+    [0.01, 0.1331], [0.02, 0.2066], [0.03, 0.2622], [0.04, 0.3089], [0.06, 0.3871],
+    [0.08, 0.4528], [0.10, 0.5105], [0.13, 0.5868], [0.16, 0.6544], [0.20, 0.7351],
+    [0.30, 0.9059], [0.40, 1.0493], [0.50, 1.1753], [0.60, 1.2891], [0.80, 1.4907],
+    [1.00, 1.6682],
 ])
-#: Fit of :data:`CV_TABLE`: CV = CV_K * (sigma / 1 S/m) ** CV_EXPONENT (mm/ms).
-CV_K: float = float("nan")
-CV_EXPONENT: float = 0.5
+#: CV_K, CV_SIGMA0: fit of :data:`CV_TABLE` (least squares on log CV),
+#: CV = CV_K * sigma / sqrt(sigma + CV_SIGMA0), CV in mm/ms for sigma in S/m; within
+#: 0.84 % of every measured value (largest at 0.01 S/m). It is the sqrt law of
+#: monodomain theory (CV proportional to sqrt(D), D = 100 sigma / (chi Cm)) for
+#: sigma >> CV_SIGMA0, with the slowing of the 0.1 mm grid at small sigma (short space
+#: constant): a pure sqrt law is off by up to 20 % (0.01 S/m) and 4.5 % (1 S/m), a free
+#: power law (exponent 0.54) by up to 7.8 %.
+CV_K: float = 1.6664
+CV_SIGMA0: float = 0.00593
 
 
 def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float
                   ) -> np.ndarray | torch.Tensor | float:
     """Conduction velocity (mm/ms) of a planar wave for a conductivity (S/m).
 
-    ``CV = CV_K * sigma ** CV_EXPONENT``, the power law fitted to :data:`CV_TABLE`
-    (monodomain cables at dx 0.1 mm, chi 140/mm, Cm 1 uF/cm^2, TP06 endo). Use sigma_l for
-    the fibre direction, sigma_t across, sigma_fast_endo in a fast layer. For other chi or
-    Cm scale sigma by (140 / chi) / Cm first (CV depends on D = 100 sigma / (chi Cm)).
+    ``CV = CV_K * sigma / sqrt(sigma + CV_SIGMA0)``, fitted to :data:`CV_TABLE`
+    (monodomain cables at dx 0.1 mm, dt 0.005 ms, chi 140/mm, Cm 1 uF/cm^2, TP06 endo).
+    Use sigma_l for the fibre direction, sigma_t across, sigma_fast_endo in a fast layer.
+    For another chi or Cm, pass sigma * (140 / chi) / Cm: the CV depends on
+    D = 100 sigma / (chi Cm) only (approximately, the grid term aside).
 
     Parameters
     ----------
     sigma
-        Conductivity, S/m (> 0); any shape, numpy, torch or a float.
+        Conductivity, S/m (> 0); any shape: numpy, torch or a float.
 
     Returns
     -------
@@ -177,16 +191,17 @@ def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float
     Raises
     ------
     InputError
-        For a non-positive or non-finite conductivity.
+        For a non-positive or non-finite conductivity (naming the value).
     """
     values = sigma.detach().cpu().numpy() if isinstance(sigma, torch.Tensor) else \
         np.asarray(sigma, dtype=np.float64)
-    if np.any(~np.isfinite(values)) or np.any(values <= 0):
-        bad = values[~(np.isfinite(values) & (values > 0))].ravel()[0]
-        raise InputError(f"conductivity must be finite and > 0 (S/m), got {bad}")
+    bad = ~(np.isfinite(values) & (values > 0))
+    if np.any(bad):
+        raise InputError(f"conductivity must be finite and > 0 (S/m), got "
+                         f"{values[bad].ravel()[0]}")
     if isinstance(sigma, torch.Tensor):
-        return CV_K * sigma ** CV_EXPONENT
-    out = CV_K * values ** CV_EXPONENT
+        return CV_K * sigma / torch.sqrt(sigma + CV_SIGMA0)
+    out = CV_K * values / np.sqrt(values + CV_SIGMA0)
     return float(out) if np.ndim(sigma) == 0 else out
 
 
@@ -585,7 +600,7 @@ class EikonalSolver:
             changed = new < old - tol_ms                  # dropped by > tol (or from inf)
             t[bi[better], ii[better]] = new[better]
             label[bi[better], ii[better]] = lab[better]
-            active = self._neighbours_of(active[changed], batch)
+            active = self._neighbours_of(active[changed], batch, t)
         self.last_sweeps, self.last_updates = sweeps, updates
         self.last_wall_s = time.perf_counter() - start
         out = t[:, :n]
@@ -598,15 +613,23 @@ class EikonalSolver:
                                   f"voxels are not connected to any source (unreached)")
         return out
 
-    def _neighbours_of(self, flat: torch.Tensor, batch: int) -> torch.Tensor:
-        """Sorted unique pairs b * n + j for the usable neighbours j of the pairs ``flat``."""
+    def _neighbours_of(self, flat: torch.Tensor, batch: int,
+                       t: torch.Tensor | None = None) -> torch.Tensor:
+        """Sorted unique pairs b * n + j for the usable neighbours j of the pairs ``flat``.
+
+        With ``t``, only neighbours later than the voxel itself (or unreached): an
+        earlier neighbour does not take its value from a later one (causality).
+        """
         n = self.n
         if flat.numel() == 0:
             return flat
         b = torch.div(flat, n, rounding_mode="floor")
         nb = self.neighbour[flat - b * n]                           # (m, 26)
+        bb = b[:, None].expand_as(nb)
+        if t is not None:
+            nb = torch.where(t[bb, nb] > t[b, flat - b * n][:, None], nb, n)
         flag = torch.zeros((batch, n + 1), dtype=torch.bool, device=self.device)
-        flag[b[:, None].expand_as(nb), nb] = True
+        flag[bb, nb] = True
         return torch.nonzero(flag[:, :n].reshape(-1)).reshape(-1)
 
 
