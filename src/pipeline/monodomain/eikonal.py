@@ -231,7 +231,11 @@ class EikonalSolver:
         Floating type of the times (float32 is enough: 1e-5 ms at 200 ms).
     chunk
         Largest number of (simulation, voxel) pairs updated in one vectorised block
-        (memory: about 60 * 48 * chunk values); None picks 2**16 on CPU, 2**20 on CUDA.
+        (memory: about 200 values per pair); None picks 2**16 on CPU, 2**20 on CUDA.
+    compile
+        Compile the local solver with ``torch.compile`` (dynamic shapes): about 45 s
+        once per process (less with inductor's cache), then about 4x fewer seconds per
+        update on CPU (measured 1.4 against 6.6 us per update, 6000 pairs).
 
     Notes
     -----
@@ -243,7 +247,8 @@ class EikonalSolver:
 
     def __init__(self, mask: np.ndarray, spacing_mm: float | Sequence[float] | np.ndarray,
                  fibre: np.ndarray, *, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, chunk: int | None = None) -> None:
+                 dtype: torch.dtype = torch.float32, chunk: int | None = None,
+                 compile: bool = False) -> None:
         vec = check_fibres(mask, fibre)
         mask = np.asarray(mask, dtype=bool)
         spacing = np.broadcast_to(np.asarray(spacing_mm, dtype=np.float64), (3,)).copy()
@@ -293,6 +298,7 @@ class EikonalSolver:
                "bits": [4, 2, 1], "base3": [9, 3, 1]}
         self._idx = {k: torch.as_tensor(np.asarray(v, dtype=np.int64), device=self.device)
                      for k, v in idx.items()}
+        self._local = torch.compile(self._update, dynamic=True) if compile else self._update
         #: tolerance (ms) of "a vertex below the source cones" in :meth:`_factored`
         self.tau_floor_ms = 1e-3
         #: sweeps and wall time (s) of the last :meth:`solve`
@@ -366,7 +372,9 @@ class EikonalSolver:
         n, g, ix = self.n, self._geo, self._idx
         b = torch.div(flat, n, rounding_mode="floor")
         i = flat - b * n
-        tn = t[b[:, None], self.neighbour[i]]                      # (m, 26), inf if none
+        row = b * (n + 1)                                          # row offsets in t
+        nbr = self.neighbour[i]
+        tn = t.view(-1)[row[:, None] + nbr]                         # (m, 26), inf if none
         p = self.fdot[i]                                           # (m, 26)
         al = alpha[b, i if alpha.shape[1] > 1 else 0][:, None]     # (m, 1)
         be = beta[b, i if beta.shape[1] > 1 else 0][:, None]
@@ -374,11 +382,11 @@ class EikonalSolver:
         inf = torch.full((), math.inf, dtype=t.dtype, device=t.device)
         # vertices: t_k + ||o_k||_M
         best, arg = (tn + torch.sqrt(al * g["vert_sq"] + be * p * p)).min(dim=1)
-        src = label[b, self.neighbour[i].gather(1, arg[:, None])[:, 0]]
-        fact, src = self._factored(t, label, b, i, src, tn, al, be, alpha, beta)
+        src = label.view(-1)[row + nbr.gather(1, arg[:, None])[:, 0]]
+        fact, src = self._factored(t, label, b, i, row, nbr, src, tn, al, be, alpha, beta)
         best = torch.minimum(best, fact)
         # upwind octant: signs of -V grad t
-        tx = t[b, i][:, None]
+        tx = t.view(-1)[row + i][:, None]
         tp, tm = tn[:, ix["plus"]], tn[:, ix["minus"]]             # (m, 3)
         fp, fm, fx = torch.isfinite(tp), torch.isfinite(tm), torch.isfinite(tx)
         one_m = torch.where(fx, (tx - torch.where(fm, tm, zero)) * g["inv_h"], g["inv_h"])
@@ -434,7 +442,8 @@ class EikonalSolver:
         return best, src
 
     def _factored(self, t: torch.Tensor, label: torch.Tensor, b: torch.Tensor,
-                  i: torch.Tensor, src: torch.Tensor, tn: torch.Tensor, al: torch.Tensor,
+                  i: torch.Tensor, row: torch.Tensor, nbr: torch.Tensor, src: torch.Tensor,
+                  tn: torch.Tensor, al: torch.Tensor,
                   be: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """Source-factored Hopf-Lax value on the ray towards a source, and x's source.
@@ -479,11 +488,12 @@ class EikonalSolver:
         w = torch.cat((1.0 - avs[:, 1:2] / den, (avs[:, 1:2] - avs[:, 2:3]) / den,
                        avs[:, 2:3] / den), dim=1)                   # (m, 3)
         # candidate sources: s and the labels of F, E, C -> (m, 4)
-        nbk = torch.gather(self.neighbour[i], 1, slot)
-        lab = torch.cat((s_[:, None], label[b[:, None], nbk]), dim=1)
+        nbk = torch.gather(nbr, 1, slot)
+        lab = torch.cat((s_[:, None], label.view(-1)[row[:, None] + nbk]), dim=1)
         ok_lab = lab >= 0
         lab = torch.where(ok_lab, lab, i[:, None])
-        ok_lab &= torch.isfinite(t[b[:, None], lab])
+        t_lab = t.view(-1)[row[:, None] + lab]                      # (m, 4)
+        ok_lab &= torch.isfinite(t_lab)
         # points (m, 5, 3) relative to x, in voxels: F, E, C, y, x
         ray = v.to(t.dtype) / den
         pts = torch.cat((offs.to(t.dtype), ray[:, None, :], torch.zeros_like(ray)[:, None, :]),
@@ -493,7 +503,7 @@ class EikonalSolver:
         al_l = alpha[b[:, None], lab if alpha.shape[1] > 1 else 0]   # (m, 4)
         be_l = beta[b[:, None], lab if beta.shape[1] > 1 else 0]
         fd = (d * fl[:, None]).sum(dim=3)                            # (m, 5, 4)
-        cones = t[b[:, None], lab][:, None, :] + torch.sqrt(
+        cones = t_lab[:, None, :] + torch.sqrt(
             al_l[:, None, :] * (d * d).sum(dim=3) + be_l[:, None, :] * fd * fd)
         cones = torch.where(ok_lab[:, None, :], cones, torch.full_like(cones, math.inf))
         t0, _ = cones[:, :4].min(dim=2)                             # (m, 4): F, E, C, y
@@ -589,17 +599,16 @@ class EikonalSolver:
                                       f"({active.numel()} voxel updates still pending)")
             sweeps += 1
             updates += active.numel()
-            parts = [self._update(t, label, active[c:c + self.chunk], alpha, beta)
+            parts = [self._local(t, label, active[c:c + self.chunk], alpha, beta)
                      for c in range(0, active.numel(), self.chunk)]
             new = torch.cat([v for v, _ in parts])
             lab = torch.cat([v for _, v in parts])
-            bi = torch.div(active, n, rounding_mode="floor")
-            ii = active - bi * n
-            old = t[bi, ii]
+            pos = active + torch.div(active, n, rounding_mode="floor")   # b * (n + 1) + i
+            old = t.view(-1)[pos]
             better = new < old
             changed = new < old - tol_ms                  # dropped by > tol (or from inf)
-            t[bi[better], ii[better]] = new[better]
-            label[bi[better], ii[better]] = lab[better]
+            t.view(-1)[pos[better]] = new[better]
+            label.view(-1)[pos[better]] = lab[better]
             active = self._neighbours_of(active[changed], batch, t)
         self.last_sweeps, self.last_updates = sweeps, updates
         self.last_wall_s = time.perf_counter() - start
@@ -625,11 +634,12 @@ class EikonalSolver:
             return flat
         b = torch.div(flat, n, rounding_mode="floor")
         nb = self.neighbour[flat - b * n]                           # (m, 26)
-        bb = b[:, None].expand_as(nb)
+        row = (b * (n + 1))[:, None]
         if t is not None:
-            nb = torch.where(t[bb, nb] > t[b, flat - b * n][:, None], nb, n)
+            tf = t.view(-1)
+            nb = torch.where(tf[row + nb] > tf[row[:, 0] + flat - b * n][:, None], nb, n)
         flag = torch.zeros((batch, n + 1), dtype=torch.bool, device=self.device)
-        flag[bb, nb] = True
+        flag.view(-1)[row + nb] = True
         return torch.nonzero(flag[:, :n].reshape(-1)).reshape(-1)
 
 
