@@ -222,3 +222,10 @@ def test_cuda_matches_cpu():
     cpu = solve_eikonal(mask, 1.0, fib, cl, ct, sources, dtype=torch.float64)
     gpu = solve_eikonal(mask, 1.0, fib, cl, ct, sources, device="cuda", dtype=torch.float64)
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-6, atol=1e-3)
+
+
+def test_measure_cv_table_refuses_bad_conductivities():
+    from pipeline.monodomain.cv import measure_cv_table
+    for bad in ([0.1, 0.0], [float("nan")], []):
+        with pytest.raises(InputError, match="conductivities"):
+            measure_cv_table(bad)

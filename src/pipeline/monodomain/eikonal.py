@@ -732,7 +732,10 @@ def problem_inputs(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.Tens
 
     Each region's tensor sigma = a I + c f f^T gives c_l = cv_from_sigma(a + c),
     c_t = cv_from_sigma(a) (an active fast layer: c = 0, isotropic); every stimulated voxel
-    is a source starting at its stimulus onset (first pulse).
+    is a source starting at its stimulus onset (first pulse). The conductivities are used
+    as the problem holds them, i.e. multiplied by any CV-calibration scale: build the
+    problem without calibration (``cv_scale`` 1) for the eikonal mode, since
+    :func:`cv_from_sigma` already gives the fine-grid CV.
 
     Returns
     -------
