@@ -99,6 +99,22 @@ def test_multiple_sources_give_the_minimum_of_their_cones():
                                                  ct)[0, 0], rel=1e-4)
 
 
+def test_a_ball_of_sources_far_field():
+    """A stimulus ball (radius 2.5 voxels, one start time): the minimum of its voxels' cones,
+    within 2 % from 8 voxels on (measured 1.2 %; 0.7 % beyond 12 voxels)."""
+    mask, ijk = box((25, 25, 25))
+    f = unit((1, 1, 0.5))
+    cl, ct = 0.6, 0.3
+    c = np.array([12, 12, 12])
+    r = np.linalg.norm(ijk - c, axis=1)
+    ball = np.flatnonzero(r <= 2.5)
+    t = solve_eikonal(mask, 1.0, np.tile(f, (ijk.shape[0], 1)), cl, ct,
+                      [(torch.as_tensor(ball), torch.zeros(ball.size))])[0].numpy()
+    exact = cone(ijk, ijk[ball], f, cl, ct).min(axis=1)
+    far = r >= 8
+    assert np.abs((t - exact)[far] / exact[far]).max() < 0.02
+
+
 def test_batched_simulations_equal_separate_solves():
     mask, ijk = box((14, 12, 10))
     rng = np.random.default_rng(1)
