@@ -66,9 +66,9 @@ the continuous ball's cone.
 Speed (CPU, float32, eager, the shared 2-core machine; 60 x 60 x 40 box = 144,000
 voxels, rotating fibres, 3 sources per simulation, 1 mm): B = 1 58 sweeps, 7.7 updates
 per voxel, 2.5 s; B = 2 71 sweeps, 6.3 updates per voxel, 4.4 s (about 2 us per update
-when the machine is otherwise idle). B = 8 took 152 s with the machine's load average at
-5-6 (about 20 us per update), so expect 15-20 s on two idle cores and well under that
-with ``compile=True`` or on CUDA.
+when the machine is otherwise idle; the same runs took 110 s and 76 s at a load average
+of 5-6). B = 8 took 152 s at that load (about 20 us per update), so expect 15-20 s on two
+idle cores, less with ``compile=True``; CUDA not measured.
 
 Conduction velocities from conductivities: monodomain theory gives CV proportional to
 sqrt(D) = sqrt(100 sigma / (chi Cm)); :func:`cv_from_sigma` uses
