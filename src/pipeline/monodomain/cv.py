@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -104,20 +105,98 @@ def cable_cv(activation_ms: np.ndarray, dx: float) -> np.ndarray:
 def conduction_velocity(sigma: np.ndarray | float, dx: float, dt: float, *,
                         celltype: str = "endo", chi_per_mm: float = 140.0,
                         cm_uF_per_cm2: float = 1.0, dtype: str = "float64",
-                        min_cv_mm_per_ms: float = 0.08) -> np.ndarray:
+                        min_cv_mm_per_ms: float = 0.08,
+                        length_mm: float | None = None) -> np.ndarray:
     """CV (mm/ms) of a planar wave for each conductivity (S/m) at voxel size dx, step dt.
 
     NaN where the wave does not propagate (or is slower than ``min_cv_mm_per_ms``).
+    ``length_mm`` is the cable length (default max(15 mm, 24 dx)).
     """
     import torch
 
     from pipeline.monodomain.solver import MonodomainSolver
-    problem = cable_problem(np.asarray(sigma), dx, dt, celltype=celltype,
+    problem = cable_problem(np.asarray(sigma), dx, dt, length_mm=length_mm, celltype=celltype,
                             chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2,
                             min_cv_mm_per_ms=min_cv_mm_per_ms)
     solver = MonodomainSolver(problem, dtype=getattr(torch, dtype), check_every=200)
     result = solver.run(stop_when_activated=True)
     return cable_cv(result.activation_ms.astype(np.float64), dx)
+
+
+@dataclass(frozen=True)
+class CvTable:
+    """Planar-wave CV measured on cables for a set of conductivities.
+
+    Attributes
+    ----------
+    sigma_S_per_m, cv_mm_per_ms
+        float64 (k,): conductivity (S/m) and the CV it gives (mm/ms; NaN: no propagation).
+    dx_mm, dt_ms, length_mm
+        The cable's voxel size, time step and length.
+    celltype
+        TP06 cell type of the cable.
+    chi_per_mm, cm_uF_per_cm2
+        Surface-to-volume ratio and membrane capacitance.
+    wall_s
+        Wall-clock time of the measurement (s).
+    """
+
+    sigma_S_per_m: np.ndarray
+    cv_mm_per_ms: np.ndarray
+    dx_mm: float
+    dt_ms: float
+    length_mm: float
+    celltype: str
+    chi_per_mm: float
+    cm_uF_per_cm2: float
+    wall_s: float
+
+
+def measure_cv_table(sigmas: np.ndarray | list[float], dx: float = 0.1, dt: float = 0.005, *,
+                     length_mm: float = 15.0, celltype: str = "endo",
+                     chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0) -> CvTable:
+    """Measure the CV-sigma relation on fine cables (all conductivities in one batch).
+
+    This is how the table behind :data:`pipeline.monodomain.eikonal.CV_TABLE` was made
+    (dx 0.1 mm, dt 0.005 ms, 15 mm cable, TP06 endo, chi 140/mm, Cm 1 uF/cm^2); re-run it
+    to check or extend that table.
+
+    Parameters
+    ----------
+    sigmas
+        (k,) conductivities, S/m (> 0).
+    dx, dt
+        Voxel size (mm) and time step (ms); dt must satisfy the explicit stability limit
+        of the largest sigma (about dx^2 chi Cm 0.01 / (2 * 100 sigma / 100)).
+    length_mm
+        Cable length (mm); the CV is fitted over its middle third.
+    celltype, chi_per_mm, cm_uF_per_cm2
+        Cell and membrane parameters.
+
+    Returns
+    -------
+    CvTable
+
+    Raises
+    ------
+    InputError
+        Non-positive or non-finite conductivities, or a dt above the stability limit.
+    """
+    sig = np.atleast_1d(np.asarray(sigmas, dtype=np.float64))
+    if sig.ndim != 1 or sig.size == 0 or np.any(~np.isfinite(sig)) or np.any(sig <= 0):
+        raise InputError(f"conductivities must be finite and > 0 (S/m), got {sig}")
+    t0 = time.perf_counter()
+    cv = conduction_velocity(sig, dx, dt, celltype=celltype, chi_per_mm=chi_per_mm,
+                             cm_uF_per_cm2=cm_uF_per_cm2, min_cv_mm_per_ms=0.05,
+                             length_mm=length_mm)
+    wall = time.perf_counter() - t0
+    log.info("CV table at dx %.3g mm, dt %.3g ms (%d cables, %.0f mm): %s in %.1f s", dx, dt,
+             sig.size, length_mm,
+             ", ".join(f"{s:.3g} S/m -> {c:.4f} mm/ms" for s, c in zip(sig, cv)), wall)
+    return CvTable(sigma_S_per_m=sig, cv_mm_per_ms=cv, dx_mm=float(dx), dt_ms=float(dt),
+                   length_mm=float(length_mm), celltype=celltype,
+                   chi_per_mm=float(chi_per_mm), cm_uF_per_cm2=float(cm_uF_per_cm2),
+                   wall_s=wall)
 
 
 def calibrate_conductivity(target_cv_mm_per_ms: float, sigma_l: float, dx: float, dt: float, *,
