@@ -44,7 +44,7 @@ STUDY_ROW: dict[str, Any] = {"sigma_l": 0.15, "sigma_t": 0.04, "sigma_fast_endo"
                              "site_jitter_mm": 0.0, "site_delay_max_ms": 0.0}
 #: Time step (ms) per voxel size (mm) of the monodomain runs (explicit diffusion's limit and
 #: TP06's accuracy); the reaction-eikonal runs use the same.
-DT_MS: dict[float, float] = {2.0: 0.1, 1.0: 0.04, 0.5: 0.02, 0.25: 0.01}
+DT_MS: dict[float, float] = {2.0: 0.1, 1.0: 0.04, 0.5: 0.04, 0.25: 0.02}
 
 
 def _inputs(folder: Path, heart: str, dx: float, seed: int) -> Path:

@@ -1,0 +1,87 @@
+"""The reaction-eikonal mode through the simulate stage: the LLNL heart at 2 mm, normal,
+LBBB and RBBB beats checked against the textbook criteria (pipeline.signals.criteria).
+
+Measured (docs/monodomain.md, "Resolution study"): the monodomain at 2 mm distorts these
+beats (QRS 100+ ms, amplitudes 2-5x clinical); the reaction-eikonal mode on the same grid
+gives the figures asserted here. The criteria the model does not meet yet are listed in
+``NOT_YET`` and reported by the test's output, not silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.signals.criteria import CRITERIA, morphology
+
+MESH = Path(__file__).resolve().parents[2] / "shared" / "data" / "anatomy" / "cardiac_ml_heart" \
+    / "heart_mesh.vtk"
+needs_mesh = pytest.mark.skipif(not MESH.exists(), reason="shared LLNL mesh not present")
+
+#: Criteria the 2 mm reaction-eikonal beats do not meet yet (open work, docs/monodomain.md):
+#: V1 shows R > S in the normal beat and a net positive QRS in the LBBB (the early, fast
+#: RV endocardium faces V1); the RBBB's late RV activation (total activation 153 ms) is
+#: too small on the ECG for the QRS rule (3 % of the peak spatial velocity), so its QRS
+#: reads 68 ms and its terminal window falls before the RV forces.
+NOT_YET = {("normal", "rS_in_V1"), ("lbbb", "negative_V1"), ("rbbb", "qrs_duration"),
+           ("rbbb", "terminal_negative_I_V6")}
+
+
+@pytest.fixture(scope="module")
+def beats(tmp_path_factory):
+    from pipeline.anatomy.build import build_mesh
+    from pipeline.anatomy.io import write_anatomy
+    from pipeline.cell import tp06
+    from pipeline.cell.steady import InitialStates, write_initial_states
+    from pipeline.config import resolve
+    from pipeline.settings import RunSettings, SimulateSettings
+    from pipeline.simulate.run import prepare_shard, run_shard
+
+    root = tmp_path_factory.mktemp("re")
+    cfg = resolve({"anatomy": {"resolution_mm": 2.0}})["anatomy"]
+    anatomy, _ = build_mesh(MESH, cfg, name="llnl")
+    write_anatomy(root / "anatomy.h5", anatomy)
+    start = tp06.initial_state(["endo", "M", "epi"], dtype=torch.float64).T.numpy()
+    write_initial_states(root / "cells.h5", InitialStates(
+        states=start[:, None, None, :].copy(), celltypes=("endo", "M", "epi"),
+        bcl_ms=np.array([1000.0]), gkr_scale=np.array([1.0])))
+    row = {"anatomy": "llnl", "sigma_l": 0.15, "sigma_t": 0.04, "sigma_fast_endo": 0.8,
+           "gkr_scale": 1.0, "bcl_ms": 1000.0, "seed": 7, "site_jitter_mm": 0.0,
+           "site_delay_max_ms": 0.0}
+    pd.DataFrame([{"sim_id": i, "pattern": p, **row} for i, p in
+                  enumerate(("normal", "lbbb", "rbbb"))]).to_csv(root / "p.csv", index=False)
+    settings = replace(SimulateSettings.defaults(), model="reaction_eikonal", dt_ms=0.1,
+                       duration_ms=400.0, save_activation_map=True)
+    run = RunSettings(device="cpu", dtype="float32", compile=True, batch_size=3, threads=2)
+    job = prepare_shard(root / "anatomy.h5", root / "cells.h5", root / "p.csv", settings)
+    return run_shard(job, None, run, progress=False)
+
+
+@needs_mesh
+def test_every_voxel_activates_at_its_eikonal_time_and_repolarises(beats):
+    amap = beats.activation_map_ms
+    assert np.isfinite(amap).all()
+    total = np.nanmax(amap, axis=1) - np.nanmin(amap, axis=1)
+    assert 60.0 <= total[0] <= 90.0, total                       # normal: 60-90 ms
+    assert total[1] > total[0] + 30 and total[2] > total[0] + 20, total  # blocks are slower
+    assert np.isfinite(beats.apd90_ms[0]).all()                   # the normal beat repolarises
+    assert beats.extra_attrs["solver"]["model"] == "reaction_eikonal"
+    assert beats.extra_attrs["solver"]["cv_scale"] == 1.0          # no calibration
+
+
+@needs_mesh
+@pytest.mark.parametrize("index, pattern", [(0, "normal"), (1, "lbbb"), (2, "rbbb")])
+def test_textbook_criteria(beats, index, pattern):
+    m = morphology(beats.ecg[index], beats.dt_ms)
+    found = CRITERIA[pattern](m)
+    print(f"\n{pattern}: QRS {m.qrs_ms:.0f} ms, criteria {found}")
+    missed = {name for name, ok in found.items() if not ok}
+    assert missed <= {name for p, name in NOT_YET if p == pattern}, missed
+    still = {name for p, name in NOT_YET if p == pattern} & missed
+    if still:
+        print(f"{pattern}: not met yet: {sorted(still)}")
