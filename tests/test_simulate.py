@@ -148,3 +148,23 @@ def test_normal_beat_on_coarse_heart_gives_a_plausible_ecg(inputs, tmp_path):
                  "--out", str(figs)]) == 0
     for name in ("ecg12.png", "vm.png", "activation3d.png"):
         assert (figs / name).stat().st_size > 10_000
+
+
+def test_a_conductivity_that_blocks_on_the_grid_is_refused_before_the_time_loop(inputs):
+    """2 mm, one CV scale for every conductivity (x about 4.2 for 0.6 mm/ms): sigma_t
+    0.02 S/m does not conduct across the fibres; the error names the simulation."""
+    from pipeline.anatomy.io import read_anatomy
+    from pipeline.cell.steady import read_initial_states
+    from pipeline.settings import RunSettings
+    from pipeline.simulate.solver_adapter import ShardSolver
+
+    root, _, table = inputs
+    settings = _cfg(dt_ms=0.1, target_cv_mm_per_ms=0.6)
+    run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=1, threads=1)
+    solver = ShardSolver(read_anatomy(root / "anatomy.h5"),
+                         read_initial_states(root / "cells.h5"), settings, run)
+    assert solver.cv_scale > 3.0
+    solver.check_propagation(table)                        # sigma_t 0.04 conducts
+    slow = table.assign(sim_id=[5], sigma_t=[0.02])
+    with pytest.raises(InputError, match=r"sim_id 5: sigma_t = 0.02 S/m .* no propagating wave"):
+        solver.check_propagation(slow)

@@ -270,6 +270,7 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
                                sigma_l_reference=float(job.table["sigma_l"].median()),
                                sigma_t_reference=float(job.table["sigma_t"].median()))
+    shard_solver.check_propagation(job.table)
     weights = pecg.as_tensor(dtype=torch.float64, device=shard_solver.device)
     arrays = _Outputs.empty(len(job.table), len(pecg.electrode_names), len(job.point_index),
                             job.n_samples, pecg.n_tissue, settings.save_activation_map)
