@@ -9,7 +9,7 @@ APT_PACKAGES := libegl1 libgl1 libgl1-mesa-dri
 export VTK_DEFAULT_OPENGL_WINDOW := vtkEGLRenderWindow
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup apt run test lint clean
+.PHONY: setup apt run test lint clean gpu-check
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,12 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# On a CUDA machine (a few minutes): CPU-vs-CUDA agreement, Niederer on CUDA, throughput,
+# memory and kernels per step -> results/bench/gpu_check.json; then the tests marked cuda.
+gpu-check: setup
+	$(PY) -m pipeline bench gpu --json results/bench/gpu_check.json
+	$(PY) -m pytest -q -m cuda
 
 lint: setup
 	snakemake --lint

@@ -61,6 +61,17 @@ def register(sub: Any, bench: Any) -> None:
     add_common(b)
     b.set_defaults(func=_bench_shard)
     _register_convergence(bench)
+    g = bench.add_parser("gpu", help="CUDA checks: CPU agreement, Niederer, throughput, memory",
+                         description="On a CUDA machine: CPU-vs-CUDA agreement of a short "
+                                     "simulate run, Niederer P8 on CUDA, compiled throughput "
+                                     "at 1 and 0.5 mm for batches 1/8/64, memory per "
+                                     "voxel-simulation and the largest batch, kernels per "
+                                     "step; one JSON (pipeline.simulate.gpucheck).")
+    g.add_argument("--json", default="results/bench/gpu_check.json", metavar="OUT")
+    g.add_argument("--cache", default="results/bench/gpu", metavar="DIR")
+    g.add_argument("--quick", action="store_true", help="1 mm, batches 1 and 8, dx 0.2 only")
+    add_common(g)
+    g.set_defaults(func=_bench_gpu)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -138,6 +149,15 @@ def _bench_convergence(args: argparse.Namespace) -> int:
     if args.figure:
         study_figure(result, Path(args.figure))
     print(json.dumps(result, indent=1))
+    return 0
+
+
+def _bench_gpu(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.simulate.gpucheck import gpu_check
+
+    print(json.dumps(gpu_check(Path(args.json), Path(args.cache), quick=args.quick), indent=1))
     return 0
 
 

@@ -1,0 +1,132 @@
+"""``pipeline bench gpu`` (``make gpu-check``): what a CUDA machine must show, in one JSON.
+
+On a machine with a CUDA device, in a few minutes:
+
+1. **agreement**: one normal beat (2 mm parametric heart, 120 ms, monodomain and
+   reaction-eikonal) through the simulate stage on the CPU and on CUDA; the largest
+   activation-time difference at the 75 points (ms) and the ECG's relative difference
+   (max |ECG_cuda - ECG_cpu| / max |ECG_cpu|);
+2. **niederer**: P8 activation of the Niederer et al. 2011 slab at dx 0.2 and 0.1 mm on
+   CUDA (the published range is 37.8-48.7 ms at the finest resolutions);
+3. **throughput**: compiled voxel-steps/s at 1 and 0.5 mm for batches 1, 8 and 64 (each in
+   its own process, :func:`pipeline.monodomain.throughput.measure_all`), with peak memory;
+4. **memory**: bytes per voxel-simulation from the peak memory of two batch sizes, and
+   the largest batch of the 1 mm heart that fits in the free device memory;
+5. **kernels per step**: CUDA kernel launches per compiled step (torch profiler).
+
+Without a CUDA device it stops at once with an error naming the missing device.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def _agreement(folder: Path, model: str) -> dict[str, Any]:
+    """CPU against CUDA for one short beat through the simulate stage."""
+    import pandas as pd
+
+    from pipeline.settings import RunSettings, SimulateSettings
+    from pipeline.simulate.convergence import STUDY_ROW, _inputs
+    from pipeline.simulate.run import prepare_shard, run_shard
+
+    inputs = _inputs(folder, "param000", 2.0, 20221)
+    pd.DataFrame([{"sim_id": 0, "anatomy": "param000", "pattern": "normal", **STUDY_ROW}]
+                 ).to_csv(inputs / "gpu.csv", index=False)
+    settings = replace(SimulateSettings.defaults(), model=model, dt_ms=0.1, duration_ms=120.0)
+    out = {}
+    for device in ("cpu", "cuda"):
+        run = RunSettings(device=device, dtype="float32", compile=True, batch_size=1, threads=2)
+        job = prepare_shard(inputs / "anatomy.h5", inputs / "cells.h5", inputs / "gpu.csv",
+                            settings)
+        t0 = time.perf_counter()
+        out[device] = (run_shard(job, None, run, progress=False), time.perf_counter() - t0)
+    cpu, cuda = out["cpu"][0], out["cuda"][0]
+    scale = float(np.abs(cpu.ecg).max())
+    return {"model": model,
+            "activation_max_diff_ms": float(np.nanmax(np.abs(cpu.activation_ms
+                                                             - cuda.activation_ms))),
+            "ecg_rel_diff": float(np.abs(cpu.ecg - cuda.ecg).max() / scale),
+            "wall_s": {"cpu": round(out["cpu"][1], 1), "cuda": round(out["cuda"][1], 1)}}
+
+
+def _kernels_per_step(resolution: float = 1.0, steps: int = 20) -> float:
+    """CUDA kernel launches per compiled step of the 1 mm heart (B = 8)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from pipeline.monodomain.batch import build_problem, prepare_anatomy
+    from pipeline.monodomain.solver import MonodomainSolver
+    from pipeline.monodomain.throughput import _heart, _run_steps
+    from pipeline.params import SimParams
+
+    prep = prepare_anatomy(_heart(None, resolution))
+    specs = [SimParams(sim_id=b, pattern="normal", sigma_l=0.15, sigma_t=0.04,
+                       sigma_fast_endo=0.8, seed=b) for b in range(8)]
+    problem = build_problem(prep, specs, dt_ms=0.04, duration_ms=0.04 * steps)
+    solver = MonodomainSolver(problem, device="cuda", compile=True, check_every=10 ** 9)
+    _run_steps(solver, 3)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        _run_steps(solver, steps)
+        torch.cuda.synchronize()
+    launches = sum(e.count for e in prof.key_averages() if e.device_type.name == "CUDA")
+    return launches / steps
+
+
+def _memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bytes per voxel-simulation from two batch sizes of one heart; the largest batch."""
+    import torch
+
+    one = [r for r in rows if "peak_cuda_MB" in r and r.get("resolution_mm") == 1.0]
+    if len(one) < 2:
+        return {"error": "fewer than two 1 mm CUDA rows"}
+    a, b = sorted(one, key=lambda r: r["batch"])[:: len(one) - 1]
+    per = (b["peak_cuda_MB"] - a["peak_cuda_MB"]) * 2**20 / ((b["batch"] - a["batch"])
+                                                           * a["n_voxels"])
+    free, total = torch.cuda.mem_get_info()
+    fixed = a["peak_cuda_MB"] * 2**20 - per * a["batch"] * a["n_voxels"]
+    return {"bytes_per_voxel_simulation": round(per, 1), "fixed_MB": round(fixed / 2**20, 1),
+            "device_total_GB": round(total / 2**30, 1),
+            "max_batch_1mm": int((free - fixed) // (per * a["n_voxels"]))}
+
+
+def gpu_check(out: Path, folder: Path, quick: bool = False) -> dict[str, Any]:
+    """Run the checks of the module docstring and write them to ``out`` (JSON).
+
+    Raises
+    ------
+    InputError
+        No CUDA device.
+    """
+    import torch
+
+    from pipeline.io import write_json
+    from pipeline.monodomain.niederer import run_niederer
+    from pipeline.monodomain.throughput import measure_all
+
+    if not torch.cuda.is_available():
+        raise InputError("pipeline bench gpu needs a CUDA device; torch.cuda.is_available() "
+                         "is False on this machine")
+    result: dict[str, Any] = {"device": torch.cuda.get_device_name(0),
+                              "torch": torch.__version__}
+    result["agreement"] = [_agreement(folder, m) for m in ("monodomain", "reaction_eikonal")]
+    result["niederer"] = [run_niederer(dx, dt, device="cuda", compile=True).as_dict()
+                          for dx, dt in ((0.2, 0.02), (0.1, 0.01))[: 1 if quick else 2]]
+    rows = measure_all(None, [1.0] if quick else [1.0, 0.5], [1, 8] if quick else [1, 8, 64],
+                       ["compiled"], steps=50, threads=2, device="cuda", timeout_s=300.0)
+    result["throughput"] = rows
+    result["memory"] = _memory(rows)
+    result["kernels_per_step"] = _kernels_per_step()
+    write_json(out, result)
+    return result
