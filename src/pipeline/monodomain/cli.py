@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     t.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    t.add_argument("--model", nargs="*", default=["monodomain"],
+                   choices=["monodomain", "reaction_eikonal"])
     t.add_argument("--timeout", type=float, default=1800.0, metavar="S",
                    help="give up on a configuration's child process after S seconds")
     t.add_argument("--json", metavar="OUT", default=None)
@@ -125,7 +127,7 @@ def run_throughput_cmd(args: argparse.Namespace) -> int:
     from pipeline.monodomain.throughput import measure_all
     rows = measure_all(anatomies=args.anatomy, resolutions=args.resolution, batches=args.batch,
                        modes=args.mode, steps=args.steps, threads=args.threads,
-                       device=args.device, timeout_s=args.timeout)
+                       device=args.device, timeout_s=args.timeout, models=args.model)
     _write(args.json, rows)
     return 0
 

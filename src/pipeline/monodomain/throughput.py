@@ -31,9 +31,25 @@ def _heart(anatomy_path: str | None, resolution: float) -> Any:
     return anatomy
 
 
+def _eikonal_drive(problem: Any, prep: Any, device: str) -> tuple[Any, float]:
+    """The reaction-eikonal stimulus of a problem and the eikonal solve's wall time (s)."""
+    from pipeline.monodomain.eikonal import EikonalSolver, problem_inputs
+    from pipeline.monodomain.stimulus import ActivationStimulus
+
+    t0 = time.perf_counter()
+    times = EikonalSolver(prep.grid.mask, prep.grid.spacing, prep.fibre,
+                          device=device).solve(*problem_inputs(problem))
+    return ActivationStimulus(times, -60.0, 2.0), time.perf_counter() - t0
+
+
 def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: str,
-                steps: int, threads: int, device: str) -> dict[str, Any]:
-    """Time one configuration in this process; returns a row of figures."""
+                steps: int, threads: int, device: str,
+                model: str = "monodomain") -> dict[str, Any]:
+    """Time one configuration in this process; returns a row of figures.
+
+    ``model`` ``reaction_eikonal`` drives the same step with the eikonal times (its solve
+    is timed apart, ``eikonal_s``); the time loop is the monodomain's.
+    """
     import torch
 
     from pipeline.monodomain.batch import build_problem, prepare_anatomy
@@ -46,8 +62,11 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
                             sigma_fast_endo=0.8, seed=b) for b in range(batch)]
     dt = 0.04
     problem = build_problem(prep, specs, dt_ms=dt, duration_ms=dt * steps)
+    stimulus, eikonal_s = (_eikonal_drive(problem, prep, device)
+                           if model == "reaction_eikonal" else (None, 0.0))
     solver = MonodomainSolver(problem, device=device, dtype=torch.float32,
-                              compile=(mode == "compiled"), check_every=10 ** 9)
+                              compile=(mode == "compiled"), check_every=10 ** 9,
+                              stimulus=stimulus)
     t0 = time.perf_counter()
     _run_steps(solver, 3)             # warm-up (compilation included)
     warmup = time.perf_counter() - t0
@@ -61,6 +80,7 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     n = problem.grid.n_tissue
     row = {"heart": str(anatomy.name), "resolution_mm": float(anatomy.spacing[0]),
            "n_voxels": n, "batch": batch, "mode": mode, "threads": threads, "device": device,
+           "model": model, "eikonal_s": round(eikonal_s, 2),
            "steps": steps, "seconds": round(wall, 3), "warmup_s": round(warmup, 1),
            "voxel_steps_per_s": float(f"{steps * batch * n / wall:.4g}"),
            "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -116,7 +136,8 @@ def _child(queue: Any, args: tuple) -> None:
 
 def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
                 batches: Sequence[int], modes: Sequence[str], steps: int, threads: int,
-                device: str, timeout_s: float = 1800.0) -> list[dict[str, Any]]:
+                device: str, timeout_s: float = 1800.0,
+                models: Sequence[str] = ("monodomain",)) -> list[dict[str, Any]]:
     """Run every configuration in a fresh process and return the rows (also logged).
 
     A child that dies or runs past ``timeout_s`` (set-up and compilation included) gives a
@@ -129,10 +150,11 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
     for path, res in hearts:
         for batch in batches:
             for mode in modes:
-                row = _in_child(ctx, (path, res, batch, mode, steps, threads, device),
-                                timeout_s)
-                row.setdefault("config", {"anatomy": path, "resolution_mm": res,
-                                          "batch": batch, "mode": mode})
-                log.info("throughput %s", json.dumps(row))
-                rows.append(row)
+                for model in models:
+                    row = _in_child(ctx, (path, res, batch, mode, steps, threads, device,
+                                          model), timeout_s)
+                    row.setdefault("config", {"anatomy": path, "resolution_mm": res,
+                                              "batch": batch, "mode": mode, "model": model})
+                    log.info("throughput %s", json.dumps(row))
+                    rows.append(row)
     return rows
