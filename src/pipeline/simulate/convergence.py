@@ -213,9 +213,9 @@ def slab_cvs(resolutions: list[float], models: list[str],
     eikonal times with CVs from :func:`~pipeline.monodomain.eikonal.cv_from_sigma`. The
     expected value is the 0.1 mm one, ``sqrt(c_l^2 cos^2 a + c_t^2 sin^2 a)``.
     """
-    from pipeline.monodomain.cv import calibrate_directions
     from pipeline.monodomain.eikonal import cv_from_sigma, problem_inputs, solve_eikonal
     from pipeline.monodomain.solver import MonodomainSolver
+    from pipeline.simulate.solver_adapter import direction_calibration
 
     c_l, c_t = (float(cv_from_sigma(s)) for s in sigma)
     rows = []
@@ -228,8 +228,8 @@ def slab_cvs(resolutions: list[float], models: list[str],
                 expected = float(np.sqrt((c_l * np.cos(a)) ** 2 + (c_t * np.sin(a)) ** 2))
                 if model == "monodomain":
                     if scales is None:
-                        cal_l, cal_t = calibrate_directions(sigma[0], sigma[1], dx, dt)
-                        scales = (cal_l.scale, cal_t.scale)
+                        cal = direction_calibration(sigma[0], sigma[1], dx, dt)
+                        scales = (cal["l"]["scale"], cal["t"]["scale"])
                     p = _slab_problem(dx, angle, (sigma[0] * scales[0], sigma[1] * scales[1]), dt)
                     act = MonodomainSolver(p).run(stop_when_activated=True).activation_ms[0]
                 else:

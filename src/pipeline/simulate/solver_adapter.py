@@ -66,6 +66,25 @@ def _write_cache(path: str | None, key: str, value: dict[str, Any]) -> None:
         Path(tmp).write_text(json.dumps(table, indent=1))
 
 
+def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
+                          chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
+                          ) -> dict[str, Any]:
+    """:func:`pipeline.monodomain.cv.calibrate_directions` as ``{"l": ..., "t": ...}``
+    records, reused within the process and from :data:`CALIBRATION_CACHE` when set."""
+    from pipeline.monodomain.cv import calibrate_directions
+
+    key = json.dumps([round(sigma_l, 12), round(sigma_t, 12), dx, dt, chi_per_mm,
+                      cm_uF_per_cm2])
+    found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
+    if found is None:
+        cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, dx, dt, chi_per_mm=chi_per_mm,
+                                            cm_uF_per_cm2=cm_uF_per_cm2)
+        found = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
+        _write_cache(CALIBRATION_CACHE, key, found)
+    _CALIBRATIONS[key] = found
+    return found
+
+
 class ShardSolver:
     """Builds solvers for batches of one anatomy's simulations.
 
@@ -109,19 +128,9 @@ class ShardSolver:
             self._calibrate_directions(sigma_l_reference or 0.15, sigma_t_reference or 0.04)
 
     def _calibrate_directions(self, sigma_l: float, sigma_t: float) -> None:
-        from pipeline.monodomain.cv import calibrate_directions
-
         s = self.settings
-        key = json.dumps([round(sigma_l, 12), round(sigma_t, 12), float(self.spacing.max()),
-                          s.dt_ms, s.chi_per_mm, s.cm_uF_per_cm2])
-        found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
-        if found is None:
-            cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, float(self.spacing.max()),
-                                                s.dt_ms, chi_per_mm=s.chi_per_mm,
-                                                cm_uF_per_cm2=s.cm_uF_per_cm2)
-            found = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
-            _write_cache(CALIBRATION_CACHE, key, found)
-        _CALIBRATIONS[key] = found
+        found = direction_calibration(sigma_l, sigma_t, float(self.spacing.max()), s.dt_ms,
+                                      s.chi_per_mm, s.cm_uF_per_cm2)
         self.cv_scale, self.cv_scale_t = float(found["l"]["scale"]), float(found["t"]["scale"])
         self.calibration = found
         log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f (dx %.3g mm, "
