@@ -150,9 +150,9 @@ def test_normal_beat_on_coarse_heart_gives_a_plausible_ecg(inputs, tmp_path):
         assert (figs / name).stat().st_size > 10_000
 
 
-def test_a_conductivity_that_blocks_on_the_grid_is_refused_before_the_time_loop(inputs):
+def test_a_conductivity_that_blocks_on_the_grid_is_named_before_the_time_loop(inputs, caplog):
     """2 mm, one CV scale for every conductivity (x about 4.2 for 0.6 mm/ms): sigma_t
-    0.02 S/m does not conduct across the fibres; the error names the simulation."""
+    0.02 S/m does not conduct across the fibres; the warning names the simulation."""
     from pipeline.anatomy.io import read_anatomy
     from pipeline.cell.steady import read_initial_states
     from pipeline.settings import RunSettings
@@ -164,7 +164,8 @@ def test_a_conductivity_that_blocks_on_the_grid_is_refused_before_the_time_loop(
     solver = ShardSolver(read_anatomy(root / "anatomy.h5"),
                          read_initial_states(root / "cells.h5"), settings, run)
     assert solver.cv_scale > 3.0
-    solver.check_propagation(table)                        # sigma_t 0.04 conducts
+    assert solver.check_propagation(table.assign(sigma_t=[0.06])) is None   # conducts
     slow = table.assign(sim_id=[5], sigma_t=[0.02])
-    with pytest.raises(InputError, match=r"sim_id 5: sigma_t = 0.02 S/m .* no propagating wave"):
-        solver.check_propagation(slow)
+    warning = solver.check_propagation(slow)
+    assert warning is not None and warning.startswith("sim_id 5: sigma_t = 0.02 S/m")
+    assert "blocks across the fibres" in caplog.text

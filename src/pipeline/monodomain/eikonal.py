@@ -436,43 +436,8 @@ class EikonalSolver:
         pv = torch.gather(p, 1, slots)
         fin = torch.isfinite(tv)
         t0 = torch.where(fin, tv, zero)
-        # edges (y1, y2): a = x - y1, e = y2 - y1; min over lambda in [0, 1] of
-        # t1 + lambda (t2 - t1) + ||a - lambda e||_M, interior stationary point
-        k1, k2 = ix["edge1"], ix["edge2"]
-        fa, fe = -pv[:, k1], pv[:, k2] - pv[:, k1]
-        t1 = t0[:, k1]
-        dl = t0[:, k2] - t1
-        ee = al * g["edge_ee"] + be * fe * fe
-        ea = al * g["edge_ea"] + be * fe * fa
-        aa = al * g["edge_aa"] + be * fa * fa
-        q = dl * dl / ee
-        s = torch.sqrt(torch.clamp(aa - ea * ea / ee, min=0.0) / torch.clamp(1.0 - q, min=1e-12))
-        lam = (ea - s * dl) / ee
-        ok = fin[:, k1] & fin[:, k2] & (q < 1.0) & (lam >= 0.0) & (lam <= 1.0)
-        best = torch.minimum(best, torch.where(ok, t1 + lam * dl + s, inf).amin(dim=1))
-        # triangles (y1, y2, y3): a = x - y1, E = [y2 - y1, y3 - y1], G = E^T M E;
-        # s = ||r0||_M / sqrt(1 - d^T G^-1 d), lambda = G^-1 (E^T M a - s d)
-        j1, j2, j3 = ix["tri1"], ix["tri2"], ix["tri3"]
-        fa, f2, f3 = -pv[:, j1], pv[:, j2] - pv[:, j1], pv[:, j3] - pv[:, j1]
-        t1 = t0[:, j1]
-        d2, d3 = t0[:, j2] - t1, t0[:, j3] - t1
-        g22 = al * g["tri_22"] + be * f2 * f2
-        g23 = al * g["tri_23"] + be * f2 * f3
-        g33 = al * g["tri_33"] + be * f3 * f3
-        b2 = al * g["tri_2a"] + be * f2 * fa
-        b3 = al * g["tri_3a"] + be * f3 * fa
-        aa = al * g["tri_aa"] + be * fa * fa
-        det = g22 * g33 - g23 * g23
-        q = (g33 * d2 * d2 - 2.0 * g23 * d2 * d3 + g22 * d3 * d3) / det
-        r0 = torch.clamp(aa - (g33 * b2 * b2 - 2.0 * g23 * b2 * b3 + g22 * b3 * b3) / det,
-                         min=0.0)
-        s = torch.sqrt(r0 / torch.clamp(1.0 - q, min=1e-12))
-        c2, c3 = b2 - s * d2, b3 - s * d3
-        l2 = (g33 * c2 - g23 * c3) / det
-        l3 = (g22 * c3 - g23 * c2) / det
-        ok = (fin[:, j1] & fin[:, j2] & fin[:, j3] & (q < 1.0) & (l2 >= 0.0) & (l3 >= 0.0)
-              & (l2 + l3 <= 1.0))
-        best = torch.minimum(best, torch.where(ok, t1 + l2 * d2 + l3 * d3 + s, inf).amin(dim=1))
+        best = torch.minimum(best, _edge_min(t0, pv, fin, al, be, g, ix, inf))
+        best = torch.minimum(best, _triangle_min(t0, pv, fin, al, be, g, ix, inf))
         return best, src
 
     def _factored(self, t: torch.Tensor, label: torch.Tensor, b: torch.Tensor,
@@ -759,6 +724,53 @@ class EikonalSolver:
         flag = torch.zeros((batch, n + 1), dtype=torch.bool, device=self.device)
         flag.view(-1)[row + nb] = True
         return torch.nonzero(flag[:, :n].reshape(-1)).reshape(-1)
+
+
+def _edge_min(t0: torch.Tensor, pv: torch.Tensor, fin: torch.Tensor, al: torch.Tensor,
+              be: torch.Tensor, g: dict, ix: dict, inf: torch.Tensor) -> torch.Tensor:
+    """Best Hopf-Lax value (m,) over the upwind octant's edges (see ``EikonalSolver._update``)."""
+    # edges (y1, y2): a = x - y1, e = y2 - y1; min over lambda in [0, 1] of
+    # t1 + lambda (t2 - t1) + ||a - lambda e||_M, interior stationary point
+    k1, k2 = ix["edge1"], ix["edge2"]
+    fa, fe = -pv[:, k1], pv[:, k2] - pv[:, k1]
+    t1 = t0[:, k1]
+    dl = t0[:, k2] - t1
+    ee = al * g["edge_ee"] + be * fe * fe
+    ea = al * g["edge_ea"] + be * fe * fa
+    aa = al * g["edge_aa"] + be * fa * fa
+    q = dl * dl / ee
+    s = torch.sqrt(torch.clamp(aa - ea * ea / ee, min=0.0) / torch.clamp(1.0 - q, min=1e-12))
+    lam = (ea - s * dl) / ee
+    ok = fin[:, k1] & fin[:, k2] & (q < 1.0) & (lam >= 0.0) & (lam <= 1.0)
+    return torch.where(ok, t1 + lam * dl + s, inf).amin(dim=1)
+
+
+def _triangle_min(t0: torch.Tensor, pv: torch.Tensor, fin: torch.Tensor, al: torch.Tensor,
+                  be: torch.Tensor, g: dict, ix: dict, inf: torch.Tensor) -> torch.Tensor:
+    """Best Hopf-Lax value (m,) over the upwind octant's triangles."""
+    # triangles (y1, y2, y3): a = x - y1, E = [y2 - y1, y3 - y1], G = E^T M E;
+    # s = ||r0||_M / sqrt(1 - d^T G^-1 d), lambda = G^-1 (E^T M a - s d)
+    j1, j2, j3 = ix["tri1"], ix["tri2"], ix["tri3"]
+    fa, f2, f3 = -pv[:, j1], pv[:, j2] - pv[:, j1], pv[:, j3] - pv[:, j1]
+    t1 = t0[:, j1]
+    d2, d3 = t0[:, j2] - t1, t0[:, j3] - t1
+    g22 = al * g["tri_22"] + be * f2 * f2
+    g23 = al * g["tri_23"] + be * f2 * f3
+    g33 = al * g["tri_33"] + be * f3 * f3
+    b2 = al * g["tri_2a"] + be * f2 * fa
+    b3 = al * g["tri_3a"] + be * f3 * fa
+    aa = al * g["tri_aa"] + be * fa * fa
+    det = g22 * g33 - g23 * g23
+    q = (g33 * d2 * d2 - 2.0 * g23 * d2 * d3 + g22 * d3 * d3) / det
+    r0 = torch.clamp(aa - (g33 * b2 * b2 - 2.0 * g23 * b2 * b3 + g22 * b3 * b3) / det,
+                     min=0.0)
+    s = torch.sqrt(r0 / torch.clamp(1.0 - q, min=1e-12))
+    c2, c3 = b2 - s * d2, b3 - s * d3
+    l2 = (g33 * c2 - g23 * c3) / det
+    l3 = (g22 * c3 - g23 * c2) / det
+    ok = (fin[:, j1] & fin[:, j2] & fin[:, j3] & (q < 1.0) & (l2 >= 0.0) & (l3 >= 0.0)
+          & (l2 + l3 <= 1.0))
+    return torch.where(ok, t1 + l2 * d2 + l3 * d3 + s, inf).amin(dim=1)
 
 
 def solve_eikonal(mask: np.ndarray, spacing_mm: float | Sequence[float], fibre: np.ndarray,
