@@ -180,7 +180,6 @@ class ShardSolver:
         except SimulationError as exc:
             ids = [r.get("sim_id") for r in problem.records]
             raise SimulationError(f"simulations {ids}: {exc}") from exc
-        self.last_eikonal_ms = times
         return ActivationStimulus(times.to(self.dtype), self.settings.stim_amplitude_pA_per_pF,
                                   self.settings.stim_duration_ms)
 
