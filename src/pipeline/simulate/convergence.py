@@ -56,14 +56,16 @@ def _inputs(folder: Path, heart: str, dx: float, seed: int) -> Path:
     from pipeline.cell import tp06
     from pipeline.cell.steady import InitialStates, write_initial_states
     from pipeline.config import resolve
+    from pipeline.naming import parametric_index
 
     out = folder / f"{Path(heart).stem}_{dx:g}mm"
     if (out / "anatomy.h5").is_file():
         return out
     out.mkdir(parents=True, exist_ok=True)
     cfg = resolve({"anatomy": {"resolution_mm": dx}})["anatomy"]
-    if heart.startswith("param"):
-        anatomy, _ = build_parametric(int(heart.removeprefix("param") or 0), seed, cfg)
+    index = parametric_index(heart)
+    if index is not None:
+        anatomy, _ = build_parametric(index, seed, cfg)
     else:
         anatomy, _ = build_mesh(heart, cfg, name=Path(heart).stem.replace("_", ""))
     write_anatomy(out / "anatomy.h5", anatomy)
