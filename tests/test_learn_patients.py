@@ -16,7 +16,9 @@ from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.learn.checkpoint import load_model
 from pipeline.learn.data import read_dataset, scale_ecg
+from pipeline.learn.checkpoint import read as read_checkpoint
 from pipeline.learn.metrics import calibration, heart_breakdown
+from pipeline.learn.spread import fit_sd_scale, sd_scale
 from pipeline.learn.ood import embed, fit_ood, from_checkpoint, ledoit_wolf
 from pipeline.learn.predict import Predictor, load_beat, predict_file
 from pipeline.learn.train import train
@@ -205,9 +207,41 @@ def test_ensemble_spread_and_calibration_in_metrics(ens, tmp_path):
     err = np.abs(each.mean(0) - paper_activation(data.vm[te]))
     sd = each.std(0)
     ok = np.isfinite(err)
-    assert m["uncertainty"]["test"]["within_1sd"] == pytest.approx(np.mean(err[ok] <= sd[ok]),
-                                                                   abs=1e-6)
+    assert m["uncertainty_raw"]["test"]["within_1sd"] == pytest.approx(
+        np.mean(err[ok] <= sd[ok]), abs=1e-6)
+    k = m["sd_scale"]
+    assert k > 0 and k == pytest.approx(sd_scale(read_checkpoint(ens["model"])))
+    assert m["uncertainty"]["test"]["within_1sd"] == pytest.approx(
+        np.mean(err[ok] <= k * sd[ok]), abs=1e-6)
     assert len(model.members) == 5 and cfg.members == 5
+
+
+def test_sd_scale_gives_gaussian_coverage_on_validation(ens):
+    """The fitted scale puts 68.3 % of the validation errors within one scaled SD."""
+    model, _, _, ckpt = load_model(ens["model"])
+    data = read_dataset(ens["dataset"])
+    va = data.splits["val"]
+    with torch.no_grad():
+        each = model.members_forward(torch.from_numpy(scale_ecg(data.ecg[va]))).numpy() * 100.0
+    from pipeline.learn.data import paper_activation
+    err = np.abs(each.mean(0) - paper_activation(data.vm[va]))
+    ok = np.isfinite(err)
+    cover = np.mean(err[ok] <= ckpt["sd_scale"]["scale"] * each.std(0)[ok])
+    assert cover == pytest.approx(0.6827, abs=2.0 / ok.sum())
+    assert ckpt["sd_scale"]["val_within_1sd"] == pytest.approx(cover, abs=1e-9)
+
+
+def test_fit_sd_scale_on_gaussian_errors():
+    """Errors drawn with SD 3 against a claimed SD of 1: the scale is 3 (to sampling)."""
+    rng = np.random.default_rng(0)
+    true = np.zeros((4000, 75))
+    pred = rng.normal(0.0, 3.0, true.shape)
+    entry = fit_sd_scale(pred, np.ones_like(true), true)
+    assert entry["scale"] == pytest.approx(3.0, rel=0.02)
+    assert entry["val_within_1sd"] == pytest.approx(0.6827, abs=1e-3)
+    assert entry["val_within_1sd_raw"] == pytest.approx(0.2611, abs=0.01)   # P(|z| <= 1/3)
+    with pytest.raises(ValueError, match="SD scale"):
+        fit_sd_scale(pred, np.zeros_like(true), true)
 
 
 def test_ledoit_wolf_matches_the_closed_form():

@@ -96,6 +96,17 @@ def test_science_settings_leave_out_the_run_keys():
     assert run_options(flipped, "cells") == ["--no-compile"]
 
 
+def test_adding_a_network_changes_no_trained_networks_settings():
+    """learn.networks says which jobs exist; a job's settings (its params) do not hold it."""
+    config = resolve(CI)
+    more = resolve(_with(learn__networks=list(config["learn"]["networks"]) + ["ensemble"],
+                         learn__campaign="ci"))
+    assert science_settings(config, "learn") == science_settings(more, "learn")
+    assert "epochs" in science_settings(config, "learn")["learn"]
+    changed = resolve(_with(learn__epochs=config["learn"]["epochs"] + 1))
+    assert science_settings(changed, "learn") != science_settings(config, "learn")
+
+
 def test_simulate_run_options_override_the_settings():
     from pipeline import cli
 
@@ -104,3 +115,20 @@ def test_simulate_run_options_override_the_settings():
                               "--out", "o", "--no-compile", "--batch-size", "2",
                               "--settings", '{"simulate": {"compile": true}}'])
     assert args.compile is False and args.batch_size == 2 and args.device is None
+
+
+def test_patients_relations_name_the_key(tmp_path):
+    """An untrained network, a missing recording, a bad record name: each names its key."""
+    (tmp_path / "rec.hea").write_text("rec 12 500 5000\n")
+    (tmp_path / "beat.npy").write_bytes(b"")
+    ok = _with(patients__recordings={"a": "rec", "b-2": "beat.npy"})
+    assert [p for p in problems(ok, tmp_path) if "patients" in p] == []
+    bad = _with(patients__network="nope",
+                patients__recordings={"x y": "rec", "gone": "missing/rec"},
+                patients__adapt={"enabled": True, "network": "ensemble"})
+    text = "\n".join(problems(bad, tmp_path))
+    assert "'patients.network': 'nope' is not trained" in text
+    assert "'patients.adapt.network': 'ensemble' is not trained" in text
+    assert "'patients.recordings.x y': name" in text
+    assert "'patients.recordings.gone': recording missing/rec not found" in text
+    assert "missing/rec.hea" in text

@@ -99,12 +99,22 @@ RUN_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Workflow keys of each section: which jobs exist (the networks to train, the campaign
+#: whose dataset they read, an input file), not how one job computes. Left out of a rule's
+#: settings like the run keys, so that adding a network to ``learn.networks`` reruns no
+#: network already trained.
+WORKFLOW_KEYS: dict[str, tuple[str, ...]] = {
+    "learn": ("networks", "campaign"),
+}
+
+
 def science_settings(config: dict[str, Any], *sections: str) -> dict[str, Any]:
-    """``{seed, section: ...}`` of ``config`` without the sections' :data:`RUN_KEYS`."""
+    """``{seed, section: ...}`` of ``config`` without the sections' :data:`RUN_KEYS` and
+    :data:`WORKFLOW_KEYS`."""
     out: dict[str, Any] = {"seed": config["seed"]}
     for name in sections:
-        run = RUN_KEYS.get(name, ())
-        out[name] = {k: v for k, v in config[name].items() if k not in run}
+        skip = RUN_KEYS.get(name, ()) + WORKFLOW_KEYS.get(name, ())
+        out[name] = {k: v for k, v in config[name].items() if k not in skip}
     return out
 
 

@@ -20,7 +20,10 @@ Relations checked:
   makes their initial states); conductivity and site-delay ranges ordered, ``sigma_t``'s
   high not above ``sigma_l``'s low; the split leaves a training set;
 * ``learn.campaign`` names a campaign;
-* ``hemo.patients.csv`` exists when set (and hemo is enabled).
+* ``hemo.patients.csv`` exists when set (and hemo is enabled);
+* ``patients.network`` and, when enabled, ``patients.adapt.network`` are trained
+  (in ``learn.networks``); each ``patients.recordings`` entry is a file, or a WFDB record
+  whose ``.hea`` header exists; the names are usable as folder names.
 
 Not checked, because nothing relies on it: shard sizes against ``simulate.batch_size`` (a
 shard runs in ``ceil(shard_size / batch_size)`` batches, the last one smaller); network
@@ -170,11 +173,42 @@ def _learn_hemo(full: Mapping[str, Any], base: Path) -> Iterator[str]:
         yield f"config key 'hemo.patients.csv': file {csv} not found"
 
 
+def recording_input(path: str) -> str:
+    """The file a recording path stands for: the path itself, or for a WFDB record
+    written without extension (``.../00001_hr``) its header ``.hea``."""
+    return path if Path(path).suffix.lower() in RECORDING_SUFFIXES else path + ".hea"
+
+
+#: File suffixes a ``patients.recordings`` path may carry (else it is a WFDB record name).
+RECORDING_SUFFIXES = (".hea", ".mat", ".dat", ".csv", ".npy", ".txt")
+
+
+def _patients(full: Mapping[str, Any], base: Path) -> Iterator[str]:
+    pat, trained = full["patients"], list(full["learn"]["networks"])
+    if pat["recordings"] or pat["network"] is not None:
+        net = pat["network"] if pat["network"] is not None else (trained or [None])[-1]
+        if net not in trained:
+            yield (f"config key 'patients.network': {net!r} is not trained "
+                   f"('learn.networks': {trained})")
+    if pat["adapt"]["enabled"] and pat["adapt"]["network"] not in trained:
+        yield (f"config key 'patients.adapt.network': {pat['adapt']['network']!r} is not "
+               f"trained ('learn.networks': {trained})")
+    for name, path in pat["recordings"].items():
+        key = f"patients.recordings.{name}"
+        if not name.replace("_", "").replace("-", "").isalnum():
+            yield (f"config key '{key}': name {name!r} must be letters, digits, '_' or '-' "
+                   "(it names the output folder)")
+        if not (base / recording_input(path)).is_file():
+            yield (f"config key '{key}': recording {path} not found (expected a file, or a "
+                   f"WFDB record with {recording_input(path)})")
+
+
 def problems(config: Mapping[str, Any] | None, base: str | Path | None = None) -> list[str]:
     """Every broken relation of ``config`` (validated and defaults filled first), as text."""
     full = resolve(dict(config or {}))
     where = Path(base) if base is not None else Path.cwd()
-    found = [*_cells(full), *_simulate(full), *_meshes(full, where), *_learn_hemo(full, where)]
+    found = [*_cells(full), *_simulate(full), *_meshes(full, where), *_learn_hemo(full, where),
+             *_patients(full, where)]
     for name, cfg in full["campaigns"].items():
         found += _campaign(full, name, cfg)
     return found

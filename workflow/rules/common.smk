@@ -8,7 +8,7 @@ from snakemake.utils import validate
 from pipeline.campaign import design as campaign_design
 from pipeline.config import RUN_KEYS, run_options, science_settings
 from pipeline.naming import parametric_heart, parametric_index, shard_heart
-from pipeline.relations import check_relations
+from pipeline.relations import check_relations, recording_input
 
 
 validate(config, "../schemas/config.schema.yaml")
@@ -26,6 +26,7 @@ wildcard_constraints:
     campaign="[A-Za-z0-9]+",
     shard="[A-Za-z0-9]+-[0-9]+",
     network="[A-Za-z0-9_]+",
+    record="[A-Za-z0-9_-]+",
 
 
 def settings(*sections):
@@ -87,6 +88,7 @@ def get_final_outputs():
     outputs += get_campaign_outputs()
     if config["campaigns"]:
         outputs += get_learn_outputs()
+        outputs += get_patients_outputs()
     if config["hemo"]["enabled"]:
         outputs += hemo_outputs()
     return outputs
@@ -187,6 +189,51 @@ def eval_dir(wildcards, output):
 
 def summary_dir(wildcards, output):
     return os.path.dirname(output.table)
+
+
+# ---------------------------------------------------------------- patients
+def patients_network():
+    """The network that predicts on the recordings: patients.network, else the last trained."""
+    return config["patients"]["network"] or config["learn"]["networks"][-1]
+
+
+def get_patient_recording(wildcards):
+    """The file of recording {record} (a WFDB record's header)."""
+    return recording_input(config["patients"]["recordings"][wildcards.record])
+
+
+def patient_recording_arg(wildcards):
+    """The path of recording {record} as pipeline predict takes it (a WFDB record name)."""
+    return config["patients"]["recordings"][wildcards.record]
+
+
+def get_patients_outputs():
+    """Predictions on every configured recording, and the enabled learning curve and P-SSL."""
+    pat = config["patients"]
+    outputs = []
+    if pat["recordings"]:
+        outputs += expand(
+            f"{RESULTS}/patients/{patients_network()}/{{record}}/activation.json",
+            record=list(pat["recordings"]),
+        )
+    if pat["learning_curve"]["enabled"]:
+        lc = pat["learning_curve"]["network"]
+        outputs.append(f"{RESULTS}/eval/learning_curve/{lc}/learning_curve.json")
+    if pat["adapt"]["enabled"]:
+        outputs.append(f"{RESULTS}/eval/adapt/{pat['adapt']['network']}/adapt.json")
+    return outputs
+
+
+def adapt_options(wildcards):
+    """pipeline adapt's options from patients.adapt (and the seed)."""
+    ad = config["patients"]["adapt"]
+    keys = ("emulator_epochs", "steps", "lr", "anchor", "noise", "mains", "wander", "gain_sd")
+    opts = [f"--{k.replace('_', '-')} {ad[k]}" for k in keys]
+    return " ".join(opts + [f"--seed {config['seed']}"])
+
+
+def learning_curve_sizes(wildcards):
+    return " ".join(str(f) for f in config["patients"]["learning_curve"]["sizes"])
 
 
 # ---------------------------------------------------------------- hemo (Med-Real2Sim twins)

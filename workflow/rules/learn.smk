@@ -114,3 +114,93 @@ rule report:
         CONDA_ENV
     shell:
         "pipeline eval-summary --metrics {input.metrics} --out {params.out} --log {log}"
+
+
+rule predict_recording:
+    input:
+        model=f"{RESULTS}/models/{{network}}.pt",
+        dataset=get_learn_dataset,
+        anatomy=get_learn_anatomies,
+        ecg=get_patient_recording,
+    output:
+        json=f"{RESULTS}/patients/{{network}}/{{record}}/activation.json",
+        csv=f"{RESULTS}/patients/{{network}}/{{record}}/activation.csv",
+        bullseye=report(
+            f"{RESULTS}/patients/{{network}}/{{record}}/bullseye.png",
+            caption="../report/patients.rst",
+            category="7. Patients",
+            subcategory="{record}",
+        ),
+    log:
+        "logs/patients/{network}/{record}.log",
+    benchmark:
+        "benchmarks/patients/{network}/{record}.tsv"
+    params:
+        ecg=patient_recording_arg,
+        out=lambda wildcards, output: os.path.dirname(output.json),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        CONDA_ENV
+    shell:
+        "pipeline predict --model {input.model} --ecg {params.ecg} --out {params.out} "
+        "--dataset {input.dataset} --anatomy {input.anatomy} --beats-figure --threads {threads} "
+        "--log {log}"
+
+
+rule learning_curve:
+    input:
+        dataset=get_learn_dataset,
+    output:
+        json=f"{RESULTS}/eval/learning_curve/{{network}}/learning_curve.json",
+        figure=report(
+            f"{RESULTS}/eval/learning_curve/{{network}}/learning_curve.png",
+            caption="../report/learning_curve.rst",
+            category="6. Learning",
+            subcategory="learning curve",
+        ),
+    log:
+        "logs/learning_curve/{network}.log",
+    benchmark:
+        "benchmarks/learning_curve/{network}.tsv"
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.json),
+        sizes=learning_curve_sizes,
+        settings=settings("learn"),
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=1440,
+    conda:
+        CONDA_ENV
+    shell:
+        "pipeline learning-curve --network {wildcards.network} --dataset {input.dataset} "
+        "--sizes {params.sizes} --out {params.out} --threads {threads} "
+        "$PIPELINE_LEARN_RUN_ARGS --settings {params.settings} --log {log}"
+
+
+rule adapt:
+    input:
+        model=f"{RESULTS}/models/{{network}}.pt",
+        dataset=get_learn_dataset,
+    output:
+        json=f"{RESULTS}/eval/adapt/{{network}}/adapt.json",
+        model=f"{RESULTS}/eval/adapt/{{network}}/{{network}}.adapted.pt",
+    log:
+        "logs/adapt/{network}.log",
+    benchmark:
+        "benchmarks/adapt/{network}.tsv"
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.json),
+        options=adapt_options,
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        CONDA_ENV
+    shell:
+        "pipeline adapt --model {input.model} --dataset {input.dataset} --out {params.out} "
+        "{params.options} --threads {threads} --log {log}"

@@ -202,7 +202,9 @@ def _register_predict(sub: argparse._SubParsersAction, common: Any) -> None:
     p.add_argument("--notch", type=float, default=None, help="mains notch (50 or 60 Hz)")
     p.add_argument("--dataset", default=None,
                    help="training dataset: figure and JSON with the nearest training sample")
-    p.add_argument("--anatomy", default=None, help="anatomy.h5 for the 3-D figure")
+    p.add_argument("--anatomy", nargs="+", default=None,
+                   help="anatomy.h5 file(s) for the 3-D figure (with several: the nearest "
+                        "training sample's heart)")
     p.add_argument("--beats-figure", action="store_true",
                    help="also draw beats.png (every beat and the median beat)")
     common(p, settings=False)

@@ -46,6 +46,7 @@ from pipeline.learn.metrics import (
     vm_metrics,
 )
 from pipeline.learn.models import members_output
+from pipeline.learn.spread import sd_scale
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,9 @@ def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *
 
     Besides the DESIGN section 7 keys, ``metrics.json`` holds for an ensemble
     ``uncertainty.{val,test}`` (:func:`pipeline.learn.metrics.calibration` of the members'
-    SD against the errors) and, when the test split has samples of hearts seen in training
-    and of unseen hearts (``params/anatomy``), ``test_seen_heart_mae_ms``,
+    SD times the checkpoint's validation-fitted scale, :mod:`pipeline.learn.spread`, against
+    the errors), ``uncertainty_raw`` (the same for the unscaled SD), ``sd_scale`` and,
+    when the test split has samples of hearts seen in training and of unseen hearts (``params/anatomy``), ``test_seen_heart_mae_ms``,
     ``test_unseen_heart_mae_ms`` and ``hearts`` (:func:`pipeline.learn.metrics.heart_breakdown`).
 
     Parameters
@@ -135,7 +137,7 @@ def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *
                                                 record_ms, dt) for s in EVAL_SPLITS}
                           for b in ("mean", "ridge")},
         }
-        metrics.update(_extras(data, preds, spread, truth, key, record_ms))
+        metrics.update(_extras(data, preds, spread, truth, key, record_ms, sd_scale(ckpt)))
         write_json(out_dir / fname, metrics)
         results[fname] = metrics
     m = results["metrics.json"]
@@ -197,12 +199,15 @@ def _baseline_predictions(data: Any, x: np.ndarray, y: np.ndarray, task: str,
 
 
 def _extras(data: Any, preds: dict[str, dict[str, np.ndarray]], spread: dict[str, np.ndarray],
-            truth: Any, key: str, record_ms: float) -> dict[str, Any]:
-    """Ensemble calibration and the seen/unseen-heart breakdown of the test split."""
+            truth: Any, key: str, record_ms: float, scale: float = 1.0) -> dict[str, Any]:
+    """Ensemble calibration (SD times ``scale``, and raw) and the seen/unseen-heart
+    breakdown of the test split."""
     out: dict[str, Any] = {}
     if spread:
-        out["uncertainty"] = {s: calibration(preds[s][key], spread[s],
-                                             truth(data.splits[s])[key]) for s in spread}
+        out["sd_scale"] = scale
+        for name, k in (("uncertainty", scale), ("uncertainty_raw", 1.0)):
+            out[name] = {s: calibration(preds[s][key], spread[s] * k,
+                                        truth(data.splits[s])[key]) for s in spread}
     test = data.splits["test"]
     if data.anatomy and test.size:
         hearts = [data.anatomy[i] for i in test]
@@ -238,7 +243,7 @@ def _figures(data: Any, task: str, preds: dict[str, dict[str, np.ndarray]], trut
     if anatomy is None:
         return
     heart = data.anatomy[i] if data.anatomy else None
-    path = _anatomy_for(anatomy, heart)
+    path = anatomy_for(anatomy, heart)
     if path is not None:
         figures.plot_anatomy_3d(path, maps, out_dir / "activation_3d.png")
     else:
@@ -246,8 +251,10 @@ def _figures(data: Any, task: str, preds: dict[str, dict[str, np.ndarray]], trut
                              out_dir / "activation_3d.png")
 
 
-def _anatomy_for(anatomy: Any, heart: str | None) -> Path | None:
-    """The anatomy file of ``heart`` among ``anatomy`` (one file is taken as it is)."""
+def anatomy_for(anatomy: Any, heart: str | None) -> Path | None:
+    """The anatomy file of ``heart`` among ``anatomy`` (one file or path, or a list of
+    them; a single file is taken as it is when ``heart`` is None; with several and no
+    heart, the first)."""
     files = [Path(a) for a in ([anatomy] if isinstance(anatomy, (str, Path)) else anatomy)]
     if len(files) == 1 and heart is None:
         return files[0]

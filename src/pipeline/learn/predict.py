@@ -44,6 +44,7 @@ from pipeline.learn.checkpoint import load_model
 from pipeline.learn.evaluate import outputs_to_predictions
 from pipeline.learn.models import embedding, members_output
 from pipeline.learn.ood import from_checkpoint
+from pipeline.learn.spread import sd_scale
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,7 @@ class Predictor:
         self.model_path = str(model_path)
         self.model, self.cfg, self.norm, self.ckpt = load_model(model_path)
         self.ood = from_checkpoint(self.ckpt)
+        self.sd_scale = sd_scale(self.ckpt)
         self.point_names = _point_names(self.ckpt)
         self.reference = TrainingReference(dataset) if dataset else None
         if self.ood is None:
@@ -224,7 +226,8 @@ class Predictor:
         Returns
         -------
         dict
-            ``activation_ms`` (75,) window time; ``sd_ms`` (75,) members' SD or None;
+            ``activation_ms`` (75,) window time; ``sd_ms`` (75,) members' SD times the
+            checkpoint's validation-fitted scale (:mod:`pipeline.learn.spread`) or None;
             ``vm_mV`` (75, T) for Vm networks; ``ood`` (score, threshold, flag) or None.
         """
         xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)[None])
@@ -234,7 +237,7 @@ class Predictor:
         if members.shape[0] > 1:
             each = [outputs_to_predictions(m, self.cfg.task, self.norm)["act_paper_ms"][0]
                     for m in members]
-            out["sd_ms"] = np.std(each, axis=0)
+            out["sd_ms"] = np.std(each, axis=0) * self.sd_scale
         if "vm_mV" in mean:
             out["vm_mV"] = mean["vm_mV"][0]
         out["ood"] = None
@@ -272,6 +275,7 @@ class Predictor:
             "activation_ms": [_num(v - origin) for v in out["activation_ms"]]}
         if out["sd_ms"] is not None:
             res["sd_ms"] = [_num(v) for v in out["sd_ms"]]
+            res["sd_scale"] = self.sd_scale
         res["ood"] = out["ood"]
         res["nearest"] = self.reference.nearest(beat.x) if self.reference else None
         res["preprocessing"] = beat.summary
@@ -293,7 +297,7 @@ def _ood_warning(ood: dict[str, Any] | None, path: str | Path) -> list[str]:
 
 
 def write_outputs(res: dict[str, Any], out_dir: str | Path, predictor: Predictor,
-                  anatomy: str | Path | None = None, beats_figure: bool = False
+                  anatomy: str | Path | list[str | Path] | None = None, beats_figure: bool = False
                   ) -> dict[str, Any]:
     """Write the CSV/JSON files and figures of a :meth:`Predictor.predict` result.
 
@@ -331,8 +335,22 @@ def write_outputs(res: dict[str, Any], out_dir: str | Path, predictor: Predictor
     return out
 
 
+def _heart_file(anatomy: str | Path | list[str | Path] | None,
+                near: dict[str, Any] | None) -> Path | None:
+    """The anatomy drawn in the 3-D figure: with several files, the nearest training
+    sample's heart (else the first); None without anatomy."""
+    if anatomy is None or (isinstance(anatomy, list) and not anatomy):
+        return None
+    from pipeline.learn.evaluate import anatomy_for
+
+    heart = (near or {}).get("heart")
+    files = anatomy if isinstance(anatomy, list) else [anatomy]
+    found = anatomy_for(files, heart) if heart is not None else None
+    return found if found is not None else Path(files[0])
+
+
 def _figures(res: dict[str, Any], beat: PatientBeat, act: np.ndarray, sd: np.ndarray | None,
-             out_dir: Path, predictor: Predictor, anatomy: str | Path | None,
+             out_dir: Path, predictor: Predictor, anatomy: str | Path | list[str | Path] | None,
              beats_figure: bool) -> list[str]:
     maps = {f"Network {res['network']}": act}
     near = res.get("nearest")
@@ -356,8 +374,9 @@ def _figures(res: dict[str, Any], beat: PatientBeat, act: np.ndarray, sd: np.nda
         from pipeline.clinical.figure import plot_beats
         plot_beats(beat.beats, out_dir / "beats.png")
         files.append("beats.png")
-    if anatomy is not None:
-        figures.plot_anatomy_3d(anatomy, {"predicted": act}, out_dir / "activation_3d.png")
+    heart_file = _heart_file(anatomy, near)
+    if heart_file is not None:
+        figures.plot_anatomy_3d(heart_file, {"predicted": act}, out_dir / "activation_3d.png")
         files.append("activation_3d.png")
     return files
 
@@ -365,7 +384,7 @@ def _figures(res: dict[str, Any], beat: PatientBeat, act: np.ndarray, sd: np.nda
 def predict_file(model_path: str | Path, ecg_path: str | Path, out_dir: str | Path, *,
                  fs: float | None = None, unit: str | None = None, onset_ms: float = 0.0,
                  notch_hz: float | None = None, dataset: str | Path | None = None,
-                 anatomy: str | Path | None = None, beats_figure: bool = False
+                 anatomy: str | Path | list[str | Path] | None = None, beats_figure: bool = False
                  ) -> dict[str, Any]:
     """Predict activation times for one ECG file; write CSV, JSON and figures.
 
@@ -382,7 +401,8 @@ def predict_file(model_path: str | Path, ecg_path: str | Path, out_dir: str | Pa
     dataset
         Training dataset: adds the nearest training sample (figure and JSON).
     anatomy
-        anatomy.h5 for the 3-D figure.
+        anatomy.h5 file(s) for the 3-D figure: with several, the nearest training
+        sample's heart is drawn (``dataset`` given), else the first.
     beats_figure
         Also draw ``beats.png`` (the recording's beats and median beat).
 

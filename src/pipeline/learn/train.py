@@ -125,7 +125,9 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
         larger ones. Validation is unchanged.
     fit_ood
         After training, fit the out-of-distribution score (:mod:`pipeline.learn.ood`) on
-        the training and validation splits and store it in the checkpoint.
+        the training and validation splits and, for an ensemble, the SD scale
+        (:mod:`pipeline.learn.spread`) on the validation split; store both in the
+        checkpoint.
     """
     cfg_train = {**DEFAULTS, **(settings or {})}
     out_dir = Path(out_dir)
@@ -137,11 +139,8 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
     torch.manual_seed(seed)
     model = build_model(mcfg).to(device)
     n_par = n_parameters(model)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg_train["lr"])
     epochs = int(cfg_train["epochs"])
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-             if mcfg.schedule == "cosine" else
-             torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0))
+    opt, sched = _optimiser(model, mcfg, cfg_train["lr"], epochs)
     gen = torch.Generator().manual_seed(seed + 1)
     state_path = out_dir / f"{network}.state.pt"
     best_path = out_dir / f"{network}.pt"
@@ -150,7 +149,6 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
                                    sched, gen, network)
     log.info("training network %s (%d parameters) on %s: %d train, %d val, device %s",
              network, n_par, dataset, len(x_tr), len(x_va), device)
-
     bs = int(cfg_train["batch_size"])
     end = epochs if stop_after is None else min(epochs, start + stop_after)
     for epoch in range(start, end):
@@ -172,9 +170,27 @@ def train(dataset: str | Path, network: str, out_dir: str | Path, *,
         _write_curves(out_dir, network, history)
     log.info("best validation loss of %s: %.4g -> %s", network, best, best_path)
     if fit_ood and end == epochs:
-        from pipeline.learn.ood import attach_ood_data
-        attach_ood_data(best_path, data)
+        _fit_trust(best_path, data)
     return best_path
+
+
+def _optimiser(model: torch.nn.Module, mcfg: ModelConfig, lr: float, epochs: int
+               ) -> tuple[torch.optim.Optimizer, Any]:
+    """Adam at ``lr`` and the preset's schedule (cosine to 0 over ``epochs``, or constant)."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+             if mcfg.schedule == "cosine" else
+             torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0))
+    return opt, sched
+
+
+def _fit_trust(best_path: Path, data: LearnData) -> None:
+    """Store the OOD score and, for an ensemble, the SD scale in the best checkpoint."""
+    from pipeline.learn.ood import attach_ood_data
+    from pipeline.learn.spread import attach_sd_scale_data
+
+    attach_ood_data(best_path, data)
+    attach_sd_scale_data(best_path, data)
 
 
 def _prepare(dataset: str | Path, network: str, cfg_train: dict[str, Any],
