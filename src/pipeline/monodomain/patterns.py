@@ -5,7 +5,12 @@ found three LV endocardial areas excited first, 0-5 ms after the start of LV act
 high on the anterior paraseptal wall below the mitral valve, the centre of the left
 septal surface, and the posterior paraseptal wall about one third of the way from apex
 to base; the RV starts 5-10 ms later near the insertion of the anterior papillary
-muscle. A fast subendocardial layer stands in for the Purkinje network (conductivity
+muscle. The right bundle branch reaches the RV free wall through the moderator band
+(septomarginal trabecula), which crosses the cavity from the septum to the base of the
+anterior papillary muscle (Gray's Anatomy); the RV site sits there, at mid-cavity height
+(apicobasal 0.5) on the anterolateral free wall. (At 0.35, in the apical third, the fast
+layer reached the lateral RV wall under V1 some 10 ms later, when the LV forces were
+over, and V1 read R > S; docs/monodomain.md, "Textbook criteria".) A fast subendocardial layer stands in for the Purkinje network (conductivity
 ``sigma_fast_endo``, isotropic) over the lower part of both endocardia, so that a normal
 beat activates the ventricles in about 60-100 ms, the posterobasal LV and the basal RV
 last.
@@ -79,7 +84,7 @@ SITES: dict[str, tuple[Site, ...]] = {
         Site("lv_midseptal", "lv_endo", (3,), 0.50, 0.0, 0.0),
         Site("lv_posterior_paraseptal", "lv_endo", (1, 3), 0.33, -math.pi / 3, 0.0),
     ),
-    "rv": (Site("rv_anterior_papillary", "rv_endo", (2,), 0.35, math.pi / 6, 5.0),),
+    "rv": (Site("rv_anterior_papillary", "rv_endo", (2,), 0.50, math.pi / 6, 5.0),),
     "rv_apex": (Site("rv_apex", "rv_endo", (2, 3), 0.08, 0.0, 0.0),),
     "lv_lateral": (Site("lv_lateral", "epi", (1,), 0.50, math.pi, 0.0),),
 }

@@ -10,7 +10,7 @@ same heart and pattern (the reference):
   activation times at the 75 points (the labels the networks learn);
 * ``total_activation_ms``: last minus first activation over all tissue voxels;
 * ``qrs_ms``: QRS duration from the ECG (:func:`pipeline.signals.features.beat_features`:
-  the spatial velocity of the 12 leads above 3 % of its maximum, 5 ms moving average);
+  the spatial velocity of the 12 leads above 1.5 % of its maximum, 5 ms moving average);
 * ``apd90_mae_ms``: mean |difference| of APD90 at the points;
 * ``ecg_corr_min``: the smallest Pearson correlation over the 12 leads with the reference
   ECG, and ``amplitude_ratio`` per lead (peak-to-peak over the reference's);
