@@ -103,8 +103,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     import torch
 
     from pipeline.settings import SimulateSettings
-    from pipeline.simulate.calibration import calibrate_heart, campaign_ranges
-    from pipeline.simulate.calibration import write_calibration
+    from pipeline.simulate.calibration import (
+        calibrate_heart,
+        campaign_ranges,
+        write_calibration,
+    )
 
     cfg = load_settings(args)
     ranges = campaign_ranges(cfg, args.campaign)
