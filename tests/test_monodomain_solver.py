@@ -192,4 +192,4 @@ def test_shared_coefficient_tables_give_the_per_simulation_result():
     np.testing.assert_array_equal(np.isnan(shared), np.isnan(act))
     assert np.nanmax(np.abs(shared - act)) < 1e-3                                     # ms
     assert np.abs(res[True].v_final - res[False].v_final).max() < 1e-2              # mV
-    assert MonodomainSolver(p).space.scales is None          # eager default: per simulation
+    assert MonodomainSolver(p).space.scales is None          # CPU default: per simulation

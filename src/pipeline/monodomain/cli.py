@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                    help="give up on a configuration's child process after S seconds")
     t.add_argument("--tables", choices=["auto", "shared", "per-simulation"], default="auto",
                    help="diffusion coefficient tables shared by the batch or one per "
-                        "simulation (auto: shared when compiled and fewer)")
+                        "simulation (auto: shared when compiled on CUDA and fewer)")
     t.add_argument("--json", metavar="OUT", default=None)
     add_common(t)
     t.set_defaults(func=run_throughput_cmd)

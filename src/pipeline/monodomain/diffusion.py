@@ -321,7 +321,10 @@ class StencilParts:
         if share and 0 < len(groups) < b:
             tables = np.empty((len(groups), self.n_tissue, self.coef.shape[2]), dtype=dtype)
             for t, members in enumerate(groups.values()):
-                tables[t] = self.coef[members].sum(axis=0)
+                acc = self.coef[members[0]].copy()
+                for j in members[1:]:
+                    acc += self.coef[j]
+                tables[t] = acc
             scales = np.stack([weights[m[0]] for m in groups.values()], axis=1)
             return tables, scales
         out = np.empty((b, self.n_tissue, self.coef.shape[2]), dtype=dtype)

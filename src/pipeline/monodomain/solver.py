@@ -198,8 +198,10 @@ class MonodomainSolver:
     share_tables
         Keep the diffusion coefficient tables shared by the batch (weighted per simulation
         inside the kernel) where fewer shared tables than simulations suffice
-        (:meth:`~pipeline.monodomain.diffusion.StencilParts.batch_tables`); None: when
-        compiled (in eager mode the extra operations cost more than the memory saved).
+        (:meth:`~pipeline.monodomain.diffusion.StencilParts.batch_tables`). None: when
+        compiled on CUDA, where device memory bounds the batch. Not on the CPU: there the
+        shared diffusion kernel measured 35-60 % slower (5-8 % of the step at B = 8,
+        1 mm; docs/monodomain.md), and host memory rarely bounds the batch.
 
     Raises
     ------
@@ -236,7 +238,8 @@ class MonodomainSolver:
         self._host_memory()
         tables, scales = parts.batch_tables(
             weights, dtype=np.float64 if dtype == torch.float64 else np.float32,
-            share=compile if share_tables is None else share_tables)
+            share=(compile and self.device.type == "cuda") if share_tables is None
+            else share_tables)
         self.space = StencilDiffusion(
             neighbour=torch.as_tensor(parts.neighbour, device=self.device),
             coef=torch.as_tensor(tables, dtype=dtype, device=self.device),

@@ -42,7 +42,8 @@ def _eikonal_drive(problem: Any, prep: Any, device: str) -> tuple[Any, float]:
     return ActivationStimulus(times, -60.0, 2.0), time.perf_counter() - t0
 
 
-#: ``--tables`` of the bench: the solver's ``share_tables`` (auto: shared when compiled).
+#: ``--tables`` of the bench: the solver's ``share_tables`` (auto: shared when compiled on
+#: CUDA).
 TABLES = {"auto": None, "shared": True, "per-simulation": False}
 
 
