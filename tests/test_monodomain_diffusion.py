@@ -141,6 +141,41 @@ def test_parts_combine_to_the_direct_assembly_and_apply_in_torch():
     assert parts.spectral_bound(w[:, 0]) >= parts.spectral_radius(w[:, 0]) > 0
 
 
+def test_batch_tables_share_the_parts_and_match_per_simulation_tables():
+    """Two fast layers, eight simulations differing only by conductivities (both layers on,
+    one off in two): the batch keeps fewer tables than simulations, and the shared form
+    gives the per-simulation operator to float32 round-off; per-simulation tables are
+    bit-identical to :meth:`combine`."""
+    mask, fibre, fast = _random_case(6)
+    lv = fast & (np.arange(fast.size) % 2 == 0)
+    rv = fast & ~lv
+    parts = assemble_parts(mask, SPACING, fibre, {"fast_lv": lv, "fast_rv": rv})
+    rng = np.random.default_rng(7)
+    sl, st, sf = rng.uniform(0.1, 0.2, 8), rng.uniform(0.02, 0.06, 8), rng.uniform(0.5, 1, 8)
+    on = np.ones(8, dtype=bool)
+    # myo iso, myo fibre, fast iso (both layers: same weights); + the LV fibre part where off
+    for lv_on, expected in ((on, 3), (np.arange(8) >= 2, 5)):
+        region = {"myo": (st, sl - st), "fast_rv": (sf, np.zeros(8)),
+                  "fast_lv": (np.where(lv_on, sf, st), np.where(lv_on, 0.0, sl - st))}
+        w = part_weights(parts, region)
+        per, none = parts.batch_tables(w, share=False)
+        assert none is None and per.dtype == np.float32
+        np.testing.assert_array_equal(per, parts.combine(w).astype(np.float32))
+        tables, scales = parts.batch_tables(w)
+        assert tables.shape == (expected, parts.n_tissue, 18) and scales.shape == (8, expected)
+        v = torch.tensor(rng.normal(scale=40.0, size=(8, parts.n_tissue)), dtype=torch.float32)
+        nb = torch.as_tensor(parts.neighbour)
+        ref = ell_apply(v, nb, torch.tensor(per))
+        out = ell_apply(v, nb, torch.tensor(tables), torch.tensor(scales, dtype=torch.float32))
+        assert float((out - ref).abs().max()) <= 1e-6 * float(ref.abs().max())
+        const = torch.full((8, parts.n_tissue), -85.23)
+        assert torch.equal(ell_apply(const, nb, torch.tensor(tables),
+                                     torch.tensor(scales, dtype=torch.float32)),
+                           torch.zeros(8, parts.n_tissue))
+    # one simulation, or as many tables as simulations: one table per simulation
+    assert parts.batch_tables(w[:, :1])[1] is None
+
+
 @pytest.mark.parametrize("bad", ["empty", "shape", "zero"])
 def test_bad_inputs_fail_before_assembly(bad):
     mask = np.ones((3, 3, 3), dtype=bool)

@@ -62,7 +62,7 @@ def test_ci_workflow_through_slurm(cluster, ci_local_run, tmp_path):
     if real_upstream():
         for stage in ("anatomy", "cells"):
             shutil.copytree(local_dir / "results" / stage, workdir / "results" / stage)
-        expected = {"simulate", "dataset"}
+        expected = {"calibrate", "simulate", "dataset"}   # the CI config calibrates its CV
     else:
         fake_upstream(workdir)
         args += STAND_IN_RULES

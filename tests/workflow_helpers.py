@@ -15,13 +15,15 @@ import yaml
 
 from campaign_synth import make_shard
 from pipeline.campaign import design
+from pipeline.config import resolve
+from pipeline.simulate.calibration import calibration_mode
 
 ROOT = Path(__file__).resolve().parents[1]
 CI_CONFIG = ROOT / "workflow" / "configs" / "ci.yaml"
 BIN = Path(sys.executable).parent
 TARGET = "results/dataset/ci.h5"
 #: Stages upstream of the dataset; stood in for while one of them has no CLI yet.
-UPSTREAM = ("anatomy", "cells", "simulate")
+UPSTREAM = ("anatomy", "cells", "calibrate", "simulate")
 #: Rules allowed to run when the upstream stages are stood in for.
 STAND_IN_RULES = ("--allowed-rules", "design", "design_table", "dataset")
 
@@ -84,9 +86,9 @@ def fake_upstream(workdir: Path, config_path: Path = CI_CONFIG, campaign: str = 
                   n_samples: int = 150) -> list[Path]:
     """Stand-ins for the stages upstream of the dataset, in the exact file layout.
 
-    Empty anatomy and cell files (only their dates matter to Snakemake), then one shard
-    file per designed shard with synthetic contents (written after the design tables, so
-    that Snakemake sees them up to date).
+    Empty anatomy, cell and calibration files (only their dates matter to Snakemake), then
+    one shard file per designed shard with synthetic contents (written after the design
+    tables, so that Snakemake sees them up to date).
     """
     config = yaml.safe_load(config_path.read_text())
     results = workdir / "results"
@@ -95,6 +97,11 @@ def fake_upstream(workdir: Path, config_path: Path = CI_CONFIG, campaign: str = 
         (results / "anatomy" / heart / "anatomy.h5").touch()
     (results / "cells").mkdir(parents=True, exist_ok=True)
     (results / "cells" / "initial_states.h5").touch()
+    if calibration_mode(resolve(config)["simulate"]) is not None:
+        for heart in design.campaign_anatomies(config, campaign):
+            path = results / "calibration" / campaign / f"{heart}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
     time.sleep(1.1)
     paths = []
     for shard in design.shard_names(config, campaign):

@@ -11,3 +11,7 @@ class InputError(PipelineError, ValueError):
 
 class SimulationError(PipelineError, RuntimeError):
     """A simulation went wrong (NaN, blow-up): names the simulation, step and location."""
+
+
+class CalibrationMismatch(InputError):
+    """A CV-calibration file made for other settings, another grid or other conductivities."""

@@ -6,9 +6,10 @@ import shlex
 from snakemake.utils import validate
 
 from pipeline.campaign import design as campaign_design
-from pipeline.config import RUN_KEYS, run_options, science_settings
+from pipeline.config import RUN_KEYS, resolve, run_options, science_settings
 from pipeline.naming import parametric_heart, parametric_index, shard_heart
 from pipeline.relations import check_relations, recording_input
+from pipeline.simulate.calibration import calibration_mode, calibration_settings
 
 
 validate(config, "../schemas/config.schema.yaml")
@@ -97,6 +98,30 @@ def get_final_outputs():
 # ---------------------------------------------------------------- simulate
 def get_shard_anatomy(wildcards):
     return f"{RESULTS}/anatomy/{shard_heart(wildcards.shard)}/anatomy.h5"
+
+
+# The CV calibration of a heart's monodomain shards, found once per campaign and heart
+# (results/calibration/{campaign}/{heart}.json); the reaction-eikonal model needs none.
+CALIBRATE = calibration_mode(resolve(config)["simulate"]) is not None
+
+
+def get_shard_calibration(wildcards):
+    """The calibration file a shard reads: none unless the settings ask for one."""
+    if not CALIBRATE:
+        return []
+    heart = shard_heart(wildcards.shard)
+    return f"{RESULTS}/calibration/{wildcards.campaign}/{heart}.json"
+
+
+def calibration_option(wildcards, input):
+    """`--calibration FILE` of a shard's `pipeline simulate`, or nothing."""
+    return f"--calibration {shlex.quote(input.calibration)}" if input.calibration else ""
+
+
+def calibrate_settings(wildcards):
+    """--settings of a campaign's calibration: only the keys the calibration depends on."""
+    value = calibration_settings(config, wildcards.campaign)
+    return shlex.quote(json.dumps(value, sort_keys=True))
 
 
 def shard_figures_dir(wildcards):

@@ -1,8 +1,31 @@
+rule calibrate:
+    input:
+        anatomy=f"{RESULTS}/anatomy/{{heart}}/anatomy.h5",
+    output:
+        json=f"{RESULTS}/calibration/{{campaign}}/{{heart}}.json",
+    log:
+        "logs/calibrate/{campaign}/{heart}.log",
+    benchmark:
+        "benchmarks/calibrate/{campaign}/{heart}.tsv"
+    params:
+        settings=calibrate_settings,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        CONDA_ENV
+    shell:
+        "pipeline calibrate --anatomy {input.anatomy} --campaign {wildcards.campaign} "
+        "--out {output.json} --threads {threads} --settings {params.settings} --log {log}"
+
+
 rule simulate:
     input:
         anatomy=get_shard_anatomy,
         cells=f"{RESULTS}/cells/initial_states.h5",
         params=f"{RESULTS}/design/{{campaign}}/{{shard}}.csv",
+        calibration=get_shard_calibration,
     output:
         h5=f"{RESULTS}/sims/{{campaign}}/{{shard}}.h5",
     log:
@@ -11,6 +34,7 @@ rule simulate:
         "benchmarks/simulate/{campaign}/{shard}.tsv"
     params:
         settings=settings("simulate"),
+        calibration=calibration_option,
     threads: 2
     resources:
         mem_mb=8000,
@@ -20,7 +44,7 @@ rule simulate:
         CONDA_ENV
     shell:
         "pipeline simulate --anatomy {input.anatomy} --cells {input.cells} "
-        "--params {input.params} --out {output.h5} --threads {threads} "
+        "--params {input.params} --out {output.h5} --threads {threads} {params.calibration} "
         "$PIPELINE_SIMULATE_RUN_ARGS --settings {params.settings} --log {log}"
 
 

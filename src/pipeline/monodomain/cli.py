@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                    choices=["monodomain", "reaction_eikonal"])
     t.add_argument("--timeout", type=float, default=1800.0, metavar="S",
                    help="give up on a configuration's child process after S seconds")
+    t.add_argument("--tables", choices=["auto", "shared", "per-simulation"], default="auto",
+                   help="diffusion coefficient tables shared by the batch or one per "
+                        "simulation (auto: shared when compiled on CUDA and fewer)")
     t.add_argument("--json", metavar="OUT", default=None)
     add_common(t)
     t.set_defaults(func=run_throughput_cmd)
@@ -123,12 +126,14 @@ def run_cv_cmd(args: argparse.Namespace) -> int:
 
 
 def run_throughput_cmd(args: argparse.Namespace) -> int:
-    """Measure voxel-steps/s per (heart, batch, mode), each in a fresh process."""
-    from pipeline.monodomain.throughput import measure_all
+    """Measure voxel-steps/s and memory per (heart, batch, mode), each in a fresh process."""
+    from pipeline.monodomain.throughput import measure_all, memory_per_voxel_simulation
     rows = measure_all(anatomies=args.anatomy, resolutions=args.resolution, batches=args.batch,
                        modes=args.mode, steps=args.steps, threads=args.threads,
-                       device=args.device, timeout_s=args.timeout, models=args.model)
-    _write(args.json, rows)
+                       device=args.device, timeout_s=args.timeout, models=args.model,
+                       tables=args.tables)
+    key = "peak_cuda_MB" if args.device == "cuda" else "peak_rss_MB"
+    _write(args.json, {"throughput": rows, "memory": memory_per_voxel_simulation(rows, key)})
     return 0
 
 

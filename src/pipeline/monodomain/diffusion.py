@@ -281,6 +281,57 @@ class StencilParts:
                     out[b] += weights[j, b] * self.coef[j]
         return out
 
+    def batch_tables(self, weights: np.ndarray, dtype: type = np.float32,
+                     share: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """The coefficient tables a batch keeps, shared where that takes less memory.
+
+        Parts whose weights are zero for every simulation are left out, and parts with
+        the same weights in every simulation are summed (e.g. the two fast layers' isotropic
+        parts when both are on). If fewer tables ``T`` remain than simulations ``B``, the
+        batch keeps those ``T`` tables and their weights, and the kernel forms each
+        simulation's coefficients on the fly (:func:`ell_apply` with ``scales``): memory
+        ``T / B`` of per-simulation tables, results equal to float32 round-off. Otherwise
+        (or with ``share`` False) it keeps one combined table per simulation, as
+        :meth:`combine` (bit-identical), built one simulation at a time so the float64
+        intermediate is one table, not ``B``.
+
+        Parameters
+        ----------
+        weights
+            (n_parts, B) part weights (S/m) of :func:`part_weights`.
+        dtype
+            Of the returned tables (float32 in bulk runs).
+        share
+            Allow shared tables.
+
+        Returns
+        -------
+        tables
+            (T, n, 18) S/m / mm^2: shared parts, or (B, n, 18) per simulation.
+        scales
+            (B, T) float64 weight of each shared table per simulation, or None for
+            per-simulation tables.
+        """
+        weights = np.asarray(weights, dtype=np.float64)
+        groups: dict[bytes, list[int]] = {}
+        for j in range(weights.shape[0]):
+            if np.any(weights[j] != 0.0):
+                groups.setdefault(weights[j].tobytes(), []).append(j)
+        b = weights.shape[1]
+        if share and 0 < len(groups) < b:
+            tables = np.empty((len(groups), self.n_tissue, self.coef.shape[2]), dtype=dtype)
+            for t, members in enumerate(groups.values()):
+                acc = self.coef[members[0]].copy()
+                for j in members[1:]:
+                    acc += self.coef[j]
+                tables[t] = acc
+            scales = np.stack([weights[m[0]] for m in groups.values()], axis=1)
+            return tables, scales
+        out = np.empty((b, self.n_tissue, self.coef.shape[2]), dtype=dtype)
+        for i in range(b):
+            out[i] = self.combine(weights[:, i:i + 1])[0]
+        return out, None
+
     def matrix(self, weights: np.ndarray) -> sp.csr_matrix:
         """CSR (n, n) of ``sum_j weights[j] A_j`` for one simulation (weights (n_parts,))."""
         c = self.combine(np.asarray(weights, dtype=np.float64)[:, None])[0]
@@ -389,10 +440,13 @@ def part_weights(parts: StencilParts, region_sigma: dict[str, tuple[np.ndarray, 
     return w
 
 
-def ell_apply(v: torch.Tensor, neighbour: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+def ell_apply(v: torch.Tensor, neighbour: torch.Tensor, coef: torch.Tensor,
+              scales: torch.Tensor | None = None) -> torch.Tensor:
     """Batched ELLPACK product with zero row sums.
 
-    ``out[b, i] = sum_k coef[b, i, k] * (v[b, neighbour[i, k]] - v[b, i])``.
+    ``out[b, i] = sum_k c[b, i, k] * (v[b, neighbour[i, k]] - v[b, i])`` with
+    ``c = coef`` (per simulation), or ``c[b] = sum_t scales[b, t] coef[t]`` (shared tables,
+    :meth:`StencilParts.batch_tables`; formed inside the kernel, never stored).
 
     Parameters
     ----------
@@ -401,7 +455,10 @@ def ell_apply(v: torch.Tensor, neighbour: torch.Tensor, coef: torch.Tensor) -> t
     neighbour
         int (n, K) neighbour table.
     coef
-        (B, n, K) coefficients (a leading dimension of 1 broadcasts over the batch).
+        (B, n, K) coefficients (a leading dimension of 1 broadcasts over the batch), or
+        (T, n, K) shared tables when ``scales`` is given.
+    scales
+        Optional (B, T) weights of the shared tables.
 
     Returns
     -------
@@ -410,6 +467,16 @@ def ell_apply(v: torch.Tensor, neighbour: torch.Tensor, coef: torch.Tensor) -> t
     """
     out = None
     for k in range(neighbour.shape[1]):
-        term = coef[:, :, k] * (v[:, neighbour[:, k]] - v)
+        c = coef[:, :, k] if scales is None else _mix(scales, coef[:, :, k])
+        term = c * (v[:, neighbour[:, k]] - v)
         out = term if out is None else out + term
+    return out
+
+
+def _mix(scales: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+    """``sum_t scales[:, t] tables[t]``: (B, T) x (T, n) -> (B, n), unrolled over T (a
+    handful) so that a compiled kernel fuses it with the neighbour gathers."""
+    out = scales[:, 0:1] * tables[0]
+    for t in range(1, tables.shape[0]):
+        out = out + scales[:, t:t + 1] * tables[t]
     return out

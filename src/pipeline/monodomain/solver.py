@@ -195,6 +195,13 @@ class MonodomainSolver:
     stimulus
         The stimulus current per step (``current(t_ms, dt_ms) -> (B, n)`` pA/pF and
         ``last_off_ms``); the problem's stimuli (:class:`StimulusSchedule`) if None.
+    share_tables
+        Keep the diffusion coefficient tables shared by the batch (weighted per simulation
+        inside the kernel) where fewer shared tables than simulations suffice
+        (:meth:`~pipeline.monodomain.diffusion.StencilParts.batch_tables`). None: when
+        compiled on CUDA, where device memory bounds the batch. Not on the CPU: there the
+        shared diffusion kernel measured 35-60 % slower (5-8 % of the step at B = 8,
+        1 mm; docs/monodomain.md), and host memory rarely bounds the batch.
 
     Raises
     ------
@@ -207,7 +214,8 @@ class MonodomainSolver:
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  compile: bool = False, diffusion: str = "explicit",
                  repol_threshold_mV: float = -70.0, check_every: int = 50,
-                 cg_tol: float = 1e-6, stimulus: object | None = None) -> None:
+                 cg_tol: float = 1e-6, stimulus: object | None = None,
+                 share_tables: bool | None = None) -> None:
         if diffusion not in ("explicit", "implicit"):
             raise InputError(f"diffusion must be 'explicit' or 'implicit', got {diffusion!r}")
         t0 = time.perf_counter()
@@ -228,9 +236,15 @@ class MonodomainSolver:
         if diffusion == "explicit":
             check_explicit_dt(problem, self.dt_limit_ms)
         self._host_memory()
+        tables, scales = parts.batch_tables(
+            weights, dtype=np.float64 if dtype == torch.float64 else np.float32,
+            share=(compile and self.device.type == "cuda") if share_tables is None
+            else share_tables)
         self.space = StencilDiffusion(
             neighbour=torch.as_tensor(parts.neighbour, device=self.device),
-            coef=torch.as_tensor(parts.combine(weights), dtype=dtype, device=self.device),
+            coef=torch.as_tensor(tables, dtype=dtype, device=self.device),
+            scales=None if scales is None else torch.as_tensor(scales, dtype=dtype,
+                                                               device=self.device),
             diff_factor=diff_factor, implicit=diffusion == "implicit", cg_tol=float(cg_tol))
         self.reaction = tp06_reaction(problem, dtype, self.device)
         self.stimuli = stimulus if stimulus is not None else StimulusSchedule(

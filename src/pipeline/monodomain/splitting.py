@@ -71,9 +71,10 @@ class Diffusion(Protocol):
 
 
 def diffusion_current(v: torch.Tensor, neighbour: torch.Tensor, coef: torch.Tensor,
-                      diff_factor: float) -> torch.Tensor:
+                      diff_factor: float, scales: torch.Tensor | None = None
+                      ) -> torch.Tensor:
     """Diffusion current div(sigma grad V) / (chi Cm 0.01) (mV/ms) of V (B, n) in mV."""
-    return ell_apply(v, neighbour, coef) * diff_factor
+    return ell_apply(v, neighbour, coef, scales) * diff_factor
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,12 @@ class StencilDiffusion:
     neighbour
         int64 (n, K) neighbour table (the voxel itself where a neighbour is missing).
     coef
-        (B, n, K) coefficients (uA/mm^3 per mV).
+        (B, n, K) coefficients (uA/mm^3 per mV), one table per simulation; or (T, n, K)
+        tables shared by the batch when ``scales`` is given.
+    scales
+        None, or (B, T) weight of each shared table per simulation (S/m): simulations that
+        differ only by their conductivities share the tables
+        (:meth:`~pipeline.monodomain.diffusion.StencilParts.batch_tables`).
     diff_factor
         1 / (chi Cm 0.01): uA/mm^3 -> mV/ms.
     implicit
@@ -98,13 +104,20 @@ class StencilDiffusion:
     implicit: bool = False
     cg_tol: float = 1e-6
     cg_max_iter: int = 200
+    scales: torch.Tensor | None = None
 
     def source(self, v: torch.Tensor) -> torch.Tensor:
         """Transmembrane current source I_m = div(sigma grad V) (uA/mm^3) of V (B, n) mV."""
-        return ell_apply(v, self.neighbour, self.coef)
+        return ell_apply(v, self.neighbour, self.coef, self.scales)
 
     def current(self, v: torch.Tensor) -> torch.Tensor:
-        return diffusion_current(v, self.neighbour, self.coef, self.diff_factor)
+        return diffusion_current(v, self.neighbour, self.coef, self.diff_factor, self.scales)
+
+    @property
+    def table_bytes(self) -> int:
+        """Bytes of the coefficient tables and their weights (the neighbour table apart)."""
+        extra = 0 if self.scales is None else self.scales.numel() * self.scales.element_size()
+        return self.coef.numel() * self.coef.element_size() + extra
 
     def solve(self, v: torch.Tensor, dt: float) -> torch.Tensor:
         """Solve (I - dt L) x = v for each simulation by conjugate gradients."""
@@ -200,7 +213,7 @@ class SplitStep:
                   act: torch.Tensor, rep: torch.Tensor, t: torch.Tensor, i_stim: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         d = self.diffusion
-        i_diff = kernels[0](state[0], d.neighbour, d.coef, d.diff_factor)
+        i_diff = kernels[0](state[0], d.neighbour, d.coef, d.diff_factor, d.scales)
         return kernels[1](state, i_diff, act, rep, t, i_stim, self.reaction.params, self.dt,
                           self.v_rep)
 

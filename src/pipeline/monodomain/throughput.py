@@ -42,13 +42,20 @@ def _eikonal_drive(problem: Any, prep: Any, device: str) -> tuple[Any, float]:
     return ActivationStimulus(times, -60.0, 2.0), time.perf_counter() - t0
 
 
+#: ``--tables`` of the bench: the solver's ``share_tables`` (auto: shared when compiled on
+#: CUDA).
+TABLES = {"auto": None, "shared": True, "per-simulation": False}
+
+
 def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: str,
                 steps: int, threads: int, device: str,
-                model: str = "monodomain") -> dict[str, Any]:
+                model: str = "monodomain", tables: str = "auto") -> dict[str, Any]:
     """Time one configuration in this process; returns a row of figures.
 
     ``model`` ``reaction_eikonal`` drives the same step with the eikonal times (its solve
-    is timed apart, ``eikonal_s``); the time loop is the monodomain's.
+    is timed apart, ``eikonal_s``); the time loop is the monodomain's. ``tables`` (a key
+    of :data:`TABLES`) chooses shared or per-simulation diffusion coefficient tables; the
+    row gives their count and bytes per voxel-simulation.
     """
     import torch
 
@@ -66,7 +73,7 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
                            if model == "reaction_eikonal" else (None, 0.0))
     solver = MonodomainSolver(problem, device=device, dtype=torch.float32,
                               compile=(mode == "compiled"), check_every=10 ** 9,
-                              stimulus=stimulus)
+                              stimulus=stimulus, share_tables=TABLES[tables])
     t0 = time.perf_counter()
     _run_steps(solver, 3)             # warm-up (compilation included)
     warmup = time.perf_counter() - t0
@@ -83,7 +90,10 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
            "model": model, "eikonal_s": round(eikonal_s, 2),
            "steps": steps, "seconds": round(wall, 3), "warmup_s": round(warmup, 1),
            "voxel_steps_per_s": float(f"{steps * batch * n / wall:.4g}"),
-           "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+           "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+           "tables": int(solver.space.coef.shape[0]),
+           "shared_tables": solver.space.scales is not None,
+           "table_bytes_per_voxel_simulation": round(solver.space.table_bytes / (batch * n), 1)}
     if device == "cuda":
         row["peak_cuda_MB"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return row
@@ -137,7 +147,8 @@ def _child(queue: Any, args: tuple) -> None:
 def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
                 batches: Sequence[int], modes: Sequence[str], steps: int, threads: int,
                 device: str, timeout_s: float = 1800.0,
-                models: Sequence[str] = ("monodomain",)) -> list[dict[str, Any]]:
+                models: Sequence[str] = ("monodomain",),
+                tables: str = "auto") -> list[dict[str, Any]]:
     """Run every configuration in a fresh process and return the rows (also logged).
 
     A child that dies or runs past ``timeout_s`` (set-up and compilation included) gives a
@@ -152,9 +163,36 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
             for mode in modes:
                 for model in models:
                     row = _in_child(ctx, (path, res, batch, mode, steps, threads, device,
-                                          model), timeout_s)
+                                          model, tables), timeout_s)
                     row.setdefault("config", {"anatomy": path, "resolution_mm": res,
                                               "batch": batch, "mode": mode, "model": model})
                     log.info("throughput %s", json.dumps(row))
                     rows.append(row)
     return rows
+
+
+def memory_per_voxel_simulation(rows: Sequence[dict[str, Any]],
+                                key: str = "peak_rss_MB") -> list[dict[str, Any]]:
+    """Bytes per voxel-simulation from the peak memory of two batch sizes.
+
+    For each heart, mode and model with rows at two or more batch sizes, the slope of the
+    peak memory (``key``: ``peak_rss_MB`` on the CPU, ``peak_cuda_MB`` on CUDA) between
+    the smallest and the largest batch, per voxel and simulation, and the intercept (the
+    memory a batch needs whatever its size: tables shared by the batch, compilation,
+    libraries).
+    """
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        if key in r:
+            groups.setdefault((r["heart"], r["n_voxels"], r["mode"], r["model"]), []).append(r)
+    out = []
+    for (heart, n, mode, model), group in groups.items():
+        a, b = min(group, key=lambda r: r["batch"]), max(group, key=lambda r: r["batch"])
+        if a["batch"] == b["batch"]:
+            continue
+        per = (b[key] - a[key]) * 2**20 / ((b["batch"] - a["batch"]) * n)
+        out.append({"heart": heart, "n_voxels": n, "mode": mode, "model": model,
+                    "batches": [a["batch"], b["batch"]], "memory": key,
+                    "bytes_per_voxel_simulation": round(per, 1),
+                    "fixed_MB": round(a[key] - per * a["batch"] * n / 2**20, 1)})
+    return out

@@ -1,9 +1,11 @@
 """Command line of the simulate stage: ``pipeline simulate`` and ``pipeline simulate-figures``.
 
-``pipeline simulate --anatomy H5 --cells H5 --params CSV --out H5 [--settings JSON]``
-checks every input, then runs the shard's simulations in batches and writes the shard
-file atomically. ``pipeline simulate-figures --shard H5 --anatomy H5 --index I --out DIR``
-draws the 12-lead ECG, the activation map and Vm traces of one simulation.
+``pipeline simulate --anatomy H5 --cells H5 --params CSV --out H5 [--calibration JSON]
+[--settings JSON]`` checks every input, then runs the shard's simulations in batches and
+writes the shard file atomically. ``pipeline calibrate --anatomy H5 --out JSON [--campaign
+NAME] [--settings JSON]`` finds a heart's CV calibration once for all its shards
+(:mod:`pipeline.simulate.calibration`). ``pipeline simulate-figures --shard H5 --anatomy H5
+--index I --out DIR`` draws the 12-lead ECG, the activation map and Vm traces of one simulation.
 ``pipeline bench shard`` times one shard on a parametric heart; ``pipeline bench
 convergence`` runs the resolution study (:mod:`pipeline.simulate.convergence`).
 """
@@ -30,11 +32,15 @@ def register(sub: Any, bench: Any) -> None:
     p.add_argument("--cells", required=True, help="cells/initial_states.h5")
     p.add_argument("--params", required=True, help="the shard's parameter CSV")
     p.add_argument("--out", required=True, help="output shard .h5")
+    p.add_argument("--calibration", default=None, metavar="JSON",
+                   help="the heart's CV calibration ('pipeline calibrate'), checked against "
+                        "the shard; without it the shard finds its own")
     add_settings(p, "JSON/YAML config mapping (or @FILE); section 'simulate' is used")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     _add_run_options(p)
     add_common(p)
     p.set_defaults(func=_simulate)
+    _register_calibrate(sub)
 
     f = sub.add_parser("simulate-figures", help="figures of one simulation of a shard",
                        description="12-lead ECG (clinical layout), activation map on the 3-D "
@@ -74,6 +80,44 @@ def register(sub: Any, bench: Any) -> None:
     g.set_defaults(func=_bench_gpu)
 
 
+def _register_calibrate(sub: Any) -> None:
+    c = sub.add_parser("calibrate", help="CV calibration of a heart's monodomain shards",
+                       description="Find the conductivity scales of the monodomain at the "
+                                   "heart's voxel size and the simulate settings, at the "
+                                   "middle of the campaign's sigma_l and sigma_t ranges, and "
+                                   "write them as JSON (read by 'pipeline simulate "
+                                   "--calibration').")
+    c.add_argument("--anatomy", required=True, help="anatomy.h5 of the heart")
+    c.add_argument("--out", required=True, help="output calibration .json")
+    c.add_argument("--campaign", default=None,
+                   help="campaign of --settings whose conductivity ranges are served "
+                        "(default: the schema's default ranges)")
+    add_settings(c, "JSON/YAML config mapping (or @FILE); sections 'simulate' and "
+                    "'campaigns' are used")
+    c.add_argument("--threads", type=int, default=1, help="torch CPU threads (cables: 1)")
+    add_common(c)
+    c.set_defaults(func=_calibrate)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import torch
+
+    from pipeline.settings import SimulateSettings
+    from pipeline.simulate.calibration import (
+        calibrate_heart,
+        campaign_ranges,
+        write_calibration,
+    )
+
+    cfg = load_settings(args)
+    ranges = campaign_ranges(cfg, args.campaign)
+    torch.set_num_threads(max(1, args.threads))
+    cal = calibrate_heart(args.anatomy, SimulateSettings.from_config(cfg["simulate"]), ranges)
+    write_calibration(args.out, cal, {"anatomy": str(args.anatomy), "campaign": args.campaign})
+    log.info("calibration of %s written to %s in %.1f s", args.anatomy, args.out, cal.wall_s)
+    return 0
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Run settings (pipeline.config.RUN_KEYS['simulate']): override simulate.* of --settings."""
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
@@ -93,7 +137,8 @@ def _simulate(args: argparse.Namespace) -> int:
     run = {k: getattr(args, k) for k in RUN_KEYS["simulate"] if getattr(args, k) is not None}
     cfg, _ = load_settings(args, "simulate", overrides={"simulate": run})
     job = prepare_shard(args.anatomy, args.cells, args.params,
-                        SimulateSettings.from_config(cfg))   # all checks first
+                        SimulateSettings.from_config(cfg),
+                        calibration_path=args.calibration)   # all checks first
     run_shard(job, args.out, RunSettings.from_config(cfg, threads=args.threads))
     return 0
 

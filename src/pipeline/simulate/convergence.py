@@ -220,7 +220,7 @@ def slab_cvs(resolutions: list[float], models: list[str],
     """
     from pipeline.monodomain.eikonal import cv_from_sigma, problem_inputs, solve_eikonal
     from pipeline.monodomain.solver import MonodomainSolver
-    from pipeline.simulate.solver_adapter import direction_calibration
+    from pipeline.simulate.calibration import direction_calibration
 
     c_l, c_t = (float(cv_from_sigma(s)) for s in sigma)
     rows = []

@@ -28,6 +28,7 @@ from pipeline.signals.ecg import PseudoECG
 from pipeline.signals.leads import leads_from_electrodes
 from pipeline.params import read_params, rows, table_columns
 from pipeline.settings import RunSettings, SimulateSettings
+from pipeline.simulate.calibration import check_calibration, read_calibration
 from pipeline.simulate.shard import ShardData, read_shard, write_shard
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,12 @@ class ShardJob:
         Solver steps between two recorded samples.
     n_samples
         Samples T per simulation.
+    sources
+        The input files by role (``anatomy``, ``cells``, ``params``, ``calibration``).
+    calibration
+        The heart's CV calibration read from a file and checked against the shard
+        (:class:`~pipeline.simulate.calibration.ShardCalibration`), or None (found in the
+        run when the settings ask for one).
     """
 
     anatomy: Any
@@ -66,6 +73,7 @@ class ShardJob:
     record_every: int
     n_samples: int
     sources: dict[str, str]
+    calibration: Any = None
 
 
 def point_tissue_index(mask: np.ndarray, point_ijk: np.ndarray, names: Any = None) -> np.ndarray:
@@ -98,7 +106,8 @@ def check_initial_states(cells: Any, table: pd.DataFrame, source: str) -> None:
 
 
 def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path: str | Path,
-                  settings: SimulateSettings) -> ShardJob:
+                  settings: SimulateSettings,
+                  calibration_path: str | Path | None = None) -> ShardJob:
     """Read and check every input of a shard; no simulation runs here.
 
     Parameters
@@ -111,11 +120,17 @@ def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path:
         The shard's parameter CSV.
     settings
         What to simulate.
+    calibration_path
+        The heart's calibration file (``pipeline calibrate``), or None to find the
+        calibration in the run.
 
     Raises
     ------
     InputError
         Naming the file, field, row or value at fault.
+    CalibrationMismatch
+        A calibration file made for other settings, another grid or other conductivity
+        ranges (:func:`pipeline.simulate.calibration.check_calibration`).
     """
     from pipeline.anatomy.io import read_anatomy
     from pipeline.cell.steady import read_initial_states
@@ -126,13 +141,20 @@ def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path:
     cells = read_initial_states(cells_path)
     check_initial_states(cells, table, str(cells_path))
     point_index = point_tissue_index(anatomy.mask, anatomy.point_ijk, anatomy.point_names)
+    sources = {"anatomy": str(anatomy_path), "cells": str(cells_path),
+               "params": str(params_path)}
+    calibration = None
+    if calibration_path is not None:
+        calibration = read_calibration(calibration_path)
+        check_calibration(calibration, settings, float(np.max(anatomy.spacing)), table,
+                          str(calibration_path))
+        sources["calibration"] = str(calibration_path)
     log.info("shard %s: %d simulations on %s (%d tissue voxels), %d samples of %g ms",
              params_path, len(table), anatomy.name, int(anatomy.mask.sum()), n_samples,
              settings.record_every_ms)
     return ShardJob(anatomy=anatomy, table=table, cells=cells, settings=settings,
                     point_index=point_index, record_every=record_every, n_samples=n_samples,
-                    sources={"anatomy": str(anatomy_path), "cells": str(cells_path),
-                             "params": str(params_path)})
+                    sources=sources, calibration=calibration)
 
 
 class Recorder:
@@ -269,7 +291,8 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     pecg = PseudoECG.from_anatomy(job.anatomy, settings.sigma_bath_S_per_m)
     shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
                                sigma_l_reference=float(job.table["sigma_l"].median()),
-                               sigma_t_reference=float(job.table["sigma_t"].median()))
+                               sigma_t_reference=float(job.table["sigma_t"].median()),
+                               calibration=job.calibration)
     shard_solver.check_propagation(job.table)
     weights = pecg.as_tensor(dtype=torch.float64, device=shard_solver.device)
     arrays = _Outputs.empty(len(job.table), len(pecg.electrode_names), len(job.point_index),

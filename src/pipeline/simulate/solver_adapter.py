@@ -1,24 +1,22 @@
 """From a shard's parameter rows to monodomain solvers on one anatomy.
 
 A thin layer over :mod:`pipeline.monodomain.batch`: :class:`ShardSolver` prepares the
-anatomy once (tissue coordinates, fast subendocardial layers, diffusion parts), finds
-the CV-calibration scale once per shard when ``simulate.target_cv_mm_per_ms`` is set,
-and builds a :class:`~pipeline.monodomain.solver.MonodomainSolver` per batch of rows,
-with the initial states of each row's (BCL, G_Kr) from the cells stage.
+anatomy once (tissue coordinates, fast subendocardial layers, diffusion parts), takes the
+shard's CV calibration (read from the heart's calibration file, or found once per shard,
+:mod:`pipeline.simulate.calibration`), and builds a
+:class:`~pipeline.monodomain.solver.MonodomainSolver` per batch of rows, with the initial
+states of each row's (BCL, G_Kr) from the cells stage.
 
-CV calibration: the scale is found on a cable (:func:`pipeline.monodomain.cv.
-calibrate_conductivity`) for the shard's median ``sigma_l`` and applied to every
-conductivity of every simulation of the shard, so the sampled spread of conductivities
-(and hence of velocities) is kept; it is stored with the shard (``solver`` attribute and
-each simulation's record).
+CV calibration: the scales are found on cables for one reference conductivity (the
+campaign ranges' middle in a calibration file, else the shard's median ``sigma_l`` and
+``sigma_t``) and applied to every simulation of the shard, so the sampled spread of
+conductivities (and hence of velocities) is kept; they are stored with the shard
+(``solver`` attribute and each simulation's record).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,65 +25,13 @@ import numpy as np
 from pipeline.device import pick_device
 from pipeline.params import SimParams
 from pipeline.settings import RunSettings, SimulateSettings
+from pipeline.simulate.calibration import (DEFAULT_REFERENCE, ShardCalibration, calibrate,
+                                           calibration_mode)
 
 log = logging.getLogger(__name__)
 
-#: Per-direction calibrations found in this process, by their inputs (JSON key).
-_CALIBRATIONS: dict[str, dict[str, Any]] = {}
-#: A JSON file that keeps calibrations between processes (the environment variable
-#: ``PIPELINE_CALIBRATION_CACHE``; unset: none). The calibration is a pure function of its
-#: key (sigma_l, sigma_t, dx, dt, chi, Cm), so reusing it changes nothing but the time.
-CALIBRATION_CACHE = os.environ.get("PIPELINE_CALIBRATION_CACHE")
-
-
-def _read_cache(path: str | None, key: str) -> dict[str, Any] | None:
-    if not path or not Path(path).is_file():
-        return None
-    try:
-        return json.loads(Path(path).read_text()).get(key)
-    except (OSError, ValueError):
-        log.warning("calibration cache %s is unreadable; ignored", path)
-        return None
-
-
-def _write_cache(path: str | None, key: str, value: dict[str, Any]) -> None:
-    if not path:
-        return
-    from pipeline.io import atomic_path
-
-    table = {}
-    if Path(path).is_file():
-        try:
-            table = json.loads(Path(path).read_text())
-        except (OSError, ValueError):
-            table = {}
-    table[key] = value
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(table, indent=1))
-
-
 #: Below this cable CV (mm/ms) a conductivity counts as blocking on the grid.
 MIN_CV_MM_PER_MS = 0.02
-
-
-def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
-                          chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
-                          ) -> dict[str, Any]:
-    """:func:`pipeline.monodomain.cv.calibrate_directions` as ``{"l": ..., "t": ...}``
-    records, reused within the process and from :data:`CALIBRATION_CACHE` when set."""
-    from pipeline.monodomain.cv import calibrate_directions
-
-    key = json.dumps([round(sigma_l, 12), round(sigma_t, 12), dx, dt, chi_per_mm,
-                      cm_uF_per_cm2])
-    found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
-    if found is None:
-        cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, dx, dt, chi_per_mm=chi_per_mm,
-                                            cm_uF_per_cm2=cm_uF_per_cm2)
-        found = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
-        _write_cache(CALIBRATION_CACHE, key, found)
-    _CALIBRATIONS[key] = found
-    return found
 
 
 class ShardSolver:
@@ -105,11 +51,16 @@ class ShardSolver:
         Fibre conductivity (S/m) at which the CV calibration is done (the shard's median).
     sigma_t_reference
         Cross-fibre conductivity (S/m) of the per-direction calibration (the shard's median).
+    calibration
+        A calibration found beforehand (:func:`pipeline.simulate.calibration.
+        read_calibration`, checked against the shard); found here when None and the
+        settings ask for one.
     """
 
     def __init__(self, anatomy: Any, cells: Any, settings: SimulateSettings, run: RunSettings,
                  sigma_l_reference: float | None = None,
-                 sigma_t_reference: float | None = None) -> None:
+                 sigma_t_reference: float | None = None,
+                 calibration: ShardCalibration | None = None) -> None:
         from pipeline.monodomain.batch import initial_states_from_table, prepare_anatomy
 
         self.settings, self.run = settings, run
@@ -125,31 +76,15 @@ class ShardSolver:
         self.eikonal: Any = None
         if settings.model == "reaction_eikonal":
             self._prepare_eikonal()
-        elif settings.target_cv_mm_per_ms is not None:
-            self._calibrate(float(settings.target_cv_mm_per_ms), sigma_l_reference or 0.15)
-        elif settings.calibrate_directions:
-            self._calibrate_directions(sigma_l_reference or 0.15, sigma_t_reference or 0.04)
+        elif calibration is not None or calibration_mode(settings) is not None:
+            self._use_calibration(calibration or calibrate(
+                settings, float(self.spacing.max()), sigma_l_reference or DEFAULT_REFERENCE[0],
+                sigma_t_reference or DEFAULT_REFERENCE[1]))
 
-    def _calibrate_directions(self, sigma_l: float, sigma_t: float) -> None:
-        s = self.settings
-        found = direction_calibration(sigma_l, sigma_t, float(self.spacing.max()), s.dt_ms,
-                                      s.chi_per_mm, s.cm_uF_per_cm2)
-        self.cv_scale, self.cv_scale_t = float(found["l"]["scale"]), float(found["t"]["scale"])
-        self.calibration = found
-        log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f (dx %.3g mm, "
-                 "dt %.3g ms)", self.cv_scale, self.cv_scale_t, float(self.spacing.max()),
-                 s.dt_ms)
-
-    def _calibrate(self, target: float, sigma_l: float) -> None:
-        from pipeline.monodomain.cv import calibrate_conductivity
-
-        s = self.settings
-        cal = calibrate_conductivity(target, sigma_l, float(self.spacing.max()), s.dt_ms,
-                                     chi_per_mm=s.chi_per_mm, cm_uF_per_cm2=s.cm_uF_per_cm2)
-        self.cv_scale = float(cal.scale)
-        self.calibration = cal.as_dict()
-        log.info("CV calibration: conductivities x %.4f (target %.3g mm/ms at dx %.3g mm)",
-                 self.cv_scale, target, float(self.spacing.max()))
+    def _use_calibration(self, calibration: ShardCalibration) -> None:
+        """Scale the conductivities by a calibration (found here or read from a file)."""
+        self.cv_scale, self.cv_scale_t = calibration.cv_scale, calibration.cv_scale_t
+        self.calibration = calibration.record
 
     def _prepare_eikonal(self) -> None:
         """The eikonal solver of the anatomy (its neighbour tables), built once per shard;

@@ -1,0 +1,404 @@
+"""The CV calibration of a heart's monodomain shards, found once and kept in a file.
+
+On a coarse grid the monodomain conducts too slowly, so the simulate stage scales the
+sampled conductivities (:mod:`pipeline.monodomain.cv`): with ``simulate.
+target_cv_mm_per_ms`` one factor for every conductivity (mode ``target_cv``); else, with
+``simulate.calibrate_directions``, one factor for sigma_l (and sigma_fast_endo) and one for
+sigma_t, each restoring the 0.1 mm planar-wave CV (mode ``directions``). The reaction-
+eikonal model needs none.
+
+A calibration is a pure function of its *inputs* (:func:`calibration_inputs`: the mode,
+the grid's dx, dt, chi, Cm, the target CV, the cable's cell model and state) and of the
+reference conductivities it is found at. The workflow finds it once per campaign and heart
+(``pipeline calibrate`` -> ``results/calibration/{campaign}/{heart}.json``) at the middle of
+the campaign's conductivity ranges, and every shard of that heart reads it
+(``pipeline simulate --calibration FILE``), refusing with :class:`~pipeline.errors.
+CalibrationMismatch` a file made for other inputs or for ranges its rows fall outside.
+Without a file a shard finds it itself at its rows' median conductivities (standalone use).
+
+Per-direction calibrations are also kept within the process and, where the environment
+variable ``PIPELINE_CALIBRATION_CACHE`` names a JSON file, between processes
+(:func:`direction_calibration`; the resolution study uses it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import CalibrationMismatch, InputError
+
+log = logging.getLogger(__name__)
+
+#: The format tag and version of a calibration file.
+FORMAT, VERSION = "pipeline calibration", 1
+#: The cable's cell model and state: TP06 endocardial cells from TP06's own initial state
+#: (:func:`pipeline.cell.tp06.initial_state`), not the cells stage's steady states.
+CELL_MODEL, CELLTYPE, CELL_STATE = "tp06", "endo", "tp06.initial_state"
+#: The grid whose planar-wave CVs the per-direction mode restores (mm, ms).
+REFERENCE_DX_MM, REFERENCE_DT_MS = 0.1, 0.005
+#: Conductivities (S/m) of a shard without rows to take a median of (sigma_l, sigma_t).
+DEFAULT_REFERENCE = (0.15, 0.04)
+#: The conductivities whose ranges a calibration file records and a shard's rows must obey.
+RANGE_KEYS = ("sigma_l", "sigma_t")
+
+#: Per-direction calibrations found in this process, by their inputs (JSON key).
+_CALIBRATIONS: dict[str, dict[str, Any]] = {}
+#: A JSON file that keeps calibrations between processes (the environment variable
+#: ``PIPELINE_CALIBRATION_CACHE``; unset: none). The calibration is a pure function of its
+#: key (sigma_l, sigma_t, dx, dt, chi, Cm), so reusing it changes nothing but the time.
+CALIBRATION_CACHE = os.environ.get("PIPELINE_CALIBRATION_CACHE")
+
+
+def _read_cache(path: str | None, key: str) -> dict[str, Any] | None:
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        return json.loads(Path(path).read_text()).get(key)
+    except (OSError, ValueError):
+        log.warning("calibration cache %s is unreadable; ignored", path)
+        return None
+
+
+def _write_cache(path: str | None, key: str, value: dict[str, Any]) -> None:
+    if not path:
+        return
+    from pipeline.io import atomic_path
+
+    table = {}
+    if Path(path).is_file():
+        try:
+            table = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            table = {}
+    table[key] = value
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(table, indent=1))
+
+
+def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
+                          chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
+                          ) -> dict[str, Any]:
+    """:func:`pipeline.monodomain.cv.calibrate_directions` as ``{"l": ..., "t": ...}``
+    records, reused within the process and from :data:`CALIBRATION_CACHE` when set."""
+    from pipeline.monodomain.cv import calibrate_directions
+
+    key = json.dumps([round(sigma_l, 12), round(sigma_t, 12), dx, dt, chi_per_mm,
+                      cm_uF_per_cm2])
+    found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
+    if found is None:
+        cal_l, cal_t = calibrate_directions(
+            sigma_l, sigma_t, dx, dt, reference_dx=REFERENCE_DX_MM,
+            reference_dt=REFERENCE_DT_MS, celltype=CELLTYPE, chi_per_mm=chi_per_mm,
+            cm_uF_per_cm2=cm_uF_per_cm2)
+        found = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
+        _write_cache(CALIBRATION_CACHE, key, found)
+    _CALIBRATIONS[key] = found
+    return found
+
+
+def calibration_mode(simulate: Any) -> str | None:
+    """``"target_cv"``, ``"directions"`` or None (no calibration) for the simulate settings.
+
+    ``simulate`` is a :class:`~pipeline.settings.SimulateSettings` or the resolved
+    ``simulate`` config section (a mapping).
+    """
+    get = simulate.get if isinstance(simulate, Mapping) else (
+        lambda k: getattr(simulate, k))
+    if get("model") != "monodomain":
+        return None
+    if get("target_cv_mm_per_ms") is not None:
+        return "target_cv"
+    return "directions" if get("calibrate_directions") else None
+
+
+def calibration_inputs(simulate: Any, dx_mm: float) -> dict[str, Any] | None:
+    """Everything a calibration depends on besides its reference conductivities.
+
+    Parameters
+    ----------
+    simulate
+        :class:`~pipeline.settings.SimulateSettings` (or the resolved section).
+    dx_mm
+        The grid's largest voxel edge (mm).
+
+    Returns
+    -------
+    dict or None
+        ``mode``, ``dx_mm``, ``dt_ms``, ``chi_per_mm``, ``cm_uF_per_cm2``,
+        ``target_cv_mm_per_ms``, ``cell_model``, ``celltype``, ``cell_state`` and the
+        reference grid (``reference_dx_mm``, ``reference_dt_ms``; directions mode only);
+        None when the settings ask for no calibration.
+    """
+    mode = calibration_mode(simulate)
+    if mode is None:
+        return None
+    get = simulate.get if isinstance(simulate, Mapping) else (
+        lambda k: getattr(simulate, k))
+    directions = mode == "directions"
+    return {"mode": mode, "dx_mm": float(dx_mm), "dt_ms": float(get("dt_ms")),
+            "chi_per_mm": float(get("chi_per_mm")),
+            "cm_uF_per_cm2": float(get("cm_uF_per_cm2")),
+            "target_cv_mm_per_ms": (None if directions
+                                    else float(get("target_cv_mm_per_ms"))),
+            "cell_model": CELL_MODEL, "celltype": CELLTYPE, "cell_state": CELL_STATE,
+            "reference_dx_mm": REFERENCE_DX_MM if directions else None,
+            "reference_dt_ms": REFERENCE_DT_MS if directions else None}
+
+
+@dataclass(frozen=True)
+class ShardCalibration:
+    """A calibration and what it was made for.
+
+    Attributes
+    ----------
+    inputs
+        :func:`calibration_inputs` of the settings and grid it was found for.
+    sigma_l_reference, sigma_t_reference
+        The unscaled conductivities (S/m) it was found at.
+    cv_scale
+        Factor for sigma_l and sigma_fast_endo (and sigma_t in mode ``target_cv``).
+    cv_scale_t
+        Factor for sigma_t in mode ``directions``; None in mode ``target_cv``.
+    record
+        The cable results as stored with every shard (:class:`pipeline.monodomain.cv.
+        Calibration` as a mapping; ``{"l": ..., "t": ...}`` per direction).
+    ranges
+        ``{"sigma_l": [low, high], "sigma_t": [low, high]}`` (S/m): the campaign ranges it
+        serves; empty for a shard's own calibration.
+    wall_s
+        Seconds the cables took (0 when reused).
+    """
+
+    inputs: dict[str, Any]
+    sigma_l_reference: float
+    sigma_t_reference: float
+    cv_scale: float
+    cv_scale_t: float | None
+    record: dict[str, Any]
+    ranges: dict[str, list[float]] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able mapping (the body of a calibration file)."""
+        return asdict(self)
+
+
+def reference_from_ranges(ranges: Mapping[str, Any]) -> tuple[float, float]:
+    """The middle of the sigma_l and sigma_t ranges (S/m): the median of uniform samples
+    (rounded to 1e-12 S/m, so that [0.1, 0.2] gives 0.15, not 0.15000000000000002)."""
+    low_high = [(float(ranges[k][0]), float(ranges[k][1])) for k in RANGE_KEYS]
+    sigma_l, sigma_t = (round(0.5 * (low + high), 12) for low, high in low_high)
+    return sigma_l, sigma_t
+
+
+def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
+              ranges: Mapping[str, Any] | None = None) -> ShardCalibration:
+    """Find the calibration the settings ask for at the given conductivities (float64 cables).
+
+    Parameters
+    ----------
+    simulate
+        :class:`~pipeline.settings.SimulateSettings`.
+    dx_mm
+        The grid's largest voxel edge (mm).
+    sigma_l, sigma_t
+        Reference conductivities (S/m) before scaling.
+    ranges
+        The conductivity ranges this calibration serves (recorded, checked on use).
+
+    Raises
+    ------
+    InputError
+        The settings ask for no calibration, or no scale reaches the target.
+    """
+    from pipeline.monodomain.cv import calibrate_conductivity
+
+    inputs = calibration_inputs(simulate, dx_mm)
+    if inputs is None:
+        raise InputError(f"simulate settings ask for no CV calibration (model "
+                         f"{simulate.model}, calibrate_directions "
+                         f"{simulate.calibrate_directions}, no target_cv_mm_per_ms)")
+    t0 = time.perf_counter()
+    kw = {"chi_per_mm": inputs["chi_per_mm"], "cm_uF_per_cm2": inputs["cm_uF_per_cm2"]}
+    if inputs["mode"] == "target_cv":
+        cal = calibrate_conductivity(inputs["target_cv_mm_per_ms"], sigma_l, dx_mm,
+                                     inputs["dt_ms"], celltype=CELLTYPE, **kw)
+        scale, scale_t, record = float(cal.scale), None, cal.as_dict()
+        log.info("CV calibration: conductivities x %.4f (target %.3g mm/ms at dx %.3g mm)",
+                 scale, inputs["target_cv_mm_per_ms"], dx_mm)
+    else:
+        record = direction_calibration(sigma_l, sigma_t, dx_mm, inputs["dt_ms"], **kw)
+        scale, scale_t = float(record["l"]["scale"]), float(record["t"]["scale"])
+        log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f (dx %.3g mm, "
+                 "dt %.3g ms)", scale, scale_t, dx_mm, inputs["dt_ms"])
+    return ShardCalibration(
+        inputs=inputs, sigma_l_reference=float(sigma_l), sigma_t_reference=float(sigma_t),
+        cv_scale=scale, cv_scale_t=scale_t, record=record,
+        ranges={k: [float(x) for x in ranges[k]] for k in RANGE_KEYS} if ranges else {},
+        wall_s=time.perf_counter() - t0)
+
+
+def write_calibration(path: str | Path, calibration: ShardCalibration,
+                      about: Mapping[str, Any] | None = None) -> None:
+    """Write a calibration file (JSON, atomically: a temporary name, then a rename).
+
+    ``about`` (e.g. heart and campaign names) is stored alongside, for the reader.
+    """
+    from pipeline.io import provenance, write_json
+
+    body = {"format": FORMAT, "version": VERSION, **dict(about or {}),
+            **calibration.as_dict(), "provenance": provenance()}
+    write_json(path, body)
+
+
+def read_calibration(path: str | Path) -> ShardCalibration:
+    """Read a file of :func:`write_calibration`.
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, another format or version, or a missing field.
+    """
+    path = Path(path)
+    try:
+        body = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InputError(f"calibration file {path}: not found") from exc
+    except (OSError, ValueError) as exc:
+        raise InputError(f"calibration file {path}: not readable JSON ({exc})") from exc
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise InputError(f"calibration file {path}: not a '{FORMAT}' file")
+    if body.get("version") != VERSION:
+        raise InputError(f"calibration file {path}: version {body.get('version')}, this "
+                         f"pipeline reads version {VERSION}")
+    names = ShardCalibration.__dataclass_fields__
+    missing = [k for k in names if k not in body and k not in ("ranges", "wall_s")]
+    if missing:
+        raise InputError(f"calibration file {path}: missing field(s) {missing}")
+    return ShardCalibration(**{k: body[k] for k in names if k in body})
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def check_calibration(calibration: ShardCalibration, simulate: Any, dx_mm: float,
+                      table: Any, source: str) -> None:
+    """Refuse a calibration made for other settings, another grid or other ranges.
+
+    Parameters
+    ----------
+    calibration
+        From :func:`read_calibration`.
+    simulate
+        The shard's :class:`~pipeline.settings.SimulateSettings`.
+    dx_mm
+        The shard's grid (largest voxel edge, mm).
+    table
+        The shard's parameter table (columns ``sim_id``, ``sigma_l``, ``sigma_t``).
+    source
+        The file's name, for the message.
+
+    Raises
+    ------
+    CalibrationMismatch
+        Naming the first input that differs (the file's value and the shard's), or the
+        first simulation whose conductivity lies outside the file's range.
+    """
+    wanted = calibration_inputs(simulate, dx_mm)
+    if wanted is None:
+        raise CalibrationMismatch(f"calibration file {source}: the simulate settings ask for "
+                                  f"no calibration (model {simulate.model}); leave it out")
+    for key, value in wanted.items():
+        have = calibration.inputs.get(key)
+        if not _same(have, value):
+            raise CalibrationMismatch(
+                f"calibration file {source} was made for {key} = {have}, this shard has "
+                f"{value}; rerun 'pipeline calibrate' with the shard's settings and heart")
+    for key, (low, high) in calibration.ranges.items():
+        values = np.asarray(table[key], dtype=np.float64)
+        tol = 1e-9 * max(abs(low), abs(high))
+        out = (values < low - tol) | (values > high + tol)
+        if out.any():
+            i = int(np.flatnonzero(out)[0])
+            raise CalibrationMismatch(
+                f"calibration file {source} serves {key} in [{low:g}, {high:g}] S/m; sim_id "
+                f"{int(table['sim_id'].iloc[i])} has {key} = {values[i]:g}")
+
+
+#: The simulate keys a calibration depends on (the rest of the section changes nothing).
+SIMULATE_KEYS = ("model", "dt_ms", "chi_per_mm", "cm_uF_per_cm2", "target_cv_mm_per_ms",
+                 "calibrate_directions")
+
+
+def campaign_ranges(config: Mapping[str, Any], campaign: str | None) -> dict[str, list[float]]:
+    """The sigma_l and sigma_t ranges (S/m) of a campaign of a resolved config.
+
+    ``campaign`` None: the schema's default ranges.
+
+    Raises
+    ------
+    InputError
+        A campaign the config does not have.
+    """
+    from pipeline.config import resolve
+
+    if campaign is None:
+        conductivity = resolve({"campaigns": {"default": {}}})["campaigns"]["default"][
+            "conductivity"]
+    elif campaign not in config.get("campaigns", {}):
+        raise InputError(f"campaign '{campaign}' is not in the settings' 'campaigns' "
+                         f"(given: {sorted(config.get('campaigns', {})) or 'none'})")
+    else:
+        conductivity = config["campaigns"][campaign]["conductivity"]
+    return {k: [float(x) for x in conductivity[k]] for k in RANGE_KEYS}
+
+
+def calibration_settings(config: Mapping[str, Any], campaign: str) -> dict[str, Any]:
+    """The smallest ``--settings`` of ``pipeline calibrate`` for a campaign's hearts.
+
+    The seed, the simulate keys of :data:`SIMULATE_KEYS` and the campaign's sigma_l and
+    sigma_t ranges: changing anything else (the duration, the number of simulations, the
+    run settings) leaves it unchanged, so Snakemake does not rerun the calibration.
+    """
+    from pipeline.config import resolve
+
+    full = resolve(dict(config))
+    simulate = {k: full["simulate"][k] for k in SIMULATE_KEYS}
+    if simulate["target_cv_mm_per_ms"] is not None:   # it overrides calibrate_directions
+        del simulate["calibrate_directions"]
+    return {"seed": int(full["seed"]), "simulate": simulate,
+            "campaigns": {campaign: {"conductivity": campaign_ranges(full, campaign)}}}
+
+
+def calibrate_heart(anatomy_path: str | Path, simulate: Any,
+                    ranges: Mapping[str, Any]) -> ShardCalibration:
+    """The calibration of a heart's shards: at its grid, at the middle of the ranges.
+
+    Parameters
+    ----------
+    anatomy_path
+        The heart's ``anatomy.h5`` (its voxel size is used).
+    simulate
+        :class:`~pipeline.settings.SimulateSettings`.
+    ranges
+        ``{"sigma_l": [low, high], "sigma_t": [low, high]}`` (S/m).
+    """
+    from pipeline.anatomy.io import read_anatomy
+
+    dx = float(np.max(read_anatomy(anatomy_path).spacing))
+    sigma_l, sigma_t = reference_from_ranges(ranges)
+    return calibrate(simulate, dx, sigma_l, sigma_t, ranges=ranges)

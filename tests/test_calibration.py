@@ -1,0 +1,141 @@
+"""The CV calibration as a workflow output: one file per campaign and heart, read by shards.
+
+The rule feeds every monodomain shard (dry run of the CI workflow) and none in the
+reaction-eikonal mode; a file made for other settings, another grid or other conductivity
+ranges is refused by name; a shard reading the file gives exactly the shard that finds
+its calibration itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+from test_simulate import RESOLUTION_MM, _cfg, inputs  # noqa: F401  (the shared fixture)
+from workflow_helpers import CI_CONFIG, job_counts, snakemake
+
+from pipeline.cli import main
+from pipeline.errors import CalibrationMismatch
+from pipeline.simulate.calibration import (
+    ShardCalibration,
+    calibration_inputs,
+    calibration_settings,
+    read_calibration,
+    write_calibration,
+)
+from pipeline.simulate.run import prepare_shard
+
+
+def _dry_run(tmp_path, **simulate):
+    config = yaml.safe_load(CI_CONFIG.read_text())
+    config["simulate"].update(simulate)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    out = snakemake(workdir, "-n", "-p", "results/dataset/ci.h5", config=path)
+    return out.stdout + out.stderr
+
+
+def test_one_calibration_per_heart_feeds_every_monodomain_shard(tmp_path):
+    text = _dry_run(tmp_path)
+    assert job_counts(text)["calibrate"] == 1 and job_counts(text)["simulate"] == 2
+    calls = re.findall(r"pipeline simulate .*", text)
+    assert len(calls) == 2
+    assert all("--calibration results/calibration/ci/param000.json" in c for c in calls)
+    assert "pipeline calibrate --anatomy results/anatomy/param000/anatomy.h5" in text
+
+
+def test_the_reaction_eikonal_mode_needs_no_calibration(tmp_path):
+    text = _dry_run(tmp_path, model="reaction_eikonal")
+    assert "calibrate" not in job_counts(text)
+    assert "--calibration" not in text
+
+
+def test_calibration_settings_hold_only_what_the_calibration_depends_on():
+    config = yaml.safe_load(CI_CONFIG.read_text())
+    base = calibration_settings(config, "ci")
+    assert base["campaigns"] == {"ci": {"conductivity": {"sigma_l": [0.1, 0.2],
+                                                          "sigma_t": [0.02, 0.06]}}}
+    config["simulate"]["duration_ms"] = 500.0            # not a calibration input
+    config["campaigns"]["ci"]["n_simulations"] = 40      # growing the campaign
+    assert calibration_settings(config, "ci") == base
+    config["simulate"]["dt_ms"] = 0.05
+    assert calibration_settings(config, "ci") != base
+
+
+def _file(tmp_path, settings, dx=RESOLUTION_MM, ranges=None):
+    cal = ShardCalibration(inputs=calibration_inputs(settings, dx), sigma_l_reference=0.15,
+                           sigma_t_reference=0.04, cv_scale=4.0, cv_scale_t=None,
+                           record={"scale": 4.0},
+                           ranges=ranges or {"sigma_l": [0.1, 0.2], "sigma_t": [0.02, 0.06]})
+    path = tmp_path / "calibration.json"
+    write_calibration(path, cal, {"heart": "param000"})
+    return path
+
+
+def test_a_calibration_for_other_settings_is_refused(inputs, tmp_path, capsys):  # noqa: F811
+    root = inputs[0]
+    args = (root / "anatomy.h5", root / "cells.h5", root / "params.csv")
+    made = _cfg(dt_ms=0.1, target_cv_mm_per_ms=0.6)
+    path = _file(tmp_path, made)
+    assert read_calibration(path).inputs["dt_ms"] == 0.1
+    assert [p.name for p in tmp_path.iterdir()] == ["calibration.json"]   # no temporary left
+    job = prepare_shard(*args, made, calibration_path=path)               # the same: accepted
+    assert job.calibration.cv_scale == 4.0 and job.sources["calibration"] == str(path)
+    for other, words in [(replace(made, dt_ms=0.05), "dt_ms = 0.1, this shard has 0.05"),
+                         (replace(made, target_cv_mm_per_ms=0.5), "target_cv_mm_per_ms"),
+                         (replace(made, target_cv_mm_per_ms=None), "mode = target_cv"),
+                         (replace(made, chi_per_mm=100.0), "chi_per_mm"),
+                         (replace(made, model="reaction_eikonal"), "no calibration")]:
+        with pytest.raises(CalibrationMismatch, match=re.escape(words)):
+            prepare_shard(*args, other, calibration_path=path)
+    with pytest.raises(CalibrationMismatch, match="dx_mm = 1.0, this shard has 2.0"):
+        prepare_shard(*args, made, calibration_path=_file(tmp_path, made, dx=1.0))
+    narrow = _file(tmp_path, made, ranges={"sigma_l": [0.16, 0.2], "sigma_t": [0.02, 0.06]})
+    with pytest.raises(CalibrationMismatch, match="sim_id 0 has sigma_l = 0.15"):
+        prepare_shard(*args, made, calibration_path=narrow)
+    # through the CLI: one named error line, no shard file
+    out = tmp_path / "shard.h5"
+    code = main(["simulate", "--anatomy", str(args[0]), "--cells", str(args[1]), "--params",
+                 str(args[2]), "--out", str(out), "--calibration", str(path), "--settings",
+                 json.dumps({"simulate": {"dt_ms": 0.05, "target_cv_mm_per_ms": 0.6}})])
+    assert code == 1 and not out.exists()
+    assert "was made for dt_ms = 0.1" in capsys.readouterr().err
+
+
+def test_a_shard_reading_the_file_equals_one_calibrating_itself(inputs, tmp_path):  # noqa: F811
+    """`pipeline calibrate` at the default ranges' middle (0.15, 0.04 S/m: the shard's own
+    median) then `pipeline simulate --calibration`: the same arrays as without the file."""
+    from pipeline.simulate.shard import read_shard
+
+    root = inputs[0]
+    simulate = {"dt_ms": 0.1, "duration_ms": 30.0, "target_cv_mm_per_ms": 0.6}
+    cal = tmp_path / "calibration" / "param000.json"
+    assert main(["calibrate", "--anatomy", str(root / "anatomy.h5"), "--out", str(cal),
+                 "--settings", json.dumps({"simulate": simulate})]) == 0
+    body = json.loads(cal.read_text())
+    assert body["inputs"]["mode"] == "target_cv" and body["inputs"]["dx_mm"] == RESOLUTION_MM
+    assert body["ranges"] == {"sigma_l": [0.1, 0.2], "sigma_t": [0.02, 0.06]}
+    assert (body["sigma_l_reference"], body["sigma_t_reference"]) == pytest.approx((0.15, 0.04))
+    shards = {}
+    for name, extra in (("file", ["--calibration", str(cal)]), ("own", [])):
+        shards[name] = tmp_path / f"{name}.h5"
+        assert main(["simulate", "--anatomy", str(root / "anatomy.h5"), "--cells",
+                     str(root / "cells.h5"), "--params", str(root / "params.csv"), "--out",
+                     str(shards[name]), "--threads", "1", "--no-compile", "--device", "cpu",
+                     "--settings", json.dumps({"simulate": simulate}), *extra]) == 0
+    a, b = read_shard(shards["file"]), read_shard(shards["own"])
+    solver = {}
+    for name, path in shards.items():
+        with h5py.File(path, "r") as h5:
+            solver[name] = json.loads(h5.attrs["solver"])
+    assert solver["file"]["cv_scale"] == body["cv_scale"] == solver["own"]["cv_scale"] > 3.0
+    assert solver["file"]["cv_calibration"] == solver["own"]["cv_calibration"]
+    for field in ("ecg", "vm", "activation_ms"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
