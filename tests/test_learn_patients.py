@@ -15,12 +15,12 @@ from learn_synthetic import LEADS, write_tiny_dataset
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.learn.checkpoint import load_model
-from pipeline.learn.data import read_dataset, scale_ecg
 from pipeline.learn.checkpoint import read as read_checkpoint
+from pipeline.learn.data import read_dataset, scale_ecg
 from pipeline.learn.metrics import calibration, heart_breakdown
-from pipeline.learn.spread import fit_sd_scale, sd_scale
 from pipeline.learn.ood import embed, fit_ood, from_checkpoint, ledoit_wolf
 from pipeline.learn.predict import Predictor, load_beat, predict_file
+from pipeline.learn.spread import fit_sd_scale, sd_scale
 from pipeline.learn.train import train
 
 T = 128
@@ -189,6 +189,19 @@ def test_calibration_on_a_constructed_example():
     assert big["within_1sd"] == 1.0 and big["within_2sd"] == 1.0
 
 
+def _member_errors(ens, split: str):
+    """(model, config, |members' mean - true|, members' SD) on ``split``, in ms, computed
+    from the members directly (activation units of 100 ms)."""
+    from pipeline.learn.data import paper_activation
+
+    model, cfg, _, _ = load_model(ens["model"])
+    data = read_dataset(ens["dataset"])
+    idx = data.splits[split]
+    with torch.no_grad():
+        each = model.members_forward(torch.from_numpy(scale_ecg(data.ecg[idx]))).numpy() * 100.0
+    return model, cfg, np.abs(each.mean(0) - paper_activation(data.vm[idx])), each.std(0)
+
+
 def test_ensemble_spread_and_calibration_in_metrics(ens, tmp_path):
     assert main(["evaluate", "--model", str(ens["model"]), "--dataset", str(ens["dataset"]),
                  "--out", str(tmp_path / "e")]) == 0
@@ -198,14 +211,7 @@ def test_ensemble_spread_and_calibration_in_metrics(ens, tmp_path):
         assert 0.0 <= u["within_1sd"] <= u["within_2sd"] <= 1.0
         assert u["mean_sd_ms"] > 0
     # recomputed independently from the members
-    model, cfg, _, _ = load_model(ens["model"])
-    data = read_dataset(ens["dataset"])
-    te = data.splits["test"]
-    with torch.no_grad():
-        each = model.members_forward(torch.from_numpy(scale_ecg(data.ecg[te]))).numpy() * 100.0
-    from pipeline.learn.data import paper_activation
-    err = np.abs(each.mean(0) - paper_activation(data.vm[te]))
-    sd = each.std(0)
+    model, cfg, err, sd = _member_errors(ens, "test")
     ok = np.isfinite(err)
     assert m["uncertainty_raw"]["test"]["within_1sd"] == pytest.approx(
         np.mean(err[ok] <= sd[ok]), abs=1e-6)
@@ -218,15 +224,10 @@ def test_ensemble_spread_and_calibration_in_metrics(ens, tmp_path):
 
 def test_sd_scale_gives_gaussian_coverage_on_validation(ens):
     """The fitted scale puts 68.3 % of the validation errors within one scaled SD."""
-    model, _, _, ckpt = load_model(ens["model"])
-    data = read_dataset(ens["dataset"])
-    va = data.splits["val"]
-    with torch.no_grad():
-        each = model.members_forward(torch.from_numpy(scale_ecg(data.ecg[va]))).numpy() * 100.0
-    from pipeline.learn.data import paper_activation
-    err = np.abs(each.mean(0) - paper_activation(data.vm[va]))
+    _, _, err, sd = _member_errors(ens, "val")
+    ckpt = read_checkpoint(ens["model"])
     ok = np.isfinite(err)
-    cover = np.mean(err[ok] <= ckpt["sd_scale"]["scale"] * each.std(0)[ok])
+    cover = np.mean(err[ok] <= ckpt["sd_scale"]["scale"] * sd[ok])
     assert cover == pytest.approx(0.6827, abs=2.0 / ok.sum())
     assert ckpt["sd_scale"]["val_within_1sd"] == pytest.approx(cover, abs=1e-9)
 

@@ -41,8 +41,8 @@ from pipeline.learn.data import (
     scale_ecg,
     shift_batch,
 )
-from pipeline.learn.evaluate import member_units
 from pipeline.learn.metrics import activation_metrics
+from pipeline.learn.models import member_units
 
 log = logging.getLogger(__name__)
 

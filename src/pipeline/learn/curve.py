@@ -19,8 +19,9 @@ import numpy as np
 from pipeline.io import atomic_path, write_json
 from pipeline.learn.checkpoint import load_model
 from pipeline.learn.data import LearnData, paper_activation, read_dataset, scale_ecg
-from pipeline.learn.evaluate import member_units, outputs_to_predictions
+from pipeline.learn.evaluate import outputs_to_predictions
 from pipeline.learn.metrics import Ridge, activation_metrics, ridge_features
+from pipeline.learn.models import member_units
 from pipeline.learn.train import subset, train
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ from pipeline.learn.metrics import (
     ridge_features,
     vm_metrics,
 )
-from pipeline.learn.models import members_output
+from pipeline.learn.models import member_units
 from pipeline.learn.spread import sd_scale
 
 log = logging.getLogger(__name__)
@@ -148,17 +148,6 @@ def evaluate(model_path: str | Path, dataset: str | Path, out_dir: str | Path, *
                  m["baselines"]["ridge"][s]["activation_mae_ms"])
     _figures(data, cfg.task, preds, truth, out_dir, anatomy, sample, cfg.name)
     return m
-
-
-@torch.no_grad()
-def member_units(model: torch.nn.Module, x: np.ndarray, device: torch.device | None = None,
-                 batch_size: int = 64) -> np.ndarray:
-    """Every member's outputs (K, N, ...) in network units for scaled ECGs (N, 12, T)."""
-    device = device or torch.device("cpu")
-    model.eval()
-    outs = [members_output(model, torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))
-                           .to(device)).cpu().numpy() for i in range(0, len(x), batch_size)]
-    return np.concatenate(outs, axis=1)
 
 
 def _network_predictions(model: torch.nn.Module, cfg: Any, norm: Normalisation, data: Any,

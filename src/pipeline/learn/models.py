@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -292,6 +293,17 @@ def members_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if isinstance(model, Ensemble):
         return model.members_forward(x)
     return model(x).unsqueeze(0)
+
+
+@torch.no_grad()
+def member_units(model: torch.nn.Module, x: np.ndarray, device: torch.device | None = None,
+                 batch_size: int = 64) -> np.ndarray:
+    """Every member's outputs (K, N, ...) in network units for scaled ECGs (N, 12, T)."""
+    device = device or torch.device("cpu")
+    model.eval()
+    outs = [members_output(model, torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))
+                           .to(device)).cpu().numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs, axis=1)
 
 
 def n_parameters(model: nn.Module) -> int:

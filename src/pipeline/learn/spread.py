@@ -76,21 +76,15 @@ def attach_sd_scale_data(model_path: str | Path, data: Any) -> dict[str, Any] | 
     Returns the fitted entry, or None for a single network, a Vm network or an empty
     validation split (nothing to calibrate).
     """
-    import torch
-
     from pipeline.learn import checkpoint
     from pipeline.learn.data import paper_activation, scale_ecg
-    from pipeline.learn.models import members_output
+    from pipeline.learn.models import member_units
 
     model, cfg, norm, ckpt = checkpoint.load_model(model_path)
     val = data.splits["val"]
     if cfg.members < 2 or cfg.task != "activation" or val.size == 0:
         return None
-    x = scale_ecg(data.ecg[val])
-    with torch.no_grad():
-        members = np.concatenate([members_output(model, torch.from_numpy(
-            np.ascontiguousarray(x[i:i + 64]))).numpy() for i in range(0, len(x), 64)],
-            axis=1).reshape(cfg.members, len(val), -1)
+    members = member_units(model, scale_ecg(data.ecg[val])).reshape(cfg.members, len(val), -1)
     pred = members.mean(axis=0) * norm.label_scale_ms
     sd = members.std(axis=0) * norm.label_scale_ms
     entry = fit_sd_scale(pred, sd, paper_activation(data.vm[val], data.dt_ms))
