@@ -123,6 +123,10 @@ def test_a_shard_reading_the_file_equals_one_calibrating_itself(inputs, tmp_path
     assert body["inputs"]["mode"] == "target_cv" and body["inputs"]["dx_mm"] == RESOLUTION_MM
     assert body["ranges"] == {"sigma_l": [0.1, 0.2], "sigma_t": [0.02, 0.06]}
     assert (body["sigma_l_reference"], body["sigma_t_reference"]) == pytest.approx((0.15, 0.04))
+    # the propagation check ran once, at the smallest sigma_t: x4.2 at 2 mm still blocks
+    # (test_simulate's cable), so each shard names its own blocking simulation
+    assert body["propagation"]["sigma_t"] == 0.02 and body["propagation"]["cv_mm_per_ms"] is None
+    assert body["propagation"]["sigma_t_scaled"] == pytest.approx(0.02 * body["cv_scale"])
     shards = {}
     for name, extra in (("file", ["--calibration", str(cal)]), ("own", [])):
         shards[name] = tmp_path / f"{name}.h5"
@@ -139,3 +143,34 @@ def test_a_shard_reading_the_file_equals_one_calibrating_itself(inputs, tmp_path
     assert solver["file"]["cv_calibration"] == solver["own"]["cv_calibration"]
     for field in ("ecg", "vm", "activation_ms"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_a_shard_in_a_conducting_campaign_runs_no_cable_of_its_own(inputs, caplog):  # noqa: F811
+    """The calibration file's check found the campaign's smallest sigma_t conducting: a
+    shard whose rows lie in the ranges trusts it (CV grows with sigma); below it, or
+    without the record, the shard runs its own cable."""
+    import logging
+
+    from pipeline.anatomy.io import read_anatomy
+    from pipeline.cell.steady import read_initial_states
+    from pipeline.settings import RunSettings
+    from pipeline.simulate.calibration import calibrate
+    from pipeline.simulate.solver_adapter import ShardSolver
+
+    root, _, table = inputs
+    settings = _cfg(dt_ms=0.1, target_cv_mm_per_ms=0.6)
+    cal = calibrate(settings, RESOLUTION_MM, 0.15, 0.06,
+                    ranges={"sigma_l": [0.1, 0.2], "sigma_t": [0.06, 0.06]})
+    assert cal.propagation["sigma_t"] == 0.06 and cal.propagation["cv_mm_per_ms"] > 0.02
+    run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=1, threads=1)
+    solver = ShardSolver(read_anatomy(root / "anatomy.h5"),
+                         read_initial_states(root / "cells.h5"), settings, run,
+                         calibration=cal)
+    with caplog.at_level(logging.INFO, logger="pipeline.simulate.solver_adapter"):
+        assert solver.check_propagation(table.assign(sigma_t=[0.06])) is None
+    assert "the calibration file's sigma_t 0.06 S/m conducts" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pipeline.simulate.solver_adapter"):
+        warning = solver.check_propagation(table.assign(sim_id=[3], sigma_t=[0.02]))
+    assert warning is not None and warning.startswith("sim_id 3: sigma_t = 0.02 S/m")
+    assert "the calibration file's" not in caplog.text

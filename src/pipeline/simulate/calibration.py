@@ -50,6 +50,8 @@ REFERENCE_DX_MM, REFERENCE_DT_MS = 0.1, 0.005
 DEFAULT_REFERENCE = (0.15, 0.04)
 #: The conductivities whose ranges a calibration file records and a shard's rows must obey.
 RANGE_KEYS = ("sigma_l", "sigma_t")
+#: Below this cable CV (mm/ms) a conductivity counts as blocking on the grid.
+MIN_CV_MM_PER_MS = 0.02
 
 #: Per-direction calibrations found in this process, by their inputs (JSON key).
 _CALIBRATIONS: dict[str, dict[str, Any]] = {}
@@ -178,6 +180,11 @@ class ShardCalibration:
         serves; empty for a shard's own calibration.
     wall_s
         Seconds the cables took (0 when reused).
+    propagation
+        The propagation check of the ranges' smallest sigma_t (:func:`propagation_check`:
+        ``sigma_t``, ``sigma_t_scaled`` in S/m, ``cv_mm_per_ms`` or None where it blocks);
+        None for a shard's own calibration. CV grows with sigma, so a shard whose rows lie
+        in the ranges needs no cable of its own when this one conducts.
     """
 
     inputs: dict[str, Any]
@@ -188,10 +195,45 @@ class ShardCalibration:
     record: dict[str, Any]
     ranges: dict[str, list[float]] = field(default_factory=dict)
     wall_s: float = 0.0
+    propagation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able mapping (the body of a calibration file)."""
         return asdict(self)
+
+
+def propagation_check(sigma_t: float, scale: float, dx_mm: float, dt_ms: float,
+                      chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
+                      ) -> dict[str, Any]:
+    """Does a cross-fibre conductivity conduct on the grid? A one-dimensional cable.
+
+    The monodomain on a coarse grid blocks below a conductivity that depends on dx and dt
+    (at 2 mm with one x4.19 scale, sigma_t 0.02-0.11 S/m). A cable of TP06 endocardial
+    cells at the grid's dx and dt and the scaled conductivity is simulated (float64);
+    "blocks" means slower than :data:`MIN_CV_MM_PER_MS`.
+
+    Parameters
+    ----------
+    sigma_t
+        The sampled (unscaled) conductivity, S/m.
+    scale
+        The calibration's factor for it.
+    dx_mm, dt_ms
+        The grid's largest voxel edge (mm) and the time step (ms).
+
+    Returns
+    -------
+    dict
+        ``sigma_t``, ``sigma_t_scaled`` (S/m) and ``cv_mm_per_ms`` (None where it blocks).
+    """
+    from pipeline.monodomain.cv import conduction_velocity
+
+    scaled = float(sigma_t) * float(scale)
+    cv = conduction_velocity(np.array([scaled]), dx_mm, dt_ms, chi_per_mm=chi_per_mm,
+                             cm_uF_per_cm2=cm_uF_per_cm2, min_cv_mm_per_ms=MIN_CV_MM_PER_MS,
+                             length_mm=max(10 * dx_mm, 12.0))[0]
+    return {"sigma_t": float(sigma_t), "sigma_t_scaled": scaled,
+            "cv_mm_per_ms": float(cv) if np.isfinite(cv) else None}
 
 
 def reference_from_ranges(ranges: Mapping[str, Any]) -> tuple[float, float]:
@@ -215,7 +257,8 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
     sigma_l, sigma_t
         Reference conductivities (S/m) before scaling.
     ranges
-        The conductivity ranges this calibration serves (recorded, checked on use).
+        The conductivity ranges this calibration serves (recorded, checked on use); with
+        them, the propagation check of their smallest sigma_t is run and recorded too.
 
     Raises
     ------
@@ -242,11 +285,19 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
         scale, scale_t = float(record["l"]["scale"]), float(record["t"]["scale"])
         log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f (dx %.3g mm, "
                  "dt %.3g ms)", scale, scale_t, dx_mm, inputs["dt_ms"])
+    propagation = None
+    if ranges:
+        propagation = propagation_check(float(ranges["sigma_t"][0]), scale_t or scale, dx_mm,
+                                        inputs["dt_ms"], **kw)
+        log.info("propagation check at the smallest sigma_t %.3g S/m (x%.3g): %s",
+                 propagation["sigma_t"], scale_t or scale,
+                 "blocks" if propagation["cv_mm_per_ms"] is None else
+                 f"{propagation['cv_mm_per_ms']:.3g} mm/ms across the fibres")
     return ShardCalibration(
         inputs=inputs, sigma_l_reference=float(sigma_l), sigma_t_reference=float(sigma_t),
         cv_scale=scale, cv_scale_t=scale_t, record=record,
         ranges={k: [float(x) for x in ranges[k]] for k in RANGE_KEYS} if ranges else {},
-        wall_s=time.perf_counter() - t0)
+        wall_s=time.perf_counter() - t0, propagation=propagation)
 
 
 def write_calibration(path: str | Path, calibration: ShardCalibration,
@@ -283,7 +334,7 @@ def read_calibration(path: str | Path) -> ShardCalibration:
         raise InputError(f"calibration file {path}: version {body.get('version')}, this "
                          f"pipeline reads version {VERSION}")
     names = ShardCalibration.__dataclass_fields__
-    missing = [k for k in names if k not in body and k not in ("ranges", "wall_s")]
+    missing = [k for k in names if k not in body and k not in ("ranges", "wall_s", "propagation")]
     if missing:
         raise InputError(f"calibration file {path}: missing field(s) {missing}")
     return ShardCalibration(**{k: body[k] for k in names if k in body})

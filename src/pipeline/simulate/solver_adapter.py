@@ -25,13 +25,11 @@ import numpy as np
 from pipeline.device import pick_device
 from pipeline.params import SimParams
 from pipeline.settings import RunSettings, SimulateSettings
-from pipeline.simulate.calibration import (DEFAULT_REFERENCE, ShardCalibration, calibrate,
-                                           calibration_mode)
+from pipeline.simulate.calibration import (DEFAULT_REFERENCE, MIN_CV_MM_PER_MS,
+                                           ShardCalibration, calibrate, calibration_mode,
+                                           propagation_check)
 
 log = logging.getLogger(__name__)
-
-#: Below this cable CV (mm/ms) a conductivity counts as blocking on the grid.
-MIN_CV_MM_PER_MS = 0.02
 
 
 class ShardSolver:
@@ -71,6 +69,7 @@ class ShardSolver:
         self.initial_states = initial_states_from_table(cells)
         self.spacing = np.asarray(anatomy.spacing, dtype=np.float64)
         self.calibration: dict[str, Any] | None = None
+        self.known_propagation: dict[str, Any] | None = None
         self.cv_scale = 1.0
         self.cv_scale_t: float | None = None
         self.eikonal: Any = None
@@ -85,6 +84,7 @@ class ShardSolver:
         """Scale the conductivities by a calibration (found here or read from a file)."""
         self.cv_scale, self.cv_scale_t = calibration.cv_scale, calibration.cv_scale_t
         self.calibration = calibration.record
+        self.known_propagation = calibration.propagation
 
     def _prepare_eikonal(self) -> None:
         """The eikonal solver of the anatomy (its neighbour tables), built once per shard;
@@ -121,14 +121,13 @@ class ShardSolver:
     def check_propagation(self, table: Any) -> str | None:
         """Warn (naming the simulation) if the shard's slowest conductivity blocks here.
 
-        The monodomain on a coarse grid blocks below a conductivity that depends on dx and
-        dt (at 2 mm with one x4.19 scale, sigma_t 0.02-0.11 S/m): a one-dimensional cable at
-        the shard's dx, dt and scaled smallest sigma_t (the worst case, sigma_t <= sigma_l)
-        is simulated before the time loop; "blocks" means slower than
-        :data:`MIN_CV_MM_PER_MS`. A warning, not an error: in a heart the wave still
-        reaches the tissue around the block (along the fibres and through the fast layer),
-        but the activation sequence is distorted. The reaction-eikonal mode always
-        propagates (no check).
+        The cable of :func:`~pipeline.simulate.calibration.propagation_check` at the
+        shard's smallest sigma_t (the worst case, sigma_t <= sigma_l), run before the time
+        loop; skipped when the calibration file's own check found the campaign's smallest
+        sigma_t conducting (CV grows with sigma). A warning, not an error: in a heart the
+        wave still reaches the tissue around the block (along the fibres and through the
+        fast layer), but the activation sequence is distorted. The reaction-eikonal mode
+        always propagates (no check).
 
         Returns
         -------
@@ -138,20 +137,25 @@ class ShardSolver:
         self.propagation_warning = None
         if self.eikonal is not None:
             return None
-        from pipeline.monodomain.cv import conduction_velocity
-
-        s = self.settings
         i = int(np.argmin(table["sigma_t"].to_numpy()))
         raw = float(table["sigma_t"].iloc[i])
-        sigma = raw * (self.cv_scale_t or self.cv_scale)
+        known = self.known_propagation
+        if known and known["cv_mm_per_ms"] is not None and known["sigma_t"] <= raw * (1 + 1e-9):
+            log.info("propagation check: the calibration file's sigma_t %.3g S/m conducts at "
+                     "%.3g mm/ms across the fibres, and this shard's smallest is %.3g S/m",
+                     known["sigma_t"], known["cv_mm_per_ms"], raw)
+            return None
+        s = self.settings
         dx = float(self.spacing.max())
-        cv = conduction_velocity(np.array([sigma]), dx, s.dt_ms, chi_per_mm=s.chi_per_mm,
-                                 cm_uF_per_cm2=s.cm_uF_per_cm2,
-                                 min_cv_mm_per_ms=MIN_CV_MM_PER_MS,
-                                 length_mm=max(10 * dx, 12.0))[0]
-        if np.isfinite(cv):
+        if known and known["cv_mm_per_ms"] is None and abs(known["sigma_t"] - raw) <= 1e-12:
+            found = known   # the file's cable ran at exactly this conductivity
+        else:
+            found = propagation_check(raw, self.cv_scale_t or self.cv_scale, dx, s.dt_ms,
+                                      chi_per_mm=s.chi_per_mm, cm_uF_per_cm2=s.cm_uF_per_cm2)
+        sigma = found["sigma_t_scaled"]
+        if found["cv_mm_per_ms"] is not None:
             log.info("propagation check: sigma_t %.3g S/m conducts at %.3g mm/ms across the "
-                     "fibres on this grid", sigma, cv)
+                     "fibres on this grid", sigma, found["cv_mm_per_ms"])
             return None
         self.propagation_warning = (
             f"sim_id {int(table['sim_id'].iloc[i])}: sigma_t = {raw:g} S/m (x{sigma / raw:.3g} "
