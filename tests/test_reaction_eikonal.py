@@ -24,39 +24,70 @@ MESH = Path(__file__).resolve().parents[2] / "shared" / "data" / "anatomy" / "ca
 needs_mesh = pytest.mark.skipif(not MESH.exists(), reason="shared LLNL mesh not present")
 
 #: Criteria the 2 mm reaction-eikonal beats do not meet yet (open work, docs/monodomain.md);
-#: reported by the test's output. Empty: the normal beat, the LBBB and the RBBB meet every
-#: criterion of pipeline.signals.criteria.
-NOT_YET: set[tuple[str, str]] = set()
+#: reported by the test's output. The LLNL RBBB's terminal S in V6 sits at 60-100 ms, but
+#: the slow return after it (the subendocardial M layer's early repolarisation) keeps the
+#: QRS rule open to 142 ms, so the last 40 ms average +0.01 mV.
+NOT_YET: set[tuple[str, str]] = {("rbbb", "terminal_negative_I_V6")}
 
 
-@pytest.fixture(scope="module")
-def beats(tmp_path_factory):
-    from pipeline.anatomy.build import build_mesh
+def _simulate(root, anatomy, patterns):
+    """R-E+ beats of ``patterns`` on one 2 mm anatomy (the study's fixed parameters)."""
     from pipeline.anatomy.io import write_anatomy
     from pipeline.cell import tp06
     from pipeline.cell.steady import InitialStates, write_initial_states
-    from pipeline.config import resolve
     from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.run import prepare_shard, run_shard
 
-    root = tmp_path_factory.mktemp("re")
-    cfg = resolve({"anatomy": {"resolution_mm": 2.0}})["anatomy"]
-    anatomy, _ = build_mesh(MESH, cfg, name="llnl")
     write_anatomy(root / "anatomy.h5", anatomy)
     start = tp06.initial_state(["endo", "M", "epi"], dtype=torch.float64).T.numpy()
     write_initial_states(root / "cells.h5", InitialStates(
         states=start[:, None, None, :].copy(), celltypes=("endo", "M", "epi"),
         bcl_ms=np.array([1000.0]), gkr_scale=np.array([1.0])))
-    row = {"anatomy": "llnl", "sigma_l": 0.15, "sigma_t": 0.04, "sigma_fast_endo": 0.8,
-           "gkr_scale": 1.0, "bcl_ms": 1000.0, "seed": 7, "site_jitter_mm": 0.0,
-           "site_delay_max_ms": 0.0}
+    row = {"anatomy": str(anatomy.name), "sigma_l": 0.15, "sigma_t": 0.04,
+           "sigma_fast_endo": 0.8, "gkr_scale": 1.0, "bcl_ms": 1000.0, "seed": 7,
+           "site_jitter_mm": 0.0, "site_delay_max_ms": 0.0}
     pd.DataFrame([{"sim_id": i, "pattern": p, **row} for i, p in
-                  enumerate(("normal", "lbbb", "rbbb"))]).to_csv(root / "p.csv", index=False)
+                  enumerate(patterns)]).to_csv(root / "p.csv", index=False)
     settings = replace(SimulateSettings.defaults(), model="reaction_eikonal", dt_ms=0.1,
                        duration_ms=400.0, save_activation_map=True)
-    run = RunSettings(device="cpu", dtype="float32", compile=True, batch_size=3, threads=2)
+    run = RunSettings(device="cpu", dtype="float32", compile=True, batch_size=len(patterns),
+                      threads=2)
     job = prepare_shard(root / "anatomy.h5", root / "cells.h5", root / "p.csv", settings)
     return run_shard(job, None, run, progress=False)
+
+
+@pytest.fixture(scope="module")
+def beats(tmp_path_factory):
+    from pipeline.anatomy.build import build_mesh
+    from pipeline.config import resolve
+
+    cfg = resolve({"anatomy": {"resolution_mm": 2.0}})["anatomy"]
+    anatomy, _ = build_mesh(MESH, cfg, name="llnl")
+    return _simulate(tmp_path_factory.mktemp("re"), anatomy, ("normal", "lbbb", "rbbb"))
+
+
+def test_the_demo_parametric_heart_beats_normally():
+    """The demo's parametric heart 0 (config.yaml's seed) at 2 mm: a normal beat by every
+    criterion, upright T in I, II, V5 and V6 included (inverted in I, V5, V6 with the M
+    cells mid-wall, endo/M fractions 0.3/0.3; docs/monodomain.md)."""
+    import tempfile
+
+    import yaml
+
+    from pipeline.anatomy.build import build_parametric
+    from pipeline.config import resolve
+
+    seed = int(yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml")
+                              .read_text())["seed"])
+    cfg = resolve({"anatomy": {"resolution_mm": 2.0}})["anatomy"]
+    anatomy, _ = build_parametric(0, seed, cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _simulate(Path(tmp), anatomy, ("normal",))
+    m = morphology(data.ecg[0], data.dt_ms)
+    found = CRITERIA["normal"](m)
+    print(f"\nparametric normal: QRS {m.qrs_ms:.0f} ms, T "
+          f"{ {n: round(m.leads[n].t, 2) for n in ('I', 'II', 'V5', 'V6')} }, {found}")
+    assert all(found.values()), found
 
 
 @needs_mesh
