@@ -119,12 +119,15 @@ def test_normal_beat_on_coarse_heart_gives_a_plausible_ecg(inputs, tmp_path):
 
     root, anatomy, _ = inputs
     out = tmp_path / "shard.h5"
-    settings = {"simulate": {"dt_ms": 0.1, "duration_ms": 400.0, "target_cv_mm_per_ms": 0.6}}
+    settings = {"simulate": {"dt_ms": 0.1, "duration_ms": 400.0, "target_cv_mm_per_ms": 0.6,
+                             "save_activation_map": True}}
     code = main(["simulate", "--anatomy", str(root / "anatomy.h5"), "--cells",
                  str(root / "cells.h5"), "--params", str(root / "params.csv"), "--out", str(out),
                  "--threads", "1", "--settings", json.dumps(settings)])
     assert code == 0
     data = read_shard(out)
+    amap = data.activation_map_ms[0]
+    total = float(np.nanmax(amap) - np.nanmin(amap))
     assert data.ecg.shape == (1, 12, 400) and data.vm.shape == (1, 75, 400)
     act = data.activation_ms[0]
     f = beat_features(data.ecg[0], data.dt_ms)
@@ -134,7 +137,12 @@ def test_normal_beat_on_coarse_heart_gives_a_plausible_ecg(inputs, tmp_path):
     print("peak-to-peak per lead (mV):", dict(zip(LEAD_NAMES, np.round(np.ptp(data.ecg[0], axis=1),
                                                                        2).tolist())))
     assert np.isfinite(act).all() and act.max() < 120.0              # every point activated
-    assert 70.0 <= f.qrs_duration_ms <= 120.0                         # QRS duration
+    # QRS duration: the ECG's QRS spans the heart's activation. This single-scale 2 mm
+    # monodomain (x4.2) is the distorted setting of docs/monodomain.md: its total activation
+    # is 114-118 ms (80-90 ms with the reaction-eikonal mode), so the bound is the
+    # activation's, not the clinical 80-110 ms (tests/test_reaction_eikonal.py checks that).
+    print(f"total activation {total:.1f} ms, QRS {f.qrs_duration_ms:.0f} ms")
+    assert 70.0 <= f.qrs_duration_ms <= 130.0 and abs(f.qrs_duration_ms - total) <= 10.0
     assert 0.3 <= f.qrs_amplitude_mV <= 20.0                          # millivolt range
     assert abs(f.t_amplitude_mV) >= 0.1 * f.qrs_amplitude_mV         # a T wave ...
     assert f.qrs_end_ms + 100.0 <= f.t_peak_ms <= 400.0               # ... after the ST segment
