@@ -17,6 +17,7 @@ with every simulation that uses it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -269,6 +270,16 @@ def _interpolate(scales: np.ndarray, cv: np.ndarray, target: float) -> float | N
     return float(math.exp(np.interp(math.log(target), c[order], s[order])))
 
 
+@functools.lru_cache(maxsize=32)
+def _reference_cvs(sigma_l: float, sigma_t: float, dx: float, dt: float, celltype: str,
+                   chi_per_mm: float, cm_uF_per_cm2: float) -> tuple[float, float]:
+    """The fine-grid CVs of :func:`calibrate_directions` (kept per process: every coarse
+    grid of a resolution study calibrates against the same two reference cables)."""
+    cv = conduction_velocity(np.array([sigma_l, sigma_t]), dx, dt, celltype=celltype,
+                             chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
+    return float(cv[0]), float(cv[1])
+
+
 def calibrate_directions(sigma_l: float, sigma_t: float, dx: float, dt: float, *,
                          reference_dx: float = 0.1, reference_dt: float = 0.005,
                          celltype: str = "endo", chi_per_mm: float = 140.0,
@@ -281,7 +292,9 @@ def calibrate_directions(sigma_l: float, sigma_t: float, dx: float, dt: float, *
     factor cannot restore both.
     """
     kw = dict(celltype=celltype, chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
-    ref = conduction_velocity(np.array([sigma_l, sigma_t]), reference_dx, reference_dt, **kw)
+    ref = np.array(_reference_cvs(float(sigma_l), float(sigma_t), float(reference_dx),
+                                  float(reference_dt), celltype, float(chi_per_mm),
+                                  float(cm_uF_per_cm2)))
     if np.isnan(ref).any():
         raise InputError(f"no propagation on the reference cable (dx {reference_dx} mm) for "
                          f"sigma_l {sigma_l}, sigma_t {sigma_t} S/m")
