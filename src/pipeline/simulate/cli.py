@@ -166,6 +166,9 @@ def _register_convergence(bench: Any) -> None:
     c.add_argument("--cache", default="results/bench/convergence", metavar="DIR",
                    help="runs are kept here and reused")
     c.add_argument("--slab", action="store_true", help="also the slab CVs at 0/45/90 degrees")
+    c.add_argument("--finest-too", action="store_true",
+                   help="also run the other models on the finest grid (their model error "
+                        "against the reference, without grid error)")
     c.add_argument("--json", default=None, metavar="OUT")
     c.add_argument("--figure", default=None, metavar="PNG")
     c.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -186,7 +189,7 @@ def _bench_convergence(args: argparse.Namespace) -> int:
     run = RunSettings(device=args.device, dtype="float32", compile=not args.no_compile,
                       batch_size=8, threads=args.threads)
     result = study(args.heart, args.resolution, args.model, args.pattern, args.duration,
-                   Path(args.cache), args.seed, run)
+                   Path(args.cache), args.seed, run, finest_too=args.finest_too)
     if args.slab:
         result["slab"] = slab_cvs(args.resolution, args.model)
     if args.json:

@@ -141,12 +141,13 @@ def compare(case: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
 
 def study(hearts: list[str], resolutions: list[float], models: list[str],
           patterns: list[str], duration_ms: float, folder: Path, seed: int,
-          run: RunSettings) -> dict[str, Any]:
+          run: RunSettings, finest_too: bool = False) -> dict[str, Any]:
     """Every (heart, model, dx, pattern) run compared with the finest monodomain run.
 
     The reference is the monodomain run at ``min(resolutions)``; it is also reported
     against itself (zero errors, its own wall time). Other models run on the coarser grids
-    only.
+    only, unless ``finest_too``: then also on the finest grid, where their difference from
+    the reference is the model's alone (no grid error).
     """
     folder.mkdir(parents=True, exist_ok=True)
     finest = min(resolutions)
@@ -155,7 +156,7 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
         ref = run_case(folder, heart, finest, "monodomain", patterns, duration_ms, seed, run)
         for model in models:
             for dx in sorted(resolutions, reverse=True):
-                if model != "monodomain" and dx == finest:
+                if model != "monodomain" and dx == finest and not finest_too:
                     continue            # the other models are studied on coarser grids only
                 case = run_case(folder, heart, dx, model, patterns, duration_ms, seed, run)
                 for p in patterns:
