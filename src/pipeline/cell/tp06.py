@@ -327,10 +327,11 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
                       (V - 15.0) / torch.expm1(torch.where(small, torch.ones_like(z), z)))
     i_CaL = p.g_CaL * d * f * f2 * fCass * 4.0 * F_FARADAY * FRT \
         * (0.25 * Ca_ss * exp(z) - CA_O) * ghk
+    e_frt = exp(-V * FRT)       # shared by I_NaK and I_NaCa
     i_NaK = p.P_NaK * (K_O / (K_O + K_MK)) * Na_i \
-        / ((Na_i + K_MNA) * (1.0 + 0.1245 * exp(-0.1 * V * FRT) + 0.0353 * exp(-V * FRT)))
+        / ((Na_i + K_MNA) * (1.0 + 0.1245 * exp(-0.1 * V * FRT) + 0.0353 * e_frt))
     e_g = exp(GAMMA_NACA * V * FRT)
-    e_g1 = exp((GAMMA_NACA - 1.0) * V * FRT)
+    e_g1 = e_g * e_frt          # exp((gamma - 1) V F/RT)
     i_NaCa = p.K_NaCa * (e_g * Na_i * Na_i * Na_i * CA_O
                          - e_g1 * NA_O ** 3 * Ca_i * ALPHA_NACA) \
         / ((KM_NAI ** 3 + NA_O ** 3) * (KM_CA + CA_O) * (1.0 + K_SAT * e_g1))
@@ -342,22 +343,26 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
 
     # gates (Rush-Larsen); where tau is a product or a reciprocal sum, the rate 1/tau is
     # formed directly, and divisions by constants are written as products (C compilers
-    # keep them as divides without fast-math): the step's cost is mostly exp and divide
-    Xr1_n = _rl_rate(Xr1, 1.0 / (1.0 + exp((-26.0 - V) * (1.0 / 7.0))),
-                     (1.0 + exp((-45.0 - V) * (1.0 / 10.0)))
+    # keep them as divides without fast-math): the step's cost is mostly exp and divide.
+    # The gates' exp((V + a)/b) of equal scale b share one exp(V/b) (times the constant
+    # exp(a/b), folded by the compiler): 19 exponentials become 5 and 2 reciprocals
+    e5, e7, e10, e20 = (exp(V * (1.0 / b)) for b in (5.0, 7.0, 10.0, 20.0))
+    e6n = exp(V * (-1.0 / 6.0))
+    e10n, e20n = 1.0 / e10, 1.0 / e20
+    Xr1_n = _rl_rate(Xr1, e7 / (e7 + math.exp(-26.0 / 7.0)),
+                     (1.0 + math.exp(-4.5) * e10n)
                      * (1.0 + exp((V + 30.0) * (1.0 / 11.5))) * (1.0 / 2700.0), dt)
     Xr2_n = _rl_rate(Xr2, 1.0 / (1.0 + exp((V + 88.0) * (1.0 / 24.0))),
-                     (1.0 + exp((-60.0 - V) * (1.0 / 20.0)))
-                     * (1.0 + exp((V - 60.0) * (1.0 / 20.0))) * (1.0 / 3.36), dt)
+                     (1.0 + math.exp(-3.0) * e20n) * (1.0 + math.exp(-3.0) * e20)
+                     * (1.0 / 3.36), dt)
     Xs_n = _rl(Xs, 1.0 / (1.0 + exp((-5.0 - V) * (1.0 / 14.0))),
-               1400.0 * torch.rsqrt(1.0 + exp((5.0 - V) * (1.0 / 6.0)))
+               1400.0 * torch.rsqrt(1.0 + math.exp(5.0 / 6.0) * e6n)
                / (1.0 + exp((V - 35.0) * (1.0 / 15.0))) + 80.0, dt)
     m_inf = 1.0 / (1.0 + exp((-56.86 - V) * (1.0 / 9.03))) ** 2
-    # tau_m = 1/(1+e1) (0.1/(1+e2) + 0.1/(1+e3))
-    m_1 = 1.0 + exp((-60.0 - V) * (1.0 / 5.0))
-    m_2 = 1.0 + exp((V + 35.0) * (1.0 / 5.0))
+    # tau_m = 1/(1+e1) (0.1/(1+e2) + 0.1/(1+e3)), 1 + e1 = (e5 + exp(-12)) / e5
+    m_2 = 1.0 + math.exp(7.0) * e5
     m_3 = 1.0 + exp((V - 50.0) * (1.0 / 200.0))
-    m_n = _rl_rate(m, m_inf, m_1 * m_2 * m_3 / (0.1 * (m_2 + m_3)), dt)
+    m_n = _rl_rate(m, m_inf, (e5 + math.exp(-12.0)) * m_2 * m_3 / (0.1 * e5 * (m_2 + m_3)), dt)
     hj_inf = 1.0 / (1.0 + exp((V + 71.55) * (1.0 / 7.43))) ** 2
     low = V < -40.0
     alpha_h = torch.where(low, 0.057 * exp(-(V + 80.0) * (1.0 / 6.8)), torch.zeros_like(V))
@@ -367,30 +372,31 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
     alpha_j = torch.where(low, (-2.5428e4 * exp(0.2444 * V) - 6.948e-6 * exp(-0.04391 * V))
                           * (V + 37.78) / (1.0 + exp(0.311 * (V + 79.23))), torch.zeros_like(V))
     beta_j = torch.where(low, 0.02424 * exp(-0.01052 * V) / (1.0 + exp(-0.1378 * (V + 40.14))),
-                         0.6 * exp(0.057 * V) / (1.0 + exp(-0.1 * (V + 32.0))))
+                         0.6 * exp(0.057 * V) / (1.0 + math.exp(-3.2) * e10n))
     j_n = _rl_rate(j, hj_inf, alpha_j + beta_j, dt)
     d_n = _rl(d, 1.0 / (1.0 + exp((-8.0 - V) * (1.0 / 7.5))),
               (1.4 / (1.0 + exp((-35.0 - V) * (1.0 / 13.0))) + 0.25) * 1.4
-              / (1.0 + exp((V + 5.0) * (1.0 / 5.0)))
-              + 1.0 / (1.0 + exp((50.0 - V) * (1.0 / 20.0))), dt)
-    f_n = _rl(f, 1.0 / (1.0 + exp((V + 20.0) * (1.0 / 7.0))),
+              / (1.0 + math.exp(1.0) * e5)
+              + 1.0 / (1.0 + math.exp(2.5) * e20n), dt)
+    f_30 = 1.0 + math.exp(3.0) * e10      # 1 + exp((V + 30)/10), in tau_f and tau_f2
+    f_n = _rl(f, 1.0 / (1.0 + math.exp(20.0 / 7.0) * e7),
               1102.5 * exp(-(V + 27.0) ** 2 * (1.0 / 225.0))
-              + 200.0 / (1.0 + exp((13.0 - V) * (1.0 / 10.0)))
-              + 180.0 / (1.0 + exp((V + 30.0) * (1.0 / 10.0))) + 20.0, dt)
-    f2_n = _rl(f2, 0.67 / (1.0 + exp((V + 35.0) * (1.0 / 7.0))) + 0.33,
+              + 200.0 / (1.0 + math.exp(1.3) * e10n)
+              + 180.0 / f_30 + 20.0, dt)
+    f2_n = _rl(f2, 0.67 / (1.0 + math.exp(5.0) * e7) + 0.33,
                562.0 * exp(-(V + 27.0) ** 2 * (1.0 / 240.0))
-               + 31.0 / (1.0 + exp((25.0 - V) * (1.0 / 10.0)))
-               + 80.0 / (1.0 + exp((V + 30.0) * (1.0 / 10.0))), dt)
+               + 31.0 / (1.0 + math.exp(2.5) * e10n)
+               + 80.0 / f_30, dt)
     q_cass = 1.0 / (1.0 + (Ca_ss * (1.0 / 0.05)) ** 2)
     fCass_n = _rl(fCass, 0.6 * q_cass + 0.4, 80.0 * q_cass + 2.0, dt)
     is_endo = p.endo > 0.5
-    s_inf = torch.where(is_endo, 1.0 / (1.0 + exp((V + 28.0) * (1.0 / 5.0))),
-                        1.0 / (1.0 + exp((V + 20.0) * (1.0 / 5.0))))
+    s_inf = torch.where(is_endo, 1.0 / (1.0 + math.exp(5.6) * e5),
+                        1.0 / (1.0 + math.exp(4.0) * e5))
     tau_s = torch.where(is_endo, 1000.0 * exp(-(V + 67.0) ** 2 * (1.0 / 1000.0)) + 8.0,
                         85.0 * exp(-(V + 45.0) ** 2 * (1.0 / 320.0))
-                        + 5.0 / (1.0 + exp((V - 20.0) * (1.0 / 5.0))) + 3.0)
+                        + 5.0 / (1.0 + math.exp(-4.0) * e5) + 3.0)
     s_n = _rl(s, s_inf, tau_s, dt)
-    r_n = _rl(r, 1.0 / (1.0 + exp((20.0 - V) * (1.0 / 6.0))),
+    r_n = _rl(r, 1.0 / (1.0 + math.exp(20.0 / 6.0) * e6n),
               9.5 * exp(-(V + 40.0) ** 2 * (1.0 / 1800.0)) + 0.8, dt)
 
     # calcium handling (mM/ms)
