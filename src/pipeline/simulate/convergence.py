@@ -147,7 +147,9 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
     The reference is the monodomain run at ``min(resolutions)``; it is also reported
     against itself (zero errors, its own wall time). Other models run on the coarser grids
     only, unless ``finest_too``: then also on the finest grid, where their difference from
-    the reference is the model's alone (no grid error).
+    the reference is the model's alone (no grid error), and their coarser runs are also
+    compared with their own finest run (rows with ``reference_model`` the model itself:
+    the model's grid error alone). Every row names its ``reference_model``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     finest = min(resolutions)
@@ -159,13 +161,20 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                 if model != "monodomain" and dx == finest and not finest_too:
                     continue            # the other models are studied on coarser grids only
                 case = run_case(folder, heart, dx, model, patterns, duration_ms, seed, run)
-                for p in patterns:
-                    row = {"heart": Path(heart).stem, "model": model, "dx_mm": dx,
-                           "pattern": p, "reference_dx_mm": finest, **compare(case[p], ref[p])}
-                    log.info("convergence %s", json.dumps({k: row[k] for k in (
-                        "heart", "model", "dx_mm", "pattern", "activation_mae_ms",
-                        "ecg_corr_min", "qrs_ms", "wall_s")}))
-                    rows.append(row)
+                refs = [("monodomain", ref)]
+                if finest_too and model != "monodomain" and dx != finest:
+                    refs.append((model, run_case(folder, heart, finest, model, patterns,
+                                                 duration_ms, seed, run)))
+                for reference_model, reference in refs:
+                    for p in patterns:
+                        row = {"heart": Path(heart).stem, "model": model, "dx_mm": dx,
+                               "pattern": p, "reference_dx_mm": finest,
+                               "reference_model": reference_model,
+                               **compare(case[p], reference[p])}
+                        log.info("convergence %s", json.dumps({k: row[k] for k in (
+                            "heart", "model", "dx_mm", "pattern", "reference_model",
+                            "activation_mae_ms", "ecg_corr_min", "qrs_ms", "wall_s")}))
+                        rows.append(row)
     return {"runs": rows, "duration_ms": duration_ms, "study_row": STUDY_ROW,
             "dt_ms": {str(k): v for k, v in DT_MS.items()}}
 
@@ -259,6 +268,8 @@ def study_figure(result: dict[str, Any], path: Path) -> Path:
     from pipeline.io import atomic_path
 
     runs = pd.DataFrame(result["runs"])
+    if "reference_model" in runs:
+        runs = runs[runs["reference_model"] == "monodomain"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for (heart, model, pattern), g in runs.groupby(["heart", "model", "pattern"]):
         g = g[g["dx_mm"] > g["reference_dx_mm"]].sort_values("dx_mm")
