@@ -133,5 +133,7 @@ def test_the_resolution_study_reports_model_and_grid_error(tmp_path):
     print(f"\nR-E+ against the monodomain on the same 2 mm grid: activation MAE "
           f"{re['activation_mae_ms']:.2f} ms, max {re['activation_max_ms']:.1f} ms, total "
           f"{re['total_activation_ms']:.1f} against {ref['total_activation_ms']:.1f} ms")
-    assert 0.0 < re["activation_mae_ms"] < 6.0
-    assert abs(re["total_activation_ms"] - ref["total_activation_ms"]) < 20.0
+    # measured 4.10 ms; the 2 mm monodomain's total activation overshoots (93.9 against
+    # R-E+ 80.4 ms here; 96 against 86 ms at 0.5 mm in the study)
+    assert 2.0 < re["activation_mae_ms"] < 6.0
+    assert re["total_activation_ms"] < ref["total_activation_ms"] - 5.0
