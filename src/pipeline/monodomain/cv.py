@@ -120,15 +120,7 @@ def conduction_velocity(sigma: np.ndarray | float, dx: float, dt: float, *,
                             chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2,
                             min_cv_mm_per_ms=min_cv_mm_per_ms)
     solver = MonodomainSolver(problem, dtype=getattr(torch, dtype), check_every=200)
-    # A cable holds a few hundred values: intra-op threads only add synchronisation, and on
-    # a loaded machine a descheduled worker stalls every op (measured: the 0.1 mm reference
-    # cable, 9,200 steps, 724 s with 2 threads beside another job, 34 s with one).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        result = solver.run(stop_when_activated=True)
-    finally:
-        torch.set_num_threads(threads)
+    result = solver.run(stop_when_activated=True)   # one thread (solver.SMALL_PROBLEM)
     return cable_cv(result.activation_ms.astype(np.float64), dx)
 
 

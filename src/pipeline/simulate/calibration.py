@@ -52,6 +52,8 @@ DEFAULT_REFERENCE = (0.15, 0.04)
 RANGE_KEYS = ("sigma_l", "sigma_t")
 #: Below this cable CV (mm/ms) a conductivity counts as blocking on the grid.
 MIN_CV_MM_PER_MS = 0.02
+#: Fields of :class:`ShardCalibration` a calibration file may omit (older files).
+OPTIONAL_FIELDS = ("ranges", "wall_s", "propagation")
 
 #: Per-direction calibrations found in this process, by their inputs (JSON key).
 _CALIBRATIONS: dict[str, dict[str, Any]] = {}
@@ -334,7 +336,7 @@ def read_calibration(path: str | Path) -> ShardCalibration:
         raise InputError(f"calibration file {path}: version {body.get('version')}, this "
                          f"pipeline reads version {VERSION}")
     names = ShardCalibration.__dataclass_fields__
-    missing = [k for k in names if k not in body and k not in ("ranges", "wall_s", "propagation")]
+    missing = [k for k in names if k not in body and k not in OPTIONAL_FIELDS]
     if missing:
         raise InputError(f"calibration file {path}: missing field(s) {missing}")
     return ShardCalibration(**{k: body[k] for k in names if k in body})

@@ -147,11 +147,8 @@ class ShardSolver:
             return None
         s = self.settings
         dx = float(self.spacing.max())
-        if known and known["cv_mm_per_ms"] is None and abs(known["sigma_t"] - raw) <= 1e-12:
-            found = known   # the file's cable ran at exactly this conductivity
-        else:
-            found = propagation_check(raw, self.cv_scale_t or self.cv_scale, dx, s.dt_ms,
-                                      chi_per_mm=s.chi_per_mm, cm_uF_per_cm2=s.cm_uF_per_cm2)
+        found = propagation_check(raw, self.cv_scale_t or self.cv_scale, dx, s.dt_ms,
+                                  chi_per_mm=s.chi_per_mm, cm_uF_per_cm2=s.cm_uF_per_cm2)
         sigma = found["sigma_t_scaled"]
         if found["cv_mm_per_ms"] is not None:
             log.info("propagation check: sigma_t %.3g S/m conducts at %.3g mm/ms across the "
