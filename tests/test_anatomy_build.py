@@ -256,3 +256,39 @@ def test_electrodes(built):
     assert (np.diff(sep) < 0).all() and sep[0] > 0 > sep[-1]
     apex = -c.frame.long_axis
     assert d[2] @ apex > 0.5 > d[0] @ apex  # LL toward the apex, RA away
+
+
+def test_a_tissue_field_sampled_between_voxel_centres():
+    """sample_tissue: exact for a linear field inside the tissue (trilinear interpolation
+    reproduces linear functions), renormalised over the tissue corners at the surface,
+    the nearest tissue voxel beyond it, and NaN corners left out."""
+    from pipeline.anatomy.grid import sample_tissue
+
+    rng = np.random.default_rng(0)
+    mask = np.zeros((8, 7, 6), dtype=bool)
+    mask[:5] = True                                            # tissue: x centres 0..4 h
+    origin, h = np.array([10.0, -3.0, 2.0]), 0.5
+    centres = origin + np.argwhere(mask) * h
+    slope = np.array([1.5, -2.0, 0.25])
+    values = centres @ slope + 7.0
+    inside = origin + rng.uniform([0, 0, 0], [4, 6, 5], (50, 3)) * h
+    np.testing.assert_allclose(sample_tissue(mask, origin, h, values, inside),
+                               inside @ slope + 7.0, rtol=0, atol=1e-12)
+    # half a voxel past the last tissue plane: only its x = 4 corners count
+    edge = inside.copy()
+    edge[:, 0] = origin[0] + 4.5 * h
+    expected = (edge - [0.5 * h, 0, 0]) @ slope + 7.0
+    np.testing.assert_allclose(sample_tissue(mask, origin, h, values, edge), expected,
+                               rtol=0, atol=1e-12)
+    # far outside: the nearest tissue voxel's value
+    far = np.array([[origin[0] + 20 * h, origin[1] + 2 * h, origin[2] + 3 * h]])
+    nearest = origin + np.array([4, 2, 3]) * h
+    assert sample_tissue(mask, origin, h, values, far)[0] == pytest.approx(nearest @ slope + 7)
+    # a batch of fields and a missing (NaN) corner
+    both = np.stack([values, 2 * values])
+    both[1, 0] = np.nan                                       # voxel (0, 0, 0)
+    at = origin[None] + np.array([[0.5, 0.0, 0.0]]) * h       # between (0,0,0) and (1,0,0)
+    got = sample_tissue(mask, origin, h, both, at)
+    assert got.shape == (2, 1)
+    assert got[0, 0] == pytest.approx(at[0] @ slope + 7)
+    assert got[1, 0] == pytest.approx(2 * ((origin + [h, 0, 0]) @ slope + 7))

@@ -77,3 +77,24 @@ def test_lbbb_and_rbbb_patterns():
     assert m.qrs_ms >= 120, m.qrs_ms
     assert all(rbbb_criteria(m).values()), rbbb_criteria(m)
     assert not all(lbbb_criteria(m).values())
+
+
+def test_the_terminal_wave_is_the_last_wave_not_the_slow_return_after_it():
+    """RBBB's terminal S in V6 followed by a slow, small return to the baseline that keeps
+    the QRS open: the terminal wave is the S (the mean of the last 40 ms was positive);
+    an R' ending the QRS, and a lead that ends at the bottom of its S, are read as such."""
+    from pipeline.signals.criteria import terminal_wave
+
+    t = np.arange(150.0)
+    v6 = _wave_at(t, 40, 10, 1.2) + _wave_at(t, 85, 12, -0.5) + _wave_at(t, 125, 12, 0.08)
+    assert v6[-40:].mean() > 0                       # the old reading: a positive terminal
+    assert terminal_wave(v6, 1.0) == pytest.approx(-0.5, abs=0.05)
+    v1 = _wave_at(t, 30, 6, 0.3) + _wave_at(t, 55, 8, -0.6) + _wave_at(t, 110, 15, 0.9)
+    assert terminal_wave(v1, 1.0) == pytest.approx(0.9, abs=0.05)
+    ends_low = np.concatenate([_wave_at(t[:80], 30, 10, 1.0), -np.linspace(0, 0.6, 70)])
+    assert terminal_wave(ends_low, 1.0) < -0.5
+    assert terminal_wave(np.zeros(50), 1.0) == 0.0
+
+
+def _wave_at(t: np.ndarray, t0: float, width: float, amp: float) -> np.ndarray:
+    return amp * np.exp(-0.5 * ((t - t0) / width) ** 2)

@@ -119,3 +119,61 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     log.info("dropped %d voxels in %d small disconnected pieces (kept %d)",
              dropped, n - 1, int(sizes[keep]))
     return labels == keep
+
+
+def sample_tissue(mask: np.ndarray, origin: np.ndarray, spacing: float, values: np.ndarray,
+                  xyz: np.ndarray) -> np.ndarray:
+    """A tissue field at arbitrary points: trilinear over the tissue corners.
+
+    Each point takes the trilinear weights of the 8 voxel centres around it, keeps those of
+    tissue voxels and renormalises them; a point with no tissue corner (outside the heart
+    by more than a voxel) takes its nearest tissue voxel. NaN values (a voxel never
+    activated) count as missing corners in the same way.
+
+    Parameters
+    ----------
+    mask
+        Tissue mask (nx, ny, nz).
+    origin, spacing
+        Centre of voxel (0, 0, 0) (3,) mm and the voxel size (mm).
+    values
+        One value per tissue voxel (n_tissue,) in C order, or (..., n_tissue).
+    xyz
+        Points (N, 3) mm.
+
+    Returns
+    -------
+    numpy.ndarray
+        (..., N) values at the points.
+    """
+    from scipy.spatial import cKDTree
+
+    values = np.asarray(values, dtype=np.float64)
+    xyz = np.asarray(xyz, dtype=np.float64)
+    shape = np.array(mask.shape)
+    index = np.full(mask.shape, -1, dtype=np.int64)
+    index[mask] = np.arange(int(mask.sum()))
+    u = (xyz - np.asarray(origin, dtype=np.float64)) / spacing          # (N, 3)
+    base = np.floor(u).astype(np.int64)
+    frac = u - base
+    lead = values.shape[:-1]
+    total = np.zeros(lead + (len(xyz),))
+    weight = np.zeros(lead + (len(xyz),))
+    for corner in np.ndindex(2, 2, 2):
+        c = base + np.array(corner)
+        w = np.prod(np.where(np.array(corner) == 1, frac, 1.0 - frac), axis=1)
+        inside = np.all((c >= 0) & (c < shape), axis=1)
+        tissue = np.full(len(xyz), -1, dtype=np.int64)
+        tissue[inside] = index[tuple(c[inside].T)]
+        v = np.where(tissue >= 0, values[..., np.maximum(tissue, 0)], np.nan)
+        ok = np.isfinite(v)
+        total += np.where(ok, w * np.nan_to_num(v), 0.0)
+        weight += np.where(ok, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = total / weight
+    missing = ~(weight > 1e-12)
+    if np.any(missing):
+        centres = np.asarray(origin) + np.argwhere(mask) * spacing
+        _, nearest = cKDTree(centres).query(xyz)
+        out = np.where(missing, values[..., nearest], out)
+    return out

@@ -5,8 +5,12 @@ a clinician reads it:
 
 * ``R`` = largest positive value, ``S`` = largest negative value (mV, relative to the
   level at QRS onset), ``net`` = R - |S| (the dominant deflection);
-* ``terminal`` = mean of the last 40 ms of the QRS (the terminal deflection: R' of an RBBB
-  in V1, the slurred S of an RBBB in I and V6);
+* ``terminal`` = the last wave of the QRS, as a reader names it (R' of an RBBB in V1, the
+  wide S of an RBBB in I and V6): the value of the last peak or trough of the QRS (5 ms
+  moving average, relative to the level at QRS onset) whose height from that level and
+  whose prominence are both at least 20 % of the lead's largest deflection. A slow, small
+  return to the baseline after it (a QRS end kept open by the spatial-velocity rule) does
+  not count as a wave;
 * ``T`` = the ST-T deflection of largest magnitude after the QRS, relative to the ST level
   (:func:`beat_features` convention), signed.
 
@@ -61,8 +65,45 @@ class Morphology:
     leads: dict[str, LeadMorphology]
 
 
-def morphology(ecg: np.ndarray, dt_ms: float, terminal_ms: float = 40.0) -> Morphology:
-    """Per-lead R, S, net QRS, terminal QRS and T of a beat ``(12, T)`` mV.
+def terminal_wave(qrs: np.ndarray, dt_ms: float, fraction: float = 0.2,
+                  smooth_ms: float = 5.0) -> float:
+    """The value (mV) of the last wave of one lead's QRS (module docstring).
+
+    Parameters
+    ----------
+    qrs
+        (n,) mV, the QRS relative to its onset level.
+    dt_ms
+        Sampling interval (ms).
+    fraction
+        Least height and prominence of a wave, as a fraction of max |qrs|.
+    smooth_ms
+        Moving-average window (ms) before the waves are found.
+
+    Returns
+    -------
+    float
+        Positive for a terminal R (R'), negative for a terminal S; 0.0 for a flat lead.
+    """
+    from scipy.signal import find_peaks
+
+    qrs = np.asarray(qrs, dtype=np.float64)
+    width = max(1, int(round(smooth_ms / dt_ms)))
+    x = np.convolve(qrs, np.ones(width) / width, mode="same") if qrs.size > width else qrs
+    big = float(np.max(np.abs(x))) if x.size else 0.0
+    if big == 0.0:
+        return 0.0
+    padded = np.concatenate([[0.0], x, [0.0]])      # a wave may end the QRS at its extreme
+    last, value = -1, 0.0
+    for sign in (1.0, -1.0):
+        peaks, _ = find_peaks(sign * padded, height=fraction * big, prominence=fraction * big)
+        if peaks.size and peaks[-1] > last:
+            last, value = int(peaks[-1]), float(padded[peaks[-1]])
+    return value
+
+
+def morphology(ecg: np.ndarray, dt_ms: float, terminal_fraction: float = 0.2) -> Morphology:
+    """Per-lead R, S, net QRS, terminal QRS wave and T of a beat ``(12, T)`` mV.
 
     Parameters
     ----------
@@ -70,14 +111,13 @@ def morphology(ecg: np.ndarray, dt_ms: float, terminal_ms: float = 40.0) -> Morp
         Leads in :data:`~pipeline.signals.leads.LEAD_NAMES` order, mV.
     dt_ms
         Sampling interval (ms).
-    terminal_ms
-        Length of the terminal QRS window (ms).
+    terminal_fraction
+        Least height and prominence of the terminal wave (:func:`terminal_wave`).
     """
     ecg = np.asarray(ecg, dtype=np.float64)
     f = beat_features(ecg, dt_ms)
     on, end = int(round(f.qrs_onset_ms / dt_ms)), int(round(f.qrs_end_ms / dt_ms))
     qrs = ecg[:, on:end + 1] - ecg[:, on:on + 1]
-    term = qrs[:, max(0, qrs.shape[1] - int(round(terminal_ms / dt_ms))):]
     st = ecg[:, min(end, ecg.shape[1] - 1)]
     start_t = min(ecg.shape[1] - 1, end + int(round(60.0 / dt_ms)))
     tail = ecg[:, start_t:] - st[:, None]
@@ -86,7 +126,8 @@ def morphology(ecg: np.ndarray, dt_ms: float, terminal_ms: float = 40.0) -> Morp
         r, s = float(max(qrs[i].max(), 0.0)), float(min(qrs[i].min(), 0.0))
         t = float(tail[i, np.argmax(np.abs(tail[i]))]) if tail.shape[1] else float("nan")
         leads[name] = LeadMorphology(r=r, s=s, net=r + s, p2p=r - s,
-                                     terminal=float(term[i].mean()), t=t)
+                                     terminal=terminal_wave(qrs[i], dt_ms, terminal_fraction),
+                                     t=t)
     return Morphology(qrs_ms=f.qrs_duration_ms, leads=leads)
 
 
