@@ -174,3 +174,17 @@ def test_a_shard_in_a_conducting_campaign_runs_no_cable_of_its_own(inputs, caplo
         warning = solver.check_propagation(table.assign(sim_id=[3], sigma_t=[0.02]))
     assert warning is not None and warning.startswith("sim_id 3: sigma_t = 0.02 S/m")
     assert "the calibration file's" not in caplog.text
+    # a file whose cable blocked at exactly this sigma_t: its record is the shard's answer
+    # (the same cable would block again, after running its whole length)
+    from dataclasses import replace
+
+    blocked = replace(cal, propagation={"sigma_t": 0.02, "sigma_t_scaled": 0.02 * cal.cv_scale,
+                                        "cv_mm_per_ms": None})
+    solver = ShardSolver(read_anatomy(root / "anatomy.h5"),
+                         read_initial_states(root / "cells.h5"), settings, run,
+                         calibration=blocked)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        warning = solver.check_propagation(table.assign(sim_id=[4], sigma_t=[0.02]))
+    assert warning is not None and warning.startswith("sim_id 4: sigma_t = 0.02 S/m")
+    assert "ran " not in caplog.text, caplog.text          # no cable ran

@@ -124,10 +124,10 @@ class ShardSolver:
         The cable of :func:`~pipeline.simulate.calibration.propagation_check` at the
         shard's smallest sigma_t (the worst case, sigma_t <= sigma_l), run before the time
         loop; skipped when the calibration file's own check found the campaign's smallest
-        sigma_t conducting (CV grows with sigma). A warning, not an error: in a heart the
-        wave still reaches the tissue around the block (along the fibres and through the
-        fast layer), but the activation sequence is distorted. The reaction-eikonal mode
-        always propagates (no check).
+        sigma_t conducting (CV grows with sigma), or found this very sigma_t blocking. A
+        warning, not an error: in a heart the wave still reaches the tissue around the
+        block (along the fibres and through the fast layer), but the activation sequence is
+        distorted. The reaction-eikonal mode always propagates (no check).
 
         Returns
         -------
@@ -147,8 +147,13 @@ class ShardSolver:
             return None
         s = self.settings
         dx = float(self.spacing.max())
-        found = propagation_check(raw, self.cv_scale_t or self.cv_scale, dx, s.dt_ms,
-                                  chi_per_mm=s.chi_per_mm, cm_uF_per_cm2=s.cm_uF_per_cm2)
+        if known and known["cv_mm_per_ms"] is None and abs(known["sigma_t"] - raw) <= 1e-12:
+            # the file's cable ran at exactly this conductivity and blocked: the same cable
+            # again would block again, after running its whole length (34 s at 2 mm)
+            found = known
+        else:
+            found = propagation_check(raw, self.cv_scale_t or self.cv_scale, dx, s.dt_ms,
+                                      chi_per_mm=s.chi_per_mm, cm_uF_per_cm2=s.cm_uF_per_cm2)
         sigma = found["sigma_t_scaled"]
         if found["cv_mm_per_ms"] is not None:
             log.info("propagation check: sigma_t %.3g S/m conducts at %.3g mm/ms across the "
