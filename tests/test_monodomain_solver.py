@@ -193,3 +193,24 @@ def test_shared_coefficient_tables_give_the_per_simulation_result():
     assert np.nanmax(np.abs(shared - act)) < 1e-3                                     # ms
     assert np.abs(res[True].v_final - res[False].v_final).max() < 1e-2              # mV
     assert MonodomainSolver(p).space.scales is None          # CPU default: per simulation
+
+
+def test_a_cable_whose_wave_dies_stops_when_nothing_can_activate_any_more():
+    """stop_when_activated on a blocking cable (0.01 S/m at 2 mm): the run ends once every
+    voxel is back below QUIESCENT_MV after the stimulus, long before its duration (sized
+    for the slowest CV worth measuring), with the unreached voxels NaN; a conducting cable
+    (0.8 S/m) still ends when its far end has activated."""
+    from pipeline.monodomain.cv import cable_problem
+    from pipeline.monodomain.solver import QUIESCENT_MV, MonodomainSolver
+
+    blocked = cable_problem(np.array([0.01]), 2.0, 0.1, length_mm=20.0, min_cv_mm_per_ms=0.02)
+    assert blocked.duration_ms == pytest.approx(1010.0)
+    result = MonodomainSolver(blocked, check_every=50).run(stop_when_activated=True)
+    assert result.t_end_ms < 0.5 * blocked.duration_ms, result.t_end_ms
+    assert np.all(result.v_final < QUIESCENT_MV)
+    assert np.isfinite(result.activation_ms[0, 0]) and np.isnan(result.activation_ms[0, -1])
+    conducting = cable_problem(np.array([0.8]), 2.0, 0.1, length_mm=20.0,
+                               min_cv_mm_per_ms=0.02)
+    result = MonodomainSolver(conducting, check_every=50).run(stop_when_activated=True)
+    assert np.isfinite(result.activation_ms).all()
+    assert result.t_end_ms < np.nanmax(result.activation_ms) + 5.1

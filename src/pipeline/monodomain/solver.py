@@ -316,8 +316,11 @@ class MonodomainSolver:
         state
             Start from this (19, B, n) state instead of the problem's initial states.
         stop_when_activated
-            Stop early (at a blow-up check) once every voxel of every simulation has
-            activated and no stimulus is left to come.
+            Stop early (at a blow-up check), once no stimulus is left to come, when every
+            voxel of every simulation has activated, or when none can any more: every
+            voxel below :data:`QUIESCENT_MV` (no excited tissue is left to drive a front,
+            so a wave that died stays dead; a blocking cable then ends when its stimulated
+            end has repolarised, not after its whole duration).
 
         Returns
         -------
@@ -353,7 +356,7 @@ class MonodomainSolver:
             done = False
             if step % self.check_every == 0 or recording or step == n_steps:
                 self._check(state[0], step, t)
-                done = stop_when_activated and self._all_activated(act, t)
+                done = stop_when_activated and self._finished(act, state[0], t)
             if recording:
                 callback(t, state[0])
             if done:
@@ -370,10 +373,16 @@ class MonodomainSolver:
                          v_final=state[0].float().cpu().numpy(), t_end_ms=step * dt,
                          steps=step, wall_s=wall, records=self.problem.records)
 
-    def _all_activated(self, act: torch.Tensor, t: float) -> bool:
-        """Every voxel activated and no stimulus left to come."""
-        return t >= self.stimuli.last_off_ms and not bool(torch.isnan(act).any())
+    def _finished(self, act: torch.Tensor, v: torch.Tensor, t: float) -> bool:
+        """No stimulus left to come, and every voxel activated or every voxel quiescent."""
+        if t < self.stimuli.last_off_ms:
+            return False
+        return not bool(torch.isnan(act).any()) or bool(v.max() < QUIESCENT_MV)
 
+
+#: Below this potential (mV) everywhere, with no stimulus to come, no voxel can activate any
+#: more (``run(stop_when_activated=True)``): TP06 rests at -86 mV and fires from about -60.
+QUIESCENT_MV = -70.0
 
 #: Below this many voxel-simulations a CPU run uses one intra-op thread: a cable or a small
 #: slab holds a few hundred values, threads only add synchronisation, and on a loaded
