@@ -150,8 +150,11 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
         out[p] = {"ecg": data.ecg[i], "act": data.activation_ms[i], "apd90": data.apd90_ms[i],
                   "total_ms": np.array(np.nanmax(amap) - np.nanmin(amap)),
                   "wall_s": np.array(wall), "map": amap.astype(np.float32)}
-    np.savez(cache, patterns=json.dumps(patterns),
-             **{f"{p}/{k}": v for p, d in out.items() for k, v in d.items()})
+    from pipeline.io import atomic_path
+
+    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:     # a killed run leaves no cache
+        np.savez(fh, patterns=json.dumps(patterns),
+                 **{f"{p}/{k}": v for p, d in out.items() for k, v in d.items()})
     return out
 
 
