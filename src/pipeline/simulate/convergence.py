@@ -168,10 +168,13 @@ def at_reference_points(folder: Path, heart: str, dx: float, finest: float,
     positions (trilinear over tissue voxels, :func:`pipeline.anatomy.grid.sample_tissue`)
     separates the solution's error from the points' placement.
 
+    ``amap`` is (n_tissue,) or (P, n_tissue) ms, one map per pattern.
+
     Returns
     -------
     (numpy.ndarray, float)
-        (75,) ms, and the mean distance (mm) between this grid's points and the reference's.
+        (75,) or (P, 75) ms, and the mean distance (mm) between this grid's points and the
+        reference's.
     """
     from pipeline.anatomy.grid import sample_tissue
     from pipeline.anatomy.io import read_anatomy
@@ -240,14 +243,17 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                 if finest_too and model != "monodomain" and dx != finest:
                     refs.append((model, run_case(folder, heart, finest, model, patterns,
                                                  duration_ms, seed, run)))
+                at_ref, shift = {p: None for p in patterns}, 0.0
+                if dx != finest:     # both anatomies read once per run, all patterns at once
+                    acts, shift = at_reference_points(
+                        folder, heart, dx, finest, np.stack([case[p]["map"] for p in patterns]))
+                    at_ref = dict(zip(patterns, acts))
                 for reference_model, reference in refs:
                     for p in patterns:
-                        at_ref, shift = (None, 0.0) if dx == finest else at_reference_points(
-                            folder, heart, dx, finest, case[p]["map"])
                         row = {"heart": Path(heart).stem, "model": model, "dx_mm": dx,
                                "pattern": p, "reference_dx_mm": finest,
                                "reference_model": reference_model, "point_shift_mm": shift,
-                               **compare(case[p], reference[p], at_ref)}
+                               **compare(case[p], reference[p], at_ref[p])}
                         log.info("convergence %s", json.dumps({k: row[k] for k in (
                             "heart", "model", "dx_mm", "pattern", "reference_model",
                             "activation_mae_ms", "activation_mae_ref_points_ms",

@@ -149,7 +149,7 @@ class ShardSolver:
         dx = float(self.spacing.max())
         if known and known["cv_mm_per_ms"] is None and abs(known["sigma_t"] - raw) <= 1e-12:
             # the file's cable ran at exactly this conductivity and blocked: the same cable
-            # again would block again, after running its whole length (34 s at 2 mm)
+            # again would block again, after its stimulated end repolarises (13 s at 2 mm)
             found = known
         else:
             found = propagation_check(raw, self.cv_scale_t or self.cv_scale, dx, s.dt_ms,
