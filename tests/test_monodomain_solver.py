@@ -173,6 +173,50 @@ def test_activation_stimulus_fires_every_voxel_at_its_own_time():
     assert np.isnan(res.activation_ms[0, 5])                          # never stimulated
     with pytest.raises(InputError, match="duration"):
         ActivationStimulus(times, amplitude=-60.0, duration_ms=0.0)
+    # the gate: a voxel at or above gate_mV gets no current, one below gets the pulse
+    v = torch.tensor([[-85.0, -85.0, -30.0, -85.0, -85.0, -85.0]])
+    gated = drive.current(11.0, 0.5, v)
+    assert float(gated[0, 2]) == 0.0 and float(drive.current(11.0, 0.5)[0, 2]) == -60.0
+    with pytest.raises(InputError, match="gate_mV"):
+        ActivationStimulus(times, amplitude=-60.0, duration_ms=2.0, gate_mV=10.0)
+
+
+def test_the_gated_drive_reproduces_the_propagated_action_potential():
+    """An epicardial 0.25 mm cable: the monodomain's own propagated upstroke, then R-E+
+    driven at the monodomain's activation times. The gated drive (-60 pA/pF, let go at
+    -40 mV) gives the propagated peak and notch back within 1 mV (measured 0.1 and 0.2);
+    an ungated 2 ms pulse adds to the sodium current through the upstroke (peak +79 mV
+    instead of +22, 6 ms later +37 instead of +15), the overshoot that shortened R-E+
+    APD90 by 9-11 ms (docs/monodomain.md, "The R-E+ drive")."""
+    from dataclasses import replace
+
+    from pipeline.monodomain.cv import cable_problem
+    from pipeline.monodomain.stimulus import ActivationStimulus
+
+    p = replace(cable_problem(np.array([0.13]), 0.25, 0.04, length_mm=10.0, celltype="epi"),
+                duration_ms=20.0)
+    mid = p.grid.n_tissue // 2
+
+    def trace(stimulus=None):
+        out = []
+        res = MonodomainSolver(p, dtype=torch.float64, stimulus=stimulus).run(
+            callback=lambda t, v: out.append(float(v[0, mid])), record_every=1)
+        return res, np.array(out)
+
+    mono, v_mono = trace()
+    act = torch.as_tensor(mono.activation_ms)
+    assert np.isfinite(mono.activation_ms).all()
+    k = int(round(mono.activation_ms[0, mid] / 0.04))          # records every step
+    for gate, close in ((-40.0, True), (None, False)):
+        res, v = trace(ActivationStimulus(act, -60.0, 2.0, gate_mV=gate))
+        assert abs(res.activation_ms[0, mid] - mono.activation_ms[0, mid]) < 0.5
+        peak, notch = v.max() - v_mono.max(), v[k + 150] - v_mono[k + 150]   # notch: +6 ms
+        print(f"gate {gate}: peak {v.max():.1f} (propagated {v_mono.max():.1f}) mV, "
+              f"6 ms later {v[k + 150]:.1f} ({v_mono[k + 150]:.1f}) mV")
+        if close:
+            assert abs(peak) < 1.0 and abs(notch) < 1.0, (peak, notch)
+        else:
+            assert peak > 30.0 and notch > 5.0, (peak, notch)
 
 
 def test_shared_coefficient_tables_give_the_per_simulation_result():
@@ -214,3 +258,35 @@ def test_a_cable_whose_wave_dies_stops_when_nothing_can_activate_any_more():
     result = MonodomainSolver(conducting, check_every=50).run(stop_when_activated=True)
     assert np.isfinite(result.activation_ms).all()
     assert result.t_end_ms < np.nanmax(result.activation_ms) + 5.1
+
+
+def test_the_ecg_source_uses_the_tissue_conductivity_not_the_calibrated_one():
+    """I_m = div(sigma grad V) of a Gaussian V (width 2 mm) with fibres along x:
+    sigma_l d2V/dx2 + sigma_t (d2V/dy2 + d2V/dz2) analytically. A problem whose
+    conductivities carry CV-calibration scales (x2 along, x3 across) gives the source of
+    the tissue's own conductivities, as the uncalibrated problem does (to round-off), not
+    the scaled one that drives its diffusion."""
+    from dataclasses import replace
+
+    shape, dx, w = (40, 40, 40), 0.25, 2.0
+    sl, st = 0.15, 0.04
+    plain = _box(shape, dx, sl, st, 0.01, 1.0)
+    scaled = replace(plain, conductivities=Conductivities(
+        sigma_l=[2 * sl], sigma_t=[3 * st], sigma_fast_endo=[2 * sl], scale=[2.0],
+        scale_t=[3.0]))
+    xyz = (plain.grid.ijk + 0.5) * dx - 0.5 * dx * np.array(shape)
+    r2 = (xyz ** 2).sum(axis=1)
+    v = np.exp(-r2 / (2 * w * w))
+    d2 = [(xyz[:, k] ** 2 / w ** 4 - 1 / w ** 2) * v for k in range(3)]
+    exact = sl * d2[0] + st * (d2[1] + d2[2])
+    inner = np.abs(xyz).max(axis=1) < 3.0
+    vt = torch.tensor(v[None], dtype=torch.float64)
+    got = {}
+    for name, problem in (("plain", plain), ("scaled", scaled)):
+        solver = MonodomainSolver(problem, dtype=torch.float64)
+        got[name] = solver.current_source(vt)[0].numpy()
+    diffusion = MonodomainSolver(scaled, dtype=torch.float64).space.source(vt)[0].numpy()
+    scale = np.abs(exact[inner]).max()
+    assert np.abs(got["plain"] - exact)[inner].max() < 0.02 * scale       # the stencil
+    np.testing.assert_allclose(got["scaled"], got["plain"], atol=1e-12 * scale)
+    assert np.abs(diffusion - exact)[inner].max() > 0.5 * scale           # what it was

@@ -45,6 +45,8 @@ def _profile(folder, cpus: int = 2):
     for resources in profile["set-resources"].values():
         resources.update(gpu=0, mem_mb=min(resources.get("mem_mb", 1000), 2000), runtime=30)
     profile["set-threads"] = {k: min(v, cpus) for k, v in profile["set-threads"].items()}
+    # as in the local CI run: the two small eager shards, one thread each, side by side
+    profile["set-threads"]["simulate"] = 1
     profile["default-resources"]["mem_mb"] = 1000
     profile.update({"slurm-status-command": "squeue", "jobs": 4, "latency-wait": 5,
                     "slurm-init-seconds-before-status-checks": 1,

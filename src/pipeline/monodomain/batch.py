@@ -127,7 +127,8 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_m
     cond = Conductivities(sigma_l=cv_scale * np.array([s.sigma_l for s in specs]),
                           sigma_t=scale_t * np.array([s.sigma_t for s in specs]),
                           sigma_fast_endo=cv_scale * np.array([s.sigma_fast_endo for s in specs]),
-                          scale=np.full(len(specs), cv_scale))
+                          scale=np.full(len(specs), cv_scale),
+                          scale_t=np.full(len(specs), scale_t))
     for s in specs:
         if scale_t * s.sigma_t > cv_scale * s.sigma_l:
             raise InputError(f"simulation {s.sim_id}: scaled sigma_t {scale_t * s.sigma_t:.4g} "

@@ -107,18 +107,24 @@ class Conductivities:
     sigma_fast_endo
         (B,) isotropic conductivity of the fast subendocardial layer.
     scale
-        (B,) factor by which all three were multiplied (1 without CV calibration); the
-        values above are already scaled.
+        (B,) factor by which sigma_l and sigma_fast_endo were multiplied (CV calibration;
+        1 without it); the values above are already scaled.
+    scale_t
+        (B,) factor by which sigma_t was multiplied (per-direction calibration); ``scale``
+        if None.
     """
 
     sigma_l: np.ndarray
     sigma_t: np.ndarray
     sigma_fast_endo: np.ndarray
     scale: np.ndarray = field(default_factory=lambda: np.ones(1))
+    scale_t: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.scale_t is None:
+            object.__setattr__(self, "scale_t", self.scale)
         arrays = {k: np.atleast_1d(np.asarray(getattr(self, k), dtype=np.float64))
-                  for k in ("sigma_l", "sigma_t", "sigma_fast_endo", "scale")}
+                  for k in ("sigma_l", "sigma_t", "sigma_fast_endo", "scale", "scale_t")}
         b = max(a.size for a in arrays.values())
         for name, a in arrays.items():
             if a.size not in (1, b) or a.ndim != 1:
@@ -136,6 +142,17 @@ class Conductivities:
     @property
     def batch(self) -> int:
         return int(self.sigma_l.size)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether any conductivity was multiplied by a CV-calibration scale other than 1."""
+        return bool(np.any(self.scale != 1.0) or np.any(self.scale_t != 1.0))
+
+    def physical(self) -> Conductivities:
+        """The tissue's conductivities before the CV calibration (scales 1)."""
+        return Conductivities(sigma_l=self.sigma_l / self.scale,
+                              sigma_t=self.sigma_t / self.scale_t,
+                              sigma_fast_endo=self.sigma_fast_endo / self.scale)
 
 
 @dataclass(frozen=True)
@@ -279,9 +296,10 @@ class MonodomainProblem:
         """Number of time steps: round(duration / dt)."""
         return int(round(self.duration_ms / self.dt_ms))
 
-    def region_sigma(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """``{region: (a, c)}`` per simulation, sigma = a I + c f f^T (S/m), for the parts."""
-        c = self.conductivities
+    def region_sigma(self, physical: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{region: (a, c)}`` per simulation, sigma = a I + c f f^T (S/m), for the parts;
+        with ``physical``, of the conductivities before the CV calibration."""
+        c = self.conductivities.physical() if physical else self.conductivities
         myo = (c.sigma_t, c.sigma_l - c.sigma_t)
         out = {"myo": myo}
         for r, name in enumerate(self.fast_regions):

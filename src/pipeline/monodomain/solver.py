@@ -194,8 +194,8 @@ class MonodomainSolver:
     check_every
         Steps between blow-up checks (and at every recording).
     stimulus
-        The stimulus current per step (``current(t_ms, dt_ms) -> (B, n)`` pA/pF and
-        ``last_off_ms``); the problem's stimuli (:class:`StimulusSchedule`) if None.
+        The stimulus current per step (``current(t_ms, dt_ms, v) -> (B, n)`` pA/pF, given
+        the potential v (B, n) mV at t_ms, and ``last_off_ms``); the problem's stimuli (:class:`StimulusSchedule`) if None.
     share_tables
         Keep the diffusion coefficient tables shared by the batch (weighted per simulation
         inside the kernel) where fewer shared tables than simulations suffice
@@ -247,6 +247,9 @@ class MonodomainSolver:
             scales=None if scales is None else torch.as_tensor(scales, dtype=dtype,
                                                                device=self.device),
             diff_factor=diff_factor, implicit=diffusion == "implicit", cg_tol=float(cg_tol))
+        self.source_space = self.space
+        if problem.conductivities.calibrated:
+            self.source_space = self._source_space(parts, problem, dtype)
         self.reaction = tp06_reaction(problem, dtype, self.device)
         self.stimuli = stimulus if stimulus is not None else StimulusSchedule(
             problem.stimuli, n, dtype=dtype, device=self.device)
@@ -281,9 +284,29 @@ class MonodomainSolver:
         codes = torch.as_tensor(self.problem.celltype.astype(np.int64), device=self.device)
         return init[:, codes, :].permute(2, 0, 1).contiguous()
 
+    def _source_space(self, parts: StencilParts, problem: MonodomainProblem,
+                      dtype: torch.dtype) -> StencilDiffusion:
+        """The operator of the ECG source with the tissue's conductivities (shared tables)."""
+        tables, scales = parts.batch_tables(
+            part_weights(parts, problem.region_sigma(physical=True)),
+            dtype=np.float64 if dtype == torch.float64 else np.float32, share=True)
+        return StencilDiffusion(
+            neighbour=self.space.neighbour,
+            coef=torch.as_tensor(tables, dtype=dtype, device=self.device),
+            scales=None if scales is None else torch.as_tensor(scales, dtype=dtype,
+                                                               device=self.device),
+            diff_factor=problem.diffusion_factor(), implicit=False)
+
     def current_source(self, v: torch.Tensor) -> torch.Tensor:
-        """Transmembrane current source I_m = div(sigma grad V) (uA/mm^3) for V (B, n) in mV."""
-        return self.space.source(v)
+        """Transmembrane current source I_m = div(sigma grad V) (uA/mm^3) for V (B, n) in mV.
+
+        sigma is the tissue's conductivity, before any CV calibration: the calibration
+        scales sigma so that a coarse grid conducts at the fine grid's speed, but the
+        current a wavefront drives is sigma times its potential jump, whatever the front's
+        width on the grid. With the calibrated sigma the ECG grew with the scale (x1.6 to
+        x8.4 at 0.5 to 2 mm, docs/monodomain.md, "ECG source").
+        """
+        return self.source_space.source(v)
 
     def _check(self, v: torch.Tensor, step: int, t: float) -> None:
         bad = ~torch.isfinite(v) | (v.abs() > V_LIMIT_MV)
@@ -349,7 +372,7 @@ class MonodomainSolver:
         start, step = time.perf_counter(), 0
         for step in range(1, n_steps + 1):
             t_tensor.fill_((step - 1) * dt)
-            i_stim = self.stimuli.current((step - 1) * dt, dt)
+            i_stim = self.stimuli.current((step - 1) * dt, dt, state[0])
             state, act, rep = self.step(state, act, rep, t_tensor, i_stim)
             t = step * dt
             recording = callback is not None and step % record_every == 0
