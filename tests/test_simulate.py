@@ -123,7 +123,7 @@ def test_normal_beat_on_coarse_heart_gives_a_plausible_ecg(inputs, tmp_path):
                              "save_activation_map": True}}
     code = main(["simulate", "--anatomy", str(root / "anatomy.h5"), "--cells",
                  str(root / "cells.h5"), "--params", str(root / "params.csv"), "--out", str(out),
-                 "--threads", "1", "--settings", json.dumps(settings)])
+                 "--threads", "2", "--compile", "--settings", json.dumps(settings)])
     assert code == 0
     data = read_shard(out)
     amap = data.activation_map_ms[0]
