@@ -100,6 +100,33 @@ def test_stage_clis_do_not_import_pipeline_cli():
     assert out.stdout.strip() == "False"
 
 
+def test_the_command_line_starts_without_torch_and_lazy_exports_resolve():
+    """Every Snakemake job starts `pipeline`, which registers every stage's parser: that
+    must not import torch (the hemo package used to, 6 s per `pipeline design`). The
+    lazily re-exported names are the submodules' own objects, and none shares its name
+    with a submodule (which would shadow it on the package)."""
+    code = ("import sys\n"
+            "from pipeline.cli import build_parser\n"
+            "build_parser()\n"
+            "print(sorted(m for m in ('torch', 'pipeline.hemo.circulation', "
+            "'pipeline.anatomy.build') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+    import importlib
+    import pkgutil
+
+    for name in ("pipeline.anatomy", "pipeline.hemo"):
+        package = importlib.import_module(name)
+        submodules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+        assert not submodules & set(package._EXPORTS), name
+        for export, module in package._EXPORTS.items():
+            assert getattr(package, export) is getattr(importlib.import_module(module), export)
+        assert set(package._EXPORTS) <= set(dir(package))
+        with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+            package.nothing  # noqa: B018
+
+
 def _long_functions(limit: int = 80) -> dict[str, int]:
     found = {}
     for path in sorted(SRC.rglob("*.py")):

@@ -7,10 +7,20 @@ Public API: :func:`build_parametric`, :func:`build_mesh` (one heart -> :class:`A
 ``render``, ``build``, ``cli``.
 """
 
-from pipeline.anatomy.build import build_mesh, build_parametric
-from pipeline.anatomy.electrodes import ELECTRODE_NAMES
-from pipeline.anatomy.io import Anatomy, read_anatomy, write_anatomy, write_vtu
-from pipeline.anatomy.points import POINT_NAMES
+from __future__ import annotations
 
-__all__ = ["Anatomy", "ELECTRODE_NAMES", "POINT_NAMES", "build_mesh", "build_parametric",
-           "read_anatomy", "write_anatomy", "write_vtu"]
+from pipeline.lazy import lazy_exports
+
+#: Public names and the submodules they come from (imported on first use).
+_EXPORTS = {
+    "Anatomy": "pipeline.anatomy.io",
+    "ELECTRODE_NAMES": "pipeline.anatomy.electrodes",
+    "POINT_NAMES": "pipeline.anatomy.points",
+    "build_mesh": "pipeline.anatomy.build",
+    "build_parametric": "pipeline.anatomy.build",
+    "read_anatomy": "pipeline.anatomy.io",
+    "write_anatomy": "pipeline.anatomy.io",
+    "write_vtu": "pipeline.anatomy.io",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -10,14 +10,25 @@ electrophysiology stages. See docs/hemo.md.
 
 from __future__ import annotations
 
-from pipeline.hemo.circulation import STATES, initial_state, rhs_and_jacobian, stressed_volume
-from pipeline.hemo.elastance import activation, elastance
-from pipeline.hemo.metrics import indices
-from pipeline.hemo.params import INFERRED, PARAMETERS, PRESETS, full_batch, preset
-from pipeline.hemo.solver import Trajectory, simulate
+from pipeline.lazy import lazy_exports
 
-__all__ = [
-    "INFERRED", "PARAMETERS", "PRESETS", "STATES", "Trajectory", "activation", "elastance",
-    "full_batch", "indices", "initial_state", "preset", "rhs_and_jacobian", "simulate",
-    "stressed_volume",
-]
+#: Public names and the submodules they come from (imported on first use). The function
+#: ``elastance`` is not among them: it shares its module's name (``pipeline.lazy``), so
+#: import it from :mod:`pipeline.hemo.elastance`.
+_EXPORTS = {
+    "INFERRED": "pipeline.hemo.params",
+    "PARAMETERS": "pipeline.hemo.params",
+    "PRESETS": "pipeline.hemo.params",
+    "STATES": "pipeline.hemo.circulation",
+    "Trajectory": "pipeline.hemo.solver",
+    "activation": "pipeline.hemo.elastance",
+    "full_batch": "pipeline.hemo.params",
+    "indices": "pipeline.hemo.metrics",
+    "initial_state": "pipeline.hemo.circulation",
+    "preset": "pipeline.hemo.params",
+    "rhs_and_jacobian": "pipeline.hemo.circulation",
+    "simulate": "pipeline.hemo.solver",
+    "stressed_volume": "pipeline.hemo.circulation",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -50,6 +50,10 @@ STUDY_ROW: dict[str, Any] = {"sigma_l": 0.15, "sigma_t": 0.04, "sigma_fast_endo"
 DT_MS: dict[float, float] = {2.0: 0.1, 1.0: 0.04, 0.5: 0.04, 0.25: 0.02}
 #: What a cached run keeps per pattern (``map`` is optional in older caches).
 CACHED = ("ecg", "act", "apd90", "total_ms", "wall_s", "map")
+#: Version of the simulate stage's physics a cached run was made with; a cache of another
+#: version is run again. 2: the R-E+ drive is gated at -40 mV and the ECG source uses the
+#: tissue's conductivities, not the CV-calibrated ones (both changed the ECG).
+CACHE_VERSION = 2
 
 
 def write_fixed_inputs(out: Path, anatomy: Any) -> Path:
@@ -135,7 +139,11 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             done = json.loads(str(z["patterns"]))
-            if set(patterns) <= set(done) and (not need_map or f"{patterns[0]}/map" in z):
+            version = int(z["version"]) if "version" in z else 1
+            if version != CACHE_VERSION:
+                log.info("%s: made by version %d of the physics, not %d: run again", cache,
+                         version, CACHE_VERSION)
+            elif set(patterns) <= set(done) and (not need_map or f"{patterns[0]}/map" in z):
                 return {p: {k: z[f"{p}/{k}"] for k in CACHED if f"{p}/{k}" in z}
                         for p in patterns}
     inputs = _inputs(folder, heart, dx, seed)
@@ -153,7 +161,7 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     from pipeline.io import atomic_path
 
     with atomic_path(cache) as tmp, open(tmp, "wb") as fh:     # a killed run leaves no cache
-        np.savez(fh, patterns=json.dumps(patterns),
+        np.savez(fh, patterns=json.dumps(patterns), version=np.array(CACHE_VERSION),
                  **{f"{p}/{k}": v for p, d in out.items() for k, v in d.items()})
     return out
 
