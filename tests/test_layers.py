@@ -18,8 +18,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "pipeline"
 #: stay inside its own package).
 FLOORS: dict[str, int] = {
     # ground floor: records, names, I/O, configuration
-    "__init__": 0, "errors": 0, "io": 0, "logs": 0, "naming": 0, "device": 0, "params": 0,
-    "config": 0, "settings": 0, "cliutil": 0,
+    "__init__": 0, "lazy": 0, "errors": 0, "io": 0, "logs": 0, "naming": 0, "device": 0,
+    "params": 0, "config": 0, "settings": 0, "cliutil": 0,
     # pure physics and signal code
     "signals": 1, "cell": 1, "hemo": 1,
     "anatomy": 2, "clinical": 2,
@@ -30,7 +30,7 @@ FLOORS: dict[str, int] = {
     "relations": 6, "cli": 6, "__main__": 7,
 }
 #: Imports between top-level ground-floor modules, in this order only (no loop).
-GROUND_ORDER = ["__init__", "errors", "io", "logs", "naming", "device", "params", "config",
+GROUND_ORDER = ["__init__", "lazy", "errors", "io", "logs", "naming", "device", "params", "config",
                 "settings", "cliutil"]
 
 

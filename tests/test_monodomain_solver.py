@@ -290,3 +290,25 @@ def test_the_ecg_source_uses_the_tissue_conductivity_not_the_calibrated_one():
     assert np.abs(got["plain"] - exact)[inner].max() < 0.02 * scale       # the stencil
     np.testing.assert_allclose(got["scaled"], got["plain"], atol=1e-12 * scale)
     assert np.abs(diffusion - exact)[inner].max() > 0.5 * scale           # what it was
+
+
+def test_a_cable_stopped_at_its_middle_third_gives_the_cv_of_one_run_to_its_end(caplog):
+    """conduction_velocity awaits only the voxels its fit uses (stop_voxels): the same CV
+    to the last bit as the cable run until every voxel has activated, in fewer steps."""
+    import logging
+    import re
+
+    from pipeline.monodomain.cv import cable_cv, cable_problem, conduction_velocity
+
+    sigma, dx, dt = np.array([0.3]), 2.0, 0.1
+    p = cable_problem(sigma, dx, dt)
+    solver = MonodomainSolver(p, dtype=torch.float64)
+    full = solver.run(stop_when_activated=True)
+    cv = cable_cv(full.activation_ms.astype(np.float64), dx)
+    assert np.isfinite(cv).all()
+    with caplog.at_level(logging.INFO, logger="pipeline.monodomain.solver"):
+        np.testing.assert_array_equal(conduction_velocity(sigma, dx, dt), cv)
+    steps = [int(m) for m in re.findall(r"ran (\d+) steps", caplog.text)]
+    assert len(steps) == 1 and steps[0] < 0.85 * full.steps, (steps, full.steps)
+    with pytest.raises(InputError, match="stop_voxels"):
+        solver.run(stop_when_activated=True, stop_voxels=np.array([p.grid.n_tissue]))

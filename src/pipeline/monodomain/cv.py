@@ -88,10 +88,16 @@ def cable_problem(sigma: np.ndarray, dx: float, dt: float, *, length_mm: float |
         chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
 
 
+def fit_range(n: int) -> tuple[int, int]:
+    """The voxels [lo, hi) of an n-voxel cable whose activation times give its CV: the
+    middle third (at least two voxels)."""
+    return n // 3, max(n // 3 + 2, 2 * n // 3)
+
+
 def cable_cv(activation_ms: np.ndarray, dx: float) -> np.ndarray:
     """CV (mm/ms) per cable from activation times (B, n): slope fit over the middle third."""
     n = activation_ms.shape[1]
-    lo, hi = n // 3, max(n // 3 + 2, 2 * n // 3)
+    lo, hi = fit_range(n)
     x = (np.arange(lo, hi) + 0.5) * dx
     out = np.full(activation_ms.shape[0], np.nan)
     for b, act in enumerate(activation_ms):
@@ -120,7 +126,9 @@ def conduction_velocity(sigma: np.ndarray | float, dx: float, dt: float, *,
                             chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2,
                             min_cv_mm_per_ms=min_cv_mm_per_ms)
     solver = MonodomainSolver(problem, dtype=getattr(torch, dtype), check_every=200)
-    result = solver.run(stop_when_activated=True)   # one thread (solver.SMALL_PROBLEM)
+    # one thread (solver.SMALL_PROBLEM); ends once the fitted middle third has activated
+    result = solver.run(stop_when_activated=True,
+                        stop_voxels=np.arange(fit_range(problem.grid.n_tissue)[1]))
     return cable_cv(result.activation_ms.astype(np.float64), dx)
 
 

@@ -248,6 +248,7 @@ class MonodomainSolver:
                                                                device=self.device),
             diff_factor=diff_factor, implicit=diffusion == "implicit", cg_tol=float(cg_tol))
         self.source_space = self.space
+        self._awaited: torch.Tensor | None = None
         if problem.conductivities.calibrated:
             self.source_space = self._source_space(parts, problem, dtype)
         self.reaction = tp06_reaction(problem, dtype, self.device)
@@ -322,8 +323,8 @@ class MonodomainSolver:
 
     def run(self, callback: Callback | None = None, record_every: int | None = None, *,
             record_initial: bool = True, progress: bool = False,
-            state: torch.Tensor | None = None, stop_when_activated: bool = False
-            ) -> RunResult:
+            state: torch.Tensor | None = None, stop_when_activated: bool = False,
+            stop_voxels: np.ndarray | None = None) -> RunResult:
         """Advance all simulations for the problem's duration.
 
         Parameters
@@ -344,6 +345,10 @@ class MonodomainSolver:
             voxel below :data:`QUIESCENT_MV` (no excited tissue is left to drive a front,
             so a wave that died stays dead; a blocking cable then ends when its stimulated
             end has repolarised, not after its whole duration).
+        stop_voxels
+            With ``stop_when_activated``: the tissue voxels whose activation is awaited
+            (default all); a cable whose CV is fitted on its middle third stops once that
+            third has activated (the far end cannot change times already taken).
 
         Returns
         -------
@@ -358,6 +363,12 @@ class MonodomainSolver:
         rep = torch.full_like(act, math.nan)
         if callback is not None and record_initial:
             callback(0.0, state[0])
+        self._awaited = None
+        if stop_voxels is not None:
+            idx = np.asarray(stop_voxels, dtype=np.int64).reshape(-1)
+            if idx.size == 0 or idx.min() < 0 or idx.max() >= act.shape[1]:
+                raise InputError(f"stop_voxels must be tissue voxel indices 0..{act.shape[1] - 1}")
+            self._awaited = torch.as_tensor(idx, device=self.device)
         with _threads_for(self.device, act.numel()):
             return self._loop(state, act, rep, callback, record_every, progress,
                               stop_when_activated)
@@ -400,7 +411,8 @@ class MonodomainSolver:
         """No stimulus left to come, and every voxel activated or every voxel quiescent."""
         if t < self.stimuli.last_off_ms:
             return False
-        return not bool(torch.isnan(act).any()) or bool(v.max() < QUIESCENT_MV)
+        awaited = act if self._awaited is None else act[:, self._awaited]
+        return not bool(torch.isnan(awaited).any()) or bool(v.max() < QUIESCENT_MV)
 
 
 #: Below this potential (mV) everywhere, with no stimulus to come, no voxel can activate any
