@@ -306,6 +306,7 @@ def test_a_cable_stopped_at_its_middle_third_gives_the_cv_of_one_run_to_its_end(
     full = solver.run(stop_when_activated=True)
     cv = cable_cv(full.activation_ms.astype(np.float64), dx)
     assert np.isfinite(cv).all()
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="pipeline.monodomain.solver"):
         np.testing.assert_array_equal(conduction_velocity(sigma, dx, dt), cv)
     steps = [int(m) for m in re.findall(r"ran (\d+) steps", caplog.text)]
