@@ -195,7 +195,8 @@ class MonodomainSolver:
         Steps between blow-up checks (and at every recording).
     stimulus
         The stimulus current per step (``current(t_ms, dt_ms, v) -> (B, n)`` pA/pF, given
-        the potential v (B, n) mV at t_ms, and ``last_off_ms``); the problem's stimuli (:class:`StimulusSchedule`) if None.
+        the potential v (B, n) mV at t_ms, and ``last_off_ms``); the problem's stimuli
+        (:class:`StimulusSchedule`) if None.
     share_tables
         Keep the diffusion coefficient tables shared by the batch (weighted per simulation
         inside the kernel) where fewer shared tables than simulations suffice

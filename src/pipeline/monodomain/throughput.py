@@ -112,7 +112,7 @@ def _run_steps(solver: Any, steps: int) -> None:
     t = torch.zeros((), dtype=solver.dtype, device=solver.device)
     for k in range(steps):
         t.fill_(k * p.dt_ms)
-        i_stim = solver.stimuli.current(k * p.dt_ms, p.dt_ms)
+        i_stim = solver.stimuli.current(k * p.dt_ms, p.dt_ms, state[0])   # as in run()
         state, act, rep = solver.step(state, act, rep, t, i_stim)
     float(state[0, 0, 0])
 
