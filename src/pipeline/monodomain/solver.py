@@ -249,7 +249,6 @@ class MonodomainSolver:
                                                                device=self.device),
             diff_factor=diff_factor, implicit=diffusion == "implicit", cg_tol=float(cg_tol))
         self.source_space = self.space
-        self._awaited: torch.Tensor | None = None
         if problem.conductivities.calibrated:
             self.source_space = self._source_space(parts, problem, dtype)
         self.reaction = tp06_reaction(problem, dtype, self.device)
@@ -364,19 +363,19 @@ class MonodomainSolver:
         rep = torch.full_like(act, math.nan)
         if callback is not None and record_initial:
             callback(0.0, state[0])
-        self._awaited = None
+        awaited = None
         if stop_voxels is not None:
             idx = np.asarray(stop_voxels, dtype=np.int64).reshape(-1)
             if idx.size == 0 or idx.min() < 0 or idx.max() >= act.shape[1]:
                 raise InputError(f"stop_voxels must be tissue voxel indices 0..{act.shape[1] - 1}")
-            self._awaited = torch.as_tensor(idx, device=self.device)
+            awaited = torch.as_tensor(idx, device=self.device)
         with _threads_for(self.device, act.numel()):
             return self._loop(state, act, rep, callback, record_every, progress,
-                              stop_when_activated)
+                              stop_when_activated, awaited)
 
     def _loop(self, state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
               callback: Callback | None, record_every: int | None, progress: bool,
-              stop_when_activated: bool) -> RunResult:
+              stop_when_activated: bool, awaited: torch.Tensor | None) -> RunResult:
         """The time loop of :meth:`run`."""
         dt, n_steps = float(self.problem.dt_ms), self.problem.n_steps
         t_tensor = torch.zeros((), dtype=self.dtype, device=self.device)
@@ -391,7 +390,7 @@ class MonodomainSolver:
             done = False
             if step % self.check_every == 0 or recording or step == n_steps:
                 self._check(state[0], step, t)
-                done = stop_when_activated and self._finished(act, state[0], t)
+                done = stop_when_activated and self._finished(act, state[0], t, awaited)
             if recording:
                 callback(t, state[0])
             if done:
@@ -408,12 +407,13 @@ class MonodomainSolver:
                          v_final=state[0].float().cpu().numpy(), t_end_ms=step * dt,
                          steps=step, wall_s=wall, records=self.problem.records)
 
-    def _finished(self, act: torch.Tensor, v: torch.Tensor, t: float) -> bool:
+    def _finished(self, act: torch.Tensor, v: torch.Tensor, t: float,
+                  awaited: torch.Tensor | None) -> bool:
         """No stimulus left to come, and every voxel activated or every voxel quiescent."""
         if t < self.stimuli.last_off_ms:
             return False
-        awaited = act if self._awaited is None else act[:, self._awaited]
-        return not bool(torch.isnan(awaited).any()) or bool(v.max() < QUIESCENT_MV)
+        watched = act if awaited is None else act[:, awaited]
+        return not bool(torch.isnan(watched).any()) or bool(v.max() < QUIESCENT_MV)
 
 
 #: Below this potential (mV) everywhere, with no stimulus to come, no voxel can activate any
