@@ -55,6 +55,23 @@ def test_the_reaction_eikonal_mode_needs_no_calibration(tmp_path):
     text = _dry_run(tmp_path, model="reaction_eikonal")
     assert "calibrate" not in job_counts(text)
     assert "--calibration" not in text
+    assert "anatomy_eikonal" not in job_counts(text) and "--eikonal-anatomy" not in text
+
+
+def test_a_finer_eikonal_grid_is_built_once_per_heart_and_fed_to_every_shard(tmp_path):
+    """simulate.eikonal_resolution_mm: one anatomy_eikonal job per heart at that voxel size
+    (no PNG), read by every shard; the monodomain ignores the key."""
+    text = _dry_run(tmp_path, model="reaction_eikonal", eikonal_resolution_mm=1.0)
+    assert job_counts(text)["anatomy_eikonal"] == 1 and job_counts(text)["simulate"] == 2
+    assert ("pipeline anatomy --parametric 0 --name param000 --resolution 1.0 --no-png "
+            "--out results/anatomy/param000/eikonal") in text
+    calls = re.findall(r"pipeline simulate .*", text)
+    assert len(calls) == 2
+    assert all("--eikonal-anatomy results/anatomy/param000/eikonal/anatomy.h5" in c
+               for c in calls)
+    (tmp_path / "mono").mkdir()
+    mono = _dry_run(tmp_path / "mono", eikonal_resolution_mm=1.0)
+    assert "anatomy_eikonal" not in job_counts(mono) and "--eikonal-anatomy" not in mono
 
 
 def test_calibration_settings_hold_only_what_the_calibration_depends_on():

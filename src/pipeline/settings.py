@@ -95,6 +95,7 @@ class SimulateSettings:
     save_activation_map: bool
     diffusion: str
     fast_endo_depth_mm: float
+    eikonal_resolution_mm: float | None
     fast_endo_max_apicobasal: float
     stim_amplitude_pA_per_pF: float
     stim_duration_ms: float

@@ -100,6 +100,25 @@ def get_shard_anatomy(wildcards):
     return f"{RESULTS}/anatomy/{shard_heart(wildcards.shard)}/anatomy.h5"
 
 
+# The reaction-eikonal mode's finer eikonal grid (simulate.eikonal_resolution_mm), if any.
+_SIMULATE = resolve(config)["simulate"]
+FINE_EIKONAL = (_SIMULATE["model"] == "reaction_eikonal"
+                and _SIMULATE.get("eikonal_resolution_mm") is not None)
+
+
+def get_shard_eikonal_anatomy(wildcards):
+    """The heart on the eikonal's finer grid, or nothing."""
+    if not FINE_EIKONAL:
+        return []
+    return f"{RESULTS}/anatomy/{shard_heart(wildcards.shard)}/eikonal/anatomy.h5"
+
+
+def eikonal_anatomy_option(wildcards, input):
+    """`--eikonal-anatomy FILE` of a shard's `pipeline simulate`, or nothing."""
+    return (f"--eikonal-anatomy {shlex.quote(input.eikonal_anatomy)}"
+            if input.eikonal_anatomy else "")
+
+
 # The CV calibration of a heart's monodomain shards, found once per campaign and heart
 # (results/calibration/{campaign}/{heart}.json); the reaction-eikonal model needs none.
 CALIBRATE = calibration_mode(resolve(config)["simulate"]) is not None

@@ -26,6 +26,7 @@ rule simulate:
         cells=f"{RESULTS}/cells/initial_states.h5",
         params=f"{RESULTS}/design/{{campaign}}/{{shard}}.csv",
         calibration=get_shard_calibration,
+        eikonal_anatomy=get_shard_eikonal_anatomy,
     output:
         h5=f"{RESULTS}/sims/{{campaign}}/{{shard}}.h5",
     log:
@@ -35,6 +36,7 @@ rule simulate:
     params:
         settings=settings("simulate"),
         calibration=calibration_option,
+        eikonal=eikonal_anatomy_option,
     threads: 2
     resources:
         mem_mb=8000,
@@ -45,6 +47,7 @@ rule simulate:
     shell:
         "pipeline simulate --anatomy {input.anatomy} --cells {input.cells} "
         "--params {input.params} --out {output.h5} --threads {threads} {params.calibration} "
+        "{params.eikonal} "
         "$PIPELINE_SIMULATE_RUN_ARGS --settings {params.settings} --log {log}"
 
 

@@ -40,17 +40,18 @@ class PreparedAnatomy:
     celltype: np.ndarray
     coords: TissueCoords
     fast: dict[str, np.ndarray]
-    parts: StencilParts
+    parts: StencilParts | None
 
 
 def prepare_anatomy(anatomy: Any, *, fast_depth_mm: float = 1.0,
-                    fast_max_apicobasal: float = 0.85) -> PreparedAnatomy:
-    """Coordinates, fast layers and diffusion parts of an anatomy (``Anatomy`` record)."""
+                    fast_max_apicobasal: float = 0.85, diffusion: bool = True) -> PreparedAnatomy:
+    """Coordinates, fast layers and diffusion parts of an anatomy (``Anatomy`` record);
+    ``diffusion=False`` leaves the parts out (``parts`` None: an eikonal-only grid)."""
     grid = Grid(origin=anatomy.origin, spacing=anatomy.spacing, mask=np.asarray(anatomy.mask))
     coords = TissueCoords.from_anatomy(anatomy)
     fast = fast_layers(coords, depth_mm=fast_depth_mm, max_apicobasal=fast_max_apicobasal)
     fibre = np.moveaxis(np.asarray(anatomy.fibre), 0, -1)[grid.mask]
-    parts = assemble_parts(grid.mask, grid.spacing, fibre, fast)
+    parts = assemble_parts(grid.mask, grid.spacing, fibre, fast) if diffusion else None
     celltype = np.asarray(anatomy.celltype)[grid.mask]
     log.info("anatomy %s: %d voxels, fast layers LV %d RV %d voxels", anatomy.name,
              grid.n_tissue, int(fast["fast_lv"].sum()), int(fast["fast_rv"].sum()))

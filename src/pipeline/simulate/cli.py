@@ -1,7 +1,7 @@
 """Command line of the simulate stage: ``pipeline simulate`` and ``pipeline simulate-figures``.
 
 ``pipeline simulate --anatomy H5 --cells H5 --params CSV --out H5 [--calibration JSON]
-[--settings JSON]`` checks every input, then runs the shard's simulations in batches and
+[--eikonal-anatomy H5] [--settings JSON]`` checks every input, then runs the shard's simulations in batches and
 writes the shard file atomically. ``pipeline calibrate --anatomy H5 --out JSON [--campaign
 NAME] [--settings JSON]`` finds a heart's CV calibration once for all its shards
 (:mod:`pipeline.simulate.calibration`). ``pipeline simulate-figures --shard H5 --anatomy H5
@@ -35,6 +35,9 @@ def register(sub: Any, bench: Any) -> None:
     p.add_argument("--calibration", default=None, metavar="JSON",
                    help="the heart's CV calibration ('pipeline calibrate'), checked against "
                         "the shard; without it the shard finds its own")
+    p.add_argument("--eikonal-anatomy", default=None, metavar="H5",
+                   help="the heart's anatomy.h5 at simulate.eikonal_resolution_mm (the "
+                        "reaction-eikonal mode's finer eikonal grid)")
     add_settings(p, "JSON/YAML config mapping (or @FILE); section 'simulate' is used")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     _add_run_options(p)
@@ -138,7 +141,8 @@ def _simulate(args: argparse.Namespace) -> int:
     cfg, _ = load_settings(args, "simulate", overrides={"simulate": run})
     job = prepare_shard(args.anatomy, args.cells, args.params,
                         SimulateSettings.from_config(cfg),
-                        calibration_path=args.calibration)   # all checks first
+                        calibration_path=args.calibration,
+                        eikonal_anatomy_path=args.eikonal_anatomy)   # all checks first
     run_shard(job, args.out, RunSettings.from_config(cfg, threads=args.threads))
     return 0
 
@@ -169,6 +173,9 @@ def _register_convergence(bench: Any) -> None:
     c.add_argument("--finest-too", action="store_true",
                    help="also run the other models on the finest grid (their model error "
                         "against the reference, without grid error)")
+    c.add_argument("--eikonal-resolution", type=float, default=None, metavar="MM",
+                   help="reaction-eikonal runs on coarser grids solve the eikonal on the "
+                        "heart at this voxel size (simulate.eikonal_resolution_mm)")
     c.add_argument("--json", default=None, metavar="OUT")
     c.add_argument("--figure", default=None, metavar="PNG")
     c.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -189,7 +196,8 @@ def _bench_convergence(args: argparse.Namespace) -> int:
     run = RunSettings(device=args.device, dtype="float32", compile=not args.no_compile,
                       batch_size=8, threads=args.threads)
     result = study(args.heart, args.resolution, args.model, args.pattern, args.duration,
-                   Path(args.cache), args.seed, run, finest_too=args.finest_too)
+                   Path(args.cache), args.seed, run, finest_too=args.finest_too,
+                   eikonal_dx=args.eikonal_resolution)
     if args.slab:
         result["slab"] = slab_cvs(args.resolution, args.model)
     if args.json:

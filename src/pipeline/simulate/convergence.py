@@ -74,7 +74,8 @@ def write_fixed_inputs(out: Path, anatomy: Any) -> Path:
 
 
 def simulate_fixed(inputs: Path, model: str, patterns: list[str] | tuple[str, ...],
-                   settings: SimulateSettings, run: RunSettings) -> Any:
+                   settings: SimulateSettings, run: RunSettings,
+                   eikonal_inputs: Path | None = None) -> Any:
     """Simulate ``patterns`` with the study's fixed parameters (:data:`STUDY_ROW`).
 
     Parameters
@@ -87,6 +88,9 @@ def simulate_fixed(inputs: Path, model: str, patterns: list[str] | tuple[str, ..
         One simulation per pattern, in this order.
     settings, run
         What and how to simulate.
+    eikonal_inputs
+        A folder of :func:`write_fixed_inputs` with the same heart on a finer grid: the
+        reaction-eikonal mode's eikonal runs there (``simulate.eikonal_resolution_mm``).
 
     Returns
     -------
@@ -99,8 +103,12 @@ def simulate_fixed(inputs: Path, model: str, patterns: list[str] | tuple[str, ..
     table = pd.DataFrame([{"sim_id": i, "anatomy": name, "pattern": p, **STUDY_ROW}
                           for i, p in enumerate(patterns)])
     table.to_csv(inputs / f"{model}.csv", index=False)
+    fine = None if eikonal_inputs is None else eikonal_inputs / "anatomy.h5"
+    if fine is not None:
+        settings = replace(settings, eikonal_resolution_mm=float(
+            np.max(read_anatomy(fine).spacing)))
     job = prepare_shard(inputs / "anatomy.h5", inputs / "cells.h5", inputs / f"{model}.csv",
-                        replace(settings, model=model))
+                        replace(settings, model=model), eikonal_anatomy_path=fine)
     return run_shard(job, None, run, progress=False)
 
 
@@ -124,8 +132,11 @@ def _inputs(folder: Path, heart: str, dx: float, seed: int) -> Path:
 
 def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str],
              duration_ms: float, seed: int, run: RunSettings,
-             need_map: bool = False) -> dict[str, dict[str, Any]]:
+             need_map: bool = False, eikonal_dx: float | None = None) -> dict[str, dict[str, Any]]:
     """Simulate the patterns on one heart at one voxel size with one model (cached).
+
+    ``eikonal_dx`` (reaction-eikonal only): solve the eikonal on the heart at this finer
+    voxel size (``simulate.eikonal_resolution_mm``).
 
     Returns
     -------
@@ -135,7 +146,8 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
         tissue voxel, when the cache holds it (always after a fresh run; a cached run
         without it is run again when ``need_map``).
     """
-    cache = folder / f"{Path(heart).stem}_{dx:g}mm_{model}_{duration_ms:g}ms.npz"
+    fine = f"_eik{eikonal_dx:g}mm" if eikonal_dx is not None else ""
+    cache = folder / f"{Path(heart).stem}_{dx:g}mm_{model}{fine}_{duration_ms:g}ms.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             done = json.loads(str(z["patterns"]))
@@ -150,7 +162,8 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     settings = replace(SimulateSettings.defaults(), dt_ms=DT_MS.get(dx, 0.02),
                        duration_ms=duration_ms, record_every_ms=1.0, save_activation_map=True)
     t0 = time.perf_counter()
-    data = simulate_fixed(inputs, model, patterns, settings, run)
+    data = simulate_fixed(inputs, model, patterns, settings, run, eikonal_inputs=(
+        None if eikonal_dx is None else _inputs(folder, heart, eikonal_dx, seed)))
     wall = time.perf_counter() - t0
     out = {}
     for i, p in enumerate(patterns):
@@ -226,8 +239,13 @@ def compare(case: dict[str, Any], ref: dict[str, Any],
 
 def study(hearts: list[str], resolutions: list[float], models: list[str],
           patterns: list[str], duration_ms: float, folder: Path, seed: int,
-          run: RunSettings, finest_too: bool = False) -> dict[str, Any]:
+          run: RunSettings, finest_too: bool = False,
+          eikonal_dx: float | None = None) -> dict[str, Any]:
     """Every (heart, model, dx, pattern) run compared with the finest monodomain run.
+
+    ``eikonal_dx``: the reaction-eikonal runs on grids coarser than this solve their
+    eikonal on the heart at this voxel size (``simulate.eikonal_resolution_mm``); their
+    rows carry ``eikonal_dx_mm`` (otherwise their own ``dx_mm``).
 
     The reference is the monodomain run at ``min(resolutions)``; it is also reported
     against itself (zero errors, its own wall time). Other models run on the coarser grids
@@ -245,8 +263,10 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
             for dx in sorted(resolutions, reverse=True):
                 if model != "monodomain" and dx == finest and not finest_too:
                     continue            # the other models are studied on coarser grids only
+                eik = (eikonal_dx if model == "reaction_eikonal" and eikonal_dx is not None
+                       and eikonal_dx < dx else None)
                 case = run_case(folder, heart, dx, model, patterns, duration_ms, seed, run,
-                                need_map=dx != finest)
+                                need_map=dx != finest, eikonal_dx=eik)
                 refs = [("monodomain", ref)]
                 if finest_too and model != "monodomain" and dx != finest:
                     refs.append((model, run_case(folder, heart, finest, model, patterns,
@@ -261,6 +281,8 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                         row = {"heart": Path(heart).stem, "model": model, "dx_mm": dx,
                                "pattern": p, "reference_dx_mm": finest,
                                "reference_model": reference_model, "point_shift_mm": shift,
+                               "eikonal_dx_mm": (None if model != "reaction_eikonal"
+                                                 else eik or dx),
                                **compare(case[p], reference[p], at_ref[p])}
                         log.info("convergence %s", json.dumps({k: row[k] for k in (
                             "heart", "model", "dx_mm", "pattern", "reference_model",

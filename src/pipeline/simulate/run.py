@@ -63,6 +63,8 @@ class ShardJob:
         The heart's CV calibration read from a file and checked against the shard
         (:class:`~pipeline.simulate.calibration.ShardCalibration`), or None (found in the
         run when the settings ask for one).
+    eikonal_anatomy
+        The same heart on the finer grid of ``simulate.eikonal_resolution_mm``, or None.
     """
 
     anatomy: Any
@@ -74,6 +76,7 @@ class ShardJob:
     n_samples: int
     sources: dict[str, str]
     calibration: Any = None
+    eikonal_anatomy: Any = None
 
 
 def point_tissue_index(mask: np.ndarray, point_ijk: np.ndarray, names: Any = None) -> np.ndarray:
@@ -105,9 +108,48 @@ def check_initial_states(cells: Any, table: pd.DataFrame, source: str) -> None:
                              f"initial state in {source} (it holds gkr_scale {gkrs.tolist()})")
 
 
+def check_eikonal_anatomy(fine: Any, coarse: Any, settings: SimulateSettings,
+                          source: str) -> None:
+    """InputError unless ``fine`` is the shard's heart on the grid the settings ask for.
+
+    The fine anatomy (``simulate.eikonal_resolution_mm``) must carry the shard anatomy's
+    name, have that voxel size, finer than the shard's, and cover the shard's tissue (the
+    same heart in the same frame: every coarse tissue voxel centre within a coarse voxel
+    of fine tissue).
+    """
+    from scipy.spatial import cKDTree
+
+    want = settings.eikonal_resolution_mm
+    if settings.model != "reaction_eikonal":
+        raise InputError(f"{source}: an eikonal anatomy is used by simulate.model "
+                         f"reaction_eikonal only (the model is {settings.model})")
+    if want is None:
+        raise InputError(f"{source}: an eikonal anatomy was given but "
+                         "simulate.eikonal_resolution_mm is not set")
+    h_fine, h = float(np.max(fine.spacing)), float(np.max(coarse.spacing))
+    if str(fine.name) != str(coarse.name):
+        raise InputError(f"{source}: the eikonal anatomy is heart {fine.name!r}, the shard's "
+                         f"is {coarse.name!r}")
+    if abs(h_fine - want) > 1e-6 * want:
+        raise InputError(f"{source}: voxel size {h_fine:g} mm, but "
+                         f"simulate.eikonal_resolution_mm = {want:g}")
+    if not h_fine < h:
+        raise InputError(f"{source}: simulate.eikonal_resolution_mm = {want:g} mm is not finer "
+                         f"than the shard's grid ({h:g} mm)")
+    xyz_f = np.asarray(fine.origin) + np.argwhere(fine.mask) * h_fine
+    xyz = np.asarray(coarse.origin) + np.argwhere(coarse.mask) * h
+    dist, _ = cKDTree(xyz_f).query(xyz, distance_upper_bound=2 * h)
+    far = int(np.sum(dist > h))
+    if far:
+        raise InputError(f"{source}: {far} of {len(xyz)} tissue voxels of the shard's anatomy lie "
+                         f"more than {h:g} mm from its tissue: not the same heart in the same "
+                         "frame")
+
+
 def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path: str | Path,
                   settings: SimulateSettings,
-                  calibration_path: str | Path | None = None) -> ShardJob:
+                  calibration_path: str | Path | None = None,
+                  eikonal_anatomy_path: str | Path | None = None) -> ShardJob:
     """Read and check every input of a shard; no simulation runs here.
 
     Parameters
@@ -123,6 +165,9 @@ def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path:
     calibration_path
         The heart's calibration file (``pipeline calibrate``), or None to find the
         calibration in the run.
+    eikonal_anatomy_path
+        The heart's ``anatomy.h5`` at ``simulate.eikonal_resolution_mm`` (required when
+        that is set), checked by :func:`check_eikonal_anatomy`.
 
     Raises
     ------
@@ -149,12 +194,20 @@ def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path:
         check_calibration(calibration, settings, float(np.max(anatomy.spacing)), table,
                           str(calibration_path))
         sources["calibration"] = str(calibration_path)
+    fine = None
+    if eikonal_anatomy_path is not None:
+        fine = read_anatomy(eikonal_anatomy_path)
+        check_eikonal_anatomy(fine, anatomy, settings, str(eikonal_anatomy_path))
+        sources["eikonal_anatomy"] = str(eikonal_anatomy_path)
+    elif settings.model == "reaction_eikonal" and settings.eikonal_resolution_mm is not None:
+        raise InputError(f"simulate.eikonal_resolution_mm = {settings.eikonal_resolution_mm:g}: "
+                         f"the heart's anatomy at that voxel size is needed (--eikonal-anatomy)")
     log.info("shard %s: %d simulations on %s (%d tissue voxels), %d samples of %g ms",
              params_path, len(table), anatomy.name, int(anatomy.mask.sum()), n_samples,
              settings.record_every_ms)
     return ShardJob(anatomy=anatomy, table=table, cells=cells, settings=settings,
                     point_index=point_index, record_every=record_every, n_samples=n_samples,
-                    sources=sources, calibration=calibration)
+                    sources=sources, calibration=calibration, eikonal_anatomy=fine)
 
 
 class Recorder:
@@ -292,7 +345,8 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
                                sigma_l_reference=float(job.table["sigma_l"].median()),
                                sigma_t_reference=float(job.table["sigma_t"].median()),
-                               calibration=job.calibration)
+                               calibration=job.calibration,
+                               eikonal_anatomy=job.eikonal_anatomy)
     shard_solver.check_propagation(job.table)
     weights = pecg.as_tensor(dtype=torch.float64, device=shard_solver.device)
     arrays = _Outputs.empty(len(job.table), len(pecg.electrode_names), len(job.point_index),

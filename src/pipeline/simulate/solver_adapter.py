@@ -53,12 +53,17 @@ class ShardSolver:
         A calibration found beforehand (:func:`pipeline.simulate.calibration.
         read_calibration`, checked against the shard); found here when None and the
         settings ask for one.
+    eikonal_anatomy
+        The same heart on a finer grid (``simulate.eikonal_resolution_mm``; checked by
+        :func:`pipeline.simulate.run.prepare_shard`): the reaction-eikonal mode solves the
+        eikonal there and samples its times at this grid's voxel centres.
     """
 
     def __init__(self, anatomy: Any, cells: Any, settings: SimulateSettings, run: RunSettings,
                  sigma_l_reference: float | None = None,
                  sigma_t_reference: float | None = None,
-                 calibration: ShardCalibration | None = None) -> None:
+                 calibration: ShardCalibration | None = None,
+                 eikonal_anatomy: Any = None) -> None:
         from pipeline.monodomain.batch import initial_states_from_table, prepare_anatomy
 
         self.settings, self.run = settings, run
@@ -74,7 +79,7 @@ class ShardSolver:
         self.cv_scale_t: float | None = None
         self.eikonal: Any = None
         if settings.model == "reaction_eikonal":
-            self._prepare_eikonal()
+            self._prepare_eikonal(eikonal_anatomy)
         elif calibration is not None or calibration_mode(settings) is not None:
             self._use_calibration(calibration or calibrate(
                 settings, float(self.spacing.max()), sigma_l_reference or DEFAULT_REFERENCE[0],
@@ -86,35 +91,67 @@ class ShardSolver:
         self.calibration = calibration.record
         self.known_propagation = calibration.propagation
 
-    def _prepare_eikonal(self) -> None:
+    def _prepare_eikonal(self, fine: Any = None) -> None:
         """The eikonal solver of the anatomy (its neighbour tables), built once per shard;
         conductivities stay as sampled (CVs from :func:`~pipeline.monodomain.eikonal.
-        cv_from_sigma`, no calibration)."""
+        cv_from_sigma`, no calibration). With ``fine`` (the heart on a finer grid) the
+        eikonal runs there: its fast layers and stimulus balls are the fine grid's."""
+        from pipeline.monodomain.batch import prepare_anatomy
         from pipeline.monodomain.eikonal import EikonalSolver
 
-        grid = self.prepared.grid
-        self.eikonal = EikonalSolver(grid.mask, grid.spacing, self.prepared.fibre,
-                                     device=self.device, dtype=self.dtype)
-        log.info("reaction-eikonal: CVs from the sampled conductivities, no calibration")
+        s = self.settings
+        self.eikonal_prepared = self.prepared if fine is None else prepare_anatomy(
+            fine, fast_depth_mm=s.fast_endo_depth_mm,
+            fast_max_apicobasal=s.fast_endo_max_apicobasal, diffusion=False)
+        grid = self.eikonal_prepared.grid
+        self.eikonal = EikonalSolver(grid.mask, grid.spacing, self.eikonal_prepared.fibre,
+                                     device=self.device, dtype=self.dtype,
+                                     compile=bool(fine is not None and self.run.compile))
+        log.info("reaction-eikonal: CVs from the sampled conductivities, no calibration; "
+                 "eikonal on the %s grid (%g mm, %d voxels)",
+                 "simulation" if fine is None else "finer", float(np.max(grid.spacing)),
+                 grid.n_tissue)
 
-    def _activation_stimulus(self, problem: Any) -> Any:
+    def _activation_stimulus(self, problem: Any, rows: Sequence[SimParams]) -> Any:
         """The R-E+ drive of a batch: eikonal times -> a stimulus at every voxel.
+
+        On a finer eikonal grid the batch's patterns are drawn there from the same rows
+        (same seeds), and the times are sampled at this grid's voxel centres
+        (:func:`pipeline.anatomy.grid.sample_tissue`, trilinear over tissue).
 
         Raises
         ------
         SimulationError
             Tissue the eikonal front never reaches (naming the simulation id).
         """
+        import torch
+
         from pipeline.errors import SimulationError
+        from pipeline.monodomain.batch import problem_from_settings
         from pipeline.monodomain.eikonal import problem_inputs
         from pipeline.monodomain.stimulus import ActivationStimulus
 
-        cv_l, cv_t, sources = problem_inputs(problem)
+        fine = self.eikonal_prepared is not self.prepared
+        source = problem if not fine else problem_from_settings(
+            self.eikonal_prepared, list(rows), self.settings,
+            initial_states=self.initial_states)
+        cv_l, cv_t, sources = problem_inputs(source)
         try:
             times = self.eikonal.solve(cv_l, cv_t, sources)
         except SimulationError as exc:
             ids = [r.get("sim_id") for r in problem.records]
             raise SimulationError(f"simulations {ids}: {exc}") from exc
+        if fine:
+            from pipeline.anatomy.grid import sample_tissue
+
+            g = self.eikonal_prepared.grid
+            sampled = sample_tissue(g.mask, g.origin, float(np.max(g.spacing)),
+                                    times.double().cpu().numpy(), self.prepared.coords.xyz)
+            times = torch.as_tensor(sampled, device=self.device)
+            for rec, src in zip(problem.records, source.records):
+                rec["eikonal_grid"] = {"spacing_mm": float(np.max(g.spacing)),
+                                       "n_tissue": int(g.n_tissue),
+                                       "pattern_params": src.get("pattern_params")}
         return ActivationStimulus(times.to(self.dtype), self.settings.stim_amplitude_pA_per_pF,
                                   self.settings.stim_duration_ms)
 
@@ -181,7 +218,7 @@ class ShardSolver:
         problem = problem_from_settings(self.prepared, list(rows), self.settings,
                                         cv_scale=self.cv_scale, cv_scale_t=self.cv_scale_t,
                                         initial_states=self.initial_states)
-        stimulus = self._activation_stimulus(problem) if self.eikonal is not None else None
+        stimulus = self._activation_stimulus(problem, rows) if self.eikonal is not None else None
         return MonodomainSolver(problem, parts=self.prepared.parts, device=self.device,
                                 dtype=self.dtype, compile=self.run.compile,
                                 diffusion=self.settings.diffusion,
