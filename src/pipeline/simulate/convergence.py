@@ -388,10 +388,15 @@ def study_figure(result: dict[str, Any], path: Path) -> Path:
     act = "activation_mae_ref_points_ms" if "activation_mae_ref_points_ms" in runs \
         else "activation_mae_ms"
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for (heart, model, pattern), g in runs.groupby(["heart", "model", "pattern"]):
+    runs = runs.assign(eikonal=[f" (eikonal {e:g} mm)" if m == "reaction_eikonal" and
+                                e is not None and e == e and e < d else ""
+                                for m, e, d in zip(runs["model"], runs.get(
+                                    "eikonal_dx_mm", [None] * len(runs)), runs["dx_mm"])])
+    for (heart, model, eik, pattern), g in runs.groupby(["heart", "model", "eikonal",
+                                                         "pattern"]):
         g = g[g["dx_mm"] > g["reference_dx_mm"]].sort_values("dx_mm")
-        style = "-o" if model == "monodomain" else "--s"
-        label = f"{heart} {model} {pattern}"
+        style = "-o" if model == "monodomain" else ("--s" if not eik else ":^")
+        label = f"{heart} {model}{eik} {pattern}"
         axes[0].plot(g["dx_mm"], g[act], style, label=label)
         axes[1].plot(g["dx_mm"], g["ecg_corr_min"], style, label=label)
         axes[2].plot(g["dx_mm"], g["qrs_ms"], style, label=label)
