@@ -14,6 +14,7 @@ import pytest
 CI_RUN_MODULES = frozenset({"test_slurm", "test_workflow_e2e", "test_workflow_campaign"})
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Give every test the xdist group of its module (the CI-run modules share one)."""
     for item in items:
