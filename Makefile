@@ -31,10 +31,8 @@ $(VENV)/.installed: pyproject.toml | apt
 run: setup
 	snakemake --cores $(CORES) --configfile $(CONFIG) --replace-workflow-config
 
-# Two workers on the 2-core CI machine (-n auto: one per core), a test module whole per
-# worker (tests/conftest.py): the SLURM test's waits overlap other modules' work.
 test: setup
-	$(PY) -m pytest -q -n auto --dist loadgroup
+	$(PY) -m pytest -q
 
 # On a CUDA machine (a few minutes): CPU-vs-CUDA agreement, Niederer on CUDA, throughput,
 # memory and kernels per step -> results/bench/gpu_check.json; then the tests marked cuda.
