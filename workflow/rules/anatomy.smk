@@ -43,8 +43,8 @@ rule anatomy_eikonal:
     params:
         source=anatomy_source,
         settings=settings("anatomy"),
-        resolution=config["simulate"].get("eikonal_resolution_mm"),
-        outdir=lambda wildcards: f"{RESULTS}/anatomy/{wildcards.heart}/eikonal",
+        resolution=_SIMULATE["eikonal_resolution_mm"],
+        outdir=lambda wildcards: f"{anatomy_outdir(wildcards)}/eikonal",
     threads: 2
     resources:
         mem_mb=24000,

@@ -16,9 +16,11 @@ the campaign's conductivity ranges, and every shard of that heart reads it
 CalibrationMismatch` a file made for other inputs or for ranges its rows fall outside.
 Without a file a shard finds it itself at its rows' median conductivities (standalone use).
 
-Per-direction calibrations are also kept within the process and, where the environment
-variable ``PIPELINE_CALIBRATION_CACHE`` names a JSON file, between processes
-(:func:`direction_calibration`; the resolution study uses it).
+Every cable result (a target-CV or per-direction calibration, a propagation check) is a
+pure function of its float64 inputs, so it is also kept within the process (a study, a
+test session, a notebook: the same cable is not run twice). Per-direction calibrations are
+kept between processes too where the environment variable ``PIPELINE_CALIBRATION_CACHE``
+names a JSON file (:func:`direction_calibration`; the resolution study uses it).
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ MIN_CV_MM_PER_MS = 0.02
 #: Fields of :class:`ShardCalibration` a calibration file may omit (older files).
 OPTIONAL_FIELDS = ("ranges", "wall_s", "propagation")
 
-#: Per-direction calibrations found in this process, by their inputs (JSON key).
-_CALIBRATIONS: dict[str, dict[str, Any]] = {}
+#: Cable results found in this process (calibrations and propagation checks), by their
+#: inputs (JSON key); the values are JSON-like records, copied out on every use.
+_CALIBRATIONS: dict[str, Any] = {}
 #: A JSON file that keeps calibrations between processes (the environment variable
 #: ``PIPELINE_CALIBRATION_CACHE``; unset: none). The calibration is a pure function of its
 #: key (sigma_l, sigma_t, dx, dt, chi, Cm), so reusing it changes nothing but the time.
@@ -101,6 +104,7 @@ def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
                       cm_uF_per_cm2])
     found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
     if found is None:
+        log.info("per-direction calibration cables (not found in this process)")
         cal_l, cal_t = calibrate_directions(
             sigma_l, sigma_t, dx, dt, reference_dx=REFERENCE_DX_MM,
             reference_dt=REFERENCE_DT_MS, celltype=CELLTYPE, chi_per_mm=chi_per_mm,
@@ -108,7 +112,32 @@ def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
         found = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
         _write_cache(CALIBRATION_CACHE, key, found)
     _CALIBRATIONS[key] = found
-    return found
+    return json.loads(json.dumps(found))
+
+
+def _memo(key: list[Any], compute: Any) -> Any:
+    """The process's earlier result for the JSON ``key``, else ``compute()`` (kept)."""
+    text = json.dumps(key)
+    if text not in _CALIBRATIONS:
+        _CALIBRATIONS[text] = compute()
+    return json.loads(json.dumps(_CALIBRATIONS[text]))
+
+
+def target_calibration(target_cv_mm_per_ms: float, sigma_l: float, dx: float, dt: float,
+                       chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
+                       ) -> dict[str, Any]:
+    """:func:`pipeline.monodomain.cv.calibrate_conductivity` (the single-scale mode) as its
+    record (``scale``, ``cv_mm_per_ms``, ...), reused within the process."""
+    from pipeline.monodomain.cv import calibrate_conductivity
+
+    def compute() -> dict[str, Any]:
+        return calibrate_conductivity(target_cv_mm_per_ms, sigma_l, dx, dt, celltype=CELLTYPE,
+                                      chi_per_mm=chi_per_mm,
+                                      cm_uF_per_cm2=cm_uF_per_cm2).as_dict()
+
+    return _memo(["target_cv", float(target_cv_mm_per_ms), round(float(sigma_l), 12),
+                  float(dx), float(dt), float(chi_per_mm), float(cm_uF_per_cm2), CELLTYPE],
+                 compute)
 
 
 def calibration_mode(simulate: Any) -> str | None:
@@ -207,7 +236,8 @@ class ShardCalibration:
 def propagation_check(sigma_t: float, scale: float, dx_mm: float, dt_ms: float,
                       chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
                       ) -> dict[str, Any]:
-    """Does a cross-fibre conductivity conduct on the grid? A one-dimensional cable.
+    """Does a cross-fibre conductivity conduct on the grid? A one-dimensional cable
+    (reused within the process for the same inputs).
 
     The monodomain on a coarse grid blocks below a conductivity that depends on dx and dt
     (at 2 mm with one x4.19 scale, sigma_t 0.02-0.11 S/m). A cable of TP06 endocardial
@@ -231,11 +261,17 @@ def propagation_check(sigma_t: float, scale: float, dx_mm: float, dt_ms: float,
     from pipeline.monodomain.cv import conduction_velocity
 
     scaled = float(sigma_t) * float(scale)
-    cv = conduction_velocity(np.array([scaled]), dx_mm, dt_ms, chi_per_mm=chi_per_mm,
-                             cm_uF_per_cm2=cm_uF_per_cm2, min_cv_mm_per_ms=MIN_CV_MM_PER_MS,
-                             length_mm=max(10 * dx_mm, 12.0))[0]
-    return {"sigma_t": float(sigma_t), "sigma_t_scaled": scaled,
-            "cv_mm_per_ms": float(cv) if np.isfinite(cv) else None}
+
+    def compute() -> float | None:
+        cv = conduction_velocity(np.array([scaled]), dx_mm, dt_ms, chi_per_mm=chi_per_mm,
+                                 cm_uF_per_cm2=cm_uF_per_cm2,
+                                 min_cv_mm_per_ms=MIN_CV_MM_PER_MS,
+                                 length_mm=max(10 * dx_mm, 12.0))[0]
+        return float(cv) if np.isfinite(cv) else None
+
+    cv = _memo(["propagation", scaled, float(dx_mm), float(dt_ms), float(chi_per_mm),
+                float(cm_uF_per_cm2), MIN_CV_MM_PER_MS], compute)
+    return {"sigma_t": float(sigma_t), "sigma_t_scaled": scaled, "cv_mm_per_ms": cv}
 
 
 def reference_from_ranges(ranges: Mapping[str, Any]) -> tuple[float, float]:
@@ -267,8 +303,6 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
     InputError
         The settings ask for no calibration, or no scale reaches the target.
     """
-    from pipeline.monodomain.cv import calibrate_conductivity
-
     inputs = calibration_inputs(simulate, dx_mm)
     if inputs is None:
         raise InputError(f"simulate settings ask for no CV calibration (model "
@@ -277,9 +311,9 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
     t0 = time.perf_counter()
     kw = {"chi_per_mm": inputs["chi_per_mm"], "cm_uF_per_cm2": inputs["cm_uF_per_cm2"]}
     if inputs["mode"] == "target_cv":
-        cal = calibrate_conductivity(inputs["target_cv_mm_per_ms"], sigma_l, dx_mm,
-                                     inputs["dt_ms"], celltype=CELLTYPE, **kw)
-        scale, scale_t, record = float(cal.scale), None, cal.as_dict()
+        record = target_calibration(inputs["target_cv_mm_per_ms"], sigma_l, dx_mm,
+                                    inputs["dt_ms"], **kw)
+        scale, scale_t = float(record["scale"]), None
         log.info("CV calibration: conductivities x %.4f (target %.3g mm/ms at dx %.3g mm)",
                  scale, inputs["target_cv_mm_per_ms"], dx_mm)
     else:
