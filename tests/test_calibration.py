@@ -205,3 +205,21 @@ def test_a_shard_in_a_conducting_campaign_runs_no_cable_of_its_own(inputs, caplo
         warning = solver.check_propagation(table.assign(sim_id=[4], sigma_t=[0.02]))
     assert warning is not None and warning.startswith("sim_id 4: sigma_t = 0.02 S/m")
     assert "ran " not in caplog.text, caplog.text          # no cable ran
+
+
+def test_a_cable_runs_once_per_process_for_the_same_inputs(caplog):
+    """Cable results are pure functions of their inputs: the second propagation check of
+    the same scaled conductivity, grid and step reuses the first's CV and runs no cable;
+    another conductivity runs its own."""
+    import logging
+
+    from pipeline.simulate.calibration import propagation_check
+
+    with caplog.at_level(logging.INFO, logger="pipeline.monodomain.solver"):
+        first = propagation_check(0.05, 4.0, 2.0, 0.1)
+        assert "ran " in caplog.text and first["cv_mm_per_ms"] > 0.02
+        caplog.clear()
+        again = propagation_check(0.05, 4.0, 2.0, 0.1)
+        assert again == first and "ran " not in caplog.text
+        slower = propagation_check(0.04, 4.0, 2.0, 0.1)
+        assert "ran " in caplog.text and slower["cv_mm_per_ms"] < first["cv_mm_per_ms"]
