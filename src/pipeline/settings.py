@@ -96,6 +96,7 @@ class SimulateSettings:
     diffusion: str
     fast_endo_depth_mm: float
     eikonal_resolution_mm: float | None
+    eikonal_curvature: bool
     fast_endo_max_apicobasal: float
     stim_amplitude_pA_per_pF: float
     stim_duration_ms: float

@@ -176,6 +176,9 @@ def _register_convergence(bench: Any) -> None:
     c.add_argument("--eikonal-resolution", type=float, default=None, metavar="MM",
                    help="reaction-eikonal runs on coarser grids solve the eikonal on the "
                         "heart at this voxel size (simulate.eikonal_resolution_mm)")
+    c.add_argument("--no-eikonal-curvature", action="store_true",
+                   help="reaction-eikonal runs without the curvature correction "
+                        "(simulate.eikonal_curvature: false)")
     c.add_argument("--json", default=None, metavar="OUT")
     c.add_argument("--figure", default=None, metavar="PNG")
     c.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -197,7 +200,8 @@ def _bench_convergence(args: argparse.Namespace) -> int:
                       batch_size=8, threads=args.threads)
     result = study(args.heart, args.resolution, args.model, args.pattern, args.duration,
                    Path(args.cache), args.seed, run, finest_too=args.finest_too,
-                   eikonal_dx=args.eikonal_resolution)
+                   eikonal_dx=args.eikonal_resolution,
+                   eikonal_curvature=not args.no_eikonal_curvature)
     if args.slab:
         result["slab"] = slab_cvs(args.resolution, args.model)
     if args.json:

@@ -132,11 +132,13 @@ def _inputs(folder: Path, heart: str, dx: float, seed: int) -> Path:
 
 def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str],
              duration_ms: float, seed: int, run: RunSettings,
-             need_map: bool = False, eikonal_dx: float | None = None) -> dict[str, dict[str, Any]]:
+             need_map: bool = False, eikonal_dx: float | None = None,
+             eikonal_curvature: bool = True) -> dict[str, dict[str, Any]]:
     """Simulate the patterns on one heart at one voxel size with one model (cached).
 
     ``eikonal_dx`` (reaction-eikonal only): solve the eikonal on the heart at this finer
-    voxel size (``simulate.eikonal_resolution_mm``).
+    voxel size (``simulate.eikonal_resolution_mm``); ``eikonal_curvature``: with the
+    curvature correction (``simulate.eikonal_curvature``; the cache name says ``_curv``).
 
     Returns
     -------
@@ -147,6 +149,8 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
         without it is run again when ``need_map``).
     """
     fine = f"_eik{eikonal_dx:g}mm" if eikonal_dx is not None else ""
+    curvature = model == "reaction_eikonal" and eikonal_curvature
+    fine += "_curv" if curvature else ""
     cache = folder / f"{Path(heart).stem}_{dx:g}mm_{model}{fine}_{duration_ms:g}ms.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
@@ -160,7 +164,8 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
                         for p in patterns}
     inputs = _inputs(folder, heart, dx, seed)
     settings = replace(SimulateSettings.defaults(), dt_ms=DT_MS.get(dx, 0.02),
-                       duration_ms=duration_ms, record_every_ms=1.0, save_activation_map=True)
+                       duration_ms=duration_ms, record_every_ms=1.0, save_activation_map=True,
+                       eikonal_curvature=curvature)
     t0 = time.perf_counter()
     data = simulate_fixed(inputs, model, patterns, settings, run, eikonal_inputs=(
         None if eikonal_dx is None else _inputs(folder, heart, eikonal_dx, seed)))
@@ -240,8 +245,11 @@ def compare(case: dict[str, Any], ref: dict[str, Any],
 def study(hearts: list[str], resolutions: list[float], models: list[str],
           patterns: list[str], duration_ms: float, folder: Path, seed: int,
           run: RunSettings, finest_too: bool = False,
-          eikonal_dx: float | None = None) -> dict[str, Any]:
+          eikonal_dx: float | None = None, eikonal_curvature: bool = True) -> dict[str, Any]:
     """Every (heart, model, dx, pattern) run compared with the finest monodomain run.
+
+    ``eikonal_curvature``: the reaction-eikonal runs with the curvature correction
+    (``simulate.eikonal_curvature``); their rows carry ``eikonal_curvature``.
 
     ``eikonal_dx``: the reaction-eikonal runs on grids coarser than this solve their
     eikonal on the heart at this voxel size (``simulate.eikonal_resolution_mm``); their
@@ -266,11 +274,13 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                 eik = (eikonal_dx if model == "reaction_eikonal" and eikonal_dx is not None
                        and eikonal_dx < dx else None)
                 case = run_case(folder, heart, dx, model, patterns, duration_ms, seed, run,
-                                need_map=dx != finest, eikonal_dx=eik)
+                                need_map=dx != finest, eikonal_dx=eik,
+                                eikonal_curvature=eikonal_curvature)
                 refs = [("monodomain", ref)]
                 if finest_too and model != "monodomain" and dx != finest:
                     refs.append((model, run_case(folder, heart, finest, model, patterns,
-                                                 duration_ms, seed, run)))
+                                                 duration_ms, seed, run,
+                                                 eikonal_curvature=eikonal_curvature)))
                 at_ref, shift = {p: None for p in patterns}, 0.0
                 if dx != finest:     # both anatomies read once per run, all patterns at once
                     acts, shift = at_reference_points(
@@ -283,6 +293,8 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                                "reference_model": reference_model, "point_shift_mm": shift,
                                "eikonal_dx_mm": (None if model != "reaction_eikonal"
                                                  else eik or dx),
+                               "eikonal_curvature": (model == "reaction_eikonal"
+                                                     and eikonal_curvature),
                                **compare(case[p], reference[p], at_ref[p])}
                         log.info("convergence %s", json.dumps({k: row[k] for k in (
                             "heart", "model", "dx_mm", "pattern", "reference_model",

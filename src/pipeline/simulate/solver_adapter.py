@@ -117,7 +117,9 @@ class ShardSolver:
 
         On a finer eikonal grid the batch's patterns are drawn there from the same rows
         (same seeds), and the times are sampled at this grid's voxel centres
-        (:func:`pipeline.anatomy.grid.sample_tissue`, trilinear over tissue).
+        (:func:`pipeline.anatomy.grid.sample_tissue`, trilinear over tissue). With
+        ``simulate.eikonal_curvature`` the times are curvature-corrected
+        (:func:`pipeline.monodomain.curvature.corrected_times`: two solves).
 
         Raises
         ------
@@ -128,6 +130,7 @@ class ShardSolver:
 
         from pipeline.errors import SimulationError
         from pipeline.monodomain.batch import problem_from_settings
+        from pipeline.monodomain.curvature import corrected_times
         from pipeline.monodomain.eikonal import problem_inputs
         from pipeline.monodomain.stimulus import ActivationStimulus
 
@@ -135,12 +138,24 @@ class ShardSolver:
         source = problem if not fine else problem_from_settings(
             self.eikonal_prepared, list(rows), self.settings,
             initial_states=self.initial_states)
-        cv_l, cv_t, sources = problem_inputs(source)
+        factor = None
         try:
-            times = self.eikonal.solve(cv_l, cv_t, sources)
+            if self.settings.eikonal_curvature:
+                times, factor = corrected_times(self.eikonal, source)
+            else:
+                cv_l, cv_t, sources = problem_inputs(source)
+                times = self.eikonal.solve(cv_l, cv_t, sources)
         except SimulationError as exc:
             ids = [r.get("sim_id") for r in problem.records]
             raise SimulationError(f"simulations {ids}: {exc}") from exc
+        if factor is not None:
+            for rec, f in zip(problem.records, factor.numpy()):
+                p5, p50, p95 = np.percentile(f, [5, 50, 95])
+                rec["eikonal_curvature"] = {"factor_p5": float(p5), "factor_p50": float(p50),
+                                            "factor_p95": float(p95)}
+            log.info("eikonal curvature correction: speed factor percentiles 5/50/95 "
+                     "%.3f / %.3f / %.3f (all voxels of the batch)",
+                     *np.percentile(factor.numpy(), [5, 50, 95]))
         if fine:
             from pipeline.anatomy.grid import sample_tissue
 
