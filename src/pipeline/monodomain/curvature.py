@@ -289,7 +289,11 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     cv_l, cv_t, sources = problem_inputs(problem)
     first = solver.solve(cv_l, cv_t, sources, **solve_kw)
     d_l, d_t, exclude = problem_diffusion(problem)
-    factor = curvature_factor(first, problem.grid.mask, problem.grid.spacing, problem.fibre,
-                              cv_l, cv_t, d_l, d_t, exclude=exclude, bounds=bounds)
-    factor = factor.cpu()
+    grid = problem.grid
+    # one simulation at a time: the dense (nx, ny, nz) float64 fields of a 0.5 mm heart
+    # take about 0.5 GB each
+    factor = torch.cat([curvature_factor(
+        first[b:b + 1], grid.mask, grid.spacing, problem.fibre,
+        *(x[b:b + 1] if x.shape[0] > 1 else x for x in (cv_l, cv_t, d_l, d_t)),
+        exclude=exclude[b:b + 1], bounds=bounds).cpu() for b in range(first.shape[0])])
     return solver.solve(cv_l * factor, cv_t * factor, sources, **solve_kw), factor
