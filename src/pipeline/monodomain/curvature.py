@@ -17,15 +17,16 @@ point source (D_t = 0.029 mm^2/ms, v0 = 0.31 mm/ms).
 
 :func:`curvature_factor` evaluates ``f = 1 - div(D grad T / sqrt(grad T . D grad T)) / c0``
 from a solved activation map T on the voxel grid: central differences of T (one-sided
-next to non-tissue), smoothed over :data:`SMOOTH_MM`, and the divergence as a finite volume whose faces between two
-propagating voxels carry their mean and whose other faces (to a wall, a stimulated
-source, a fast layer) the voxel's own value, so that they add nothing. A front can meet a
-wall at any angle (head-on at the epicardium, along it elsewhere), so no wall condition
-is assumed; the price is half the cross-wall curvature in the layer of voxels on a wall
-(an under-correction, towards the plain eikonal); a second eikonal solve with both CVs
-multiplied by f then carries the correction (:func:`corrected_times`). f is clipped to
-``[lo, hi]``: the relation is a first-order one, and where fronts collide the curvature of
-the arrival map is unbounded (there the monodomain does run faster, briefly).
+next to non-tissue), smoothed over :data:`SMOOTH_MM`, and the divergence as a finite
+volume whose faces between two propagating voxels carry their mean and whose other faces
+(to a wall, a stimulated source, a fast layer) the voxel's own value, so that they add
+nothing. A front can meet a wall at any angle (head-on at the epicardium, along it
+elsewhere), so no wall condition is assumed; the price is half the cross-wall curvature in
+the layer of voxels on a wall (an under-correction, towards the plain eikonal); a second
+eikonal solve with both CVs multiplied by f then carries the correction
+(:func:`corrected_times`). f is clipped to ``bounds`` (:data:`FACTOR_BOUNDS`): the
+relation is a first-order one, and where fronts collide the curvature of the arrival map
+is unbounded (there the monodomain does run faster, briefly).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
+from pipeline.monodomain.eikonal import EikonalSolver, problem_inputs, region_parts
 
 if TYPE_CHECKING:
-    from pipeline.monodomain.eikonal import EikonalSolver
     from pipeline.monodomain.problem import MonodomainProblem
 
 #: Default bounds of the speed factor.
@@ -239,13 +240,7 @@ def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.T
         bool (B, n).
     """
     n, batch = problem.grid.n_tissue, problem.batch
-    label = np.zeros(n, dtype=np.int64)
-    for r, sel in enumerate(problem.fast_regions.values(), start=1):
-        label[np.asarray(sel, dtype=bool)] = r
-    parts = problem.region_sigma(physical=True)
-    names = ["myo", *problem.fast_regions]
-    a = np.stack([np.broadcast_to(parts[k][0], (batch,)) for k in names], axis=1)
-    c = np.stack([np.broadcast_to(parts[k][1], (batch,)) for k in names], axis=1)
+    label, a, c = region_parts(problem, physical=True)
     kw = {"chi_per_mm": problem.chi_per_mm, "cm_uF_per_cm2": problem.cm_uF_per_cm2}
     d_l = torch.as_tensor(diffusion_mm2_per_ms(a + c, **kw)[:, label])
     d_t = torch.as_tensor(diffusion_mm2_per_ms(a, **kw)[:, label])
@@ -284,7 +279,6 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     factor
         float64 (B, n) the speed factors used (1 on left-out voxels).
     """
-    from pipeline.monodomain.eikonal import problem_inputs
 
     cv_l, cv_t, sources = problem_inputs(problem)
     first = solver.solve(cv_l, cv_t, sources, **solve_kw)

@@ -832,6 +832,36 @@ def velocities_from_regions(region: np.ndarray | torch.Tensor,
     return cv[:, lab]
 
 
+def region_parts(problem: MonodomainProblem, *, physical: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each voxel's region and each region's tensor sigma = a I + c f f^T per simulation.
+
+    Parameters
+    ----------
+    problem
+        The problem; its regions are the myocardium (label 0) and its fast layers (1, 2,
+        ... in the order of ``problem.fast_regions``).
+    physical
+        The tissue's conductivities (without any CV-calibration scale) if True.
+
+    Returns
+    -------
+    label
+        int64 (n,) region of each voxel.
+    a, c
+        float64 (B, regions) isotropic and fibre parts (S/m).
+    """
+    label = np.zeros(problem.grid.n_tissue, dtype=np.int64)
+    for r, sel in enumerate(problem.fast_regions.values(), start=1):
+        label[np.asarray(sel, dtype=bool)] = r
+    parts = problem.region_sigma(physical=physical)
+    names = ["myo", *problem.fast_regions]
+    shape = (problem.batch,)
+    a = np.stack([np.broadcast_to(parts[k][0], shape) for k in names], axis=1)
+    c = np.stack([np.broadcast_to(parts[k][1], shape) for k in names], axis=1)
+    return label, a.astype(np.float64), c.astype(np.float64)
+
+
 def problem_inputs(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.Tensor, list]:
     """Velocities and sources of a :class:`MonodomainProblem` for :meth:`EikonalSolver.solve`.
 
@@ -849,14 +879,7 @@ def problem_inputs(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.Tens
     sources
         B pairs (voxel indices, start times ms).
     """
-    n, batch = problem.grid.n_tissue, problem.batch
-    label = np.zeros(n, dtype=np.int64)
-    for r, sel in enumerate(problem.fast_regions.values(), start=1):
-        label[np.asarray(sel, dtype=bool)] = r
-    parts = problem.region_sigma()
-    names = ["myo", *problem.fast_regions]
-    a = np.stack([np.broadcast_to(parts[k][0], (batch,)) for k in names], axis=1)
-    c = np.stack([np.broadcast_to(parts[k][1], (batch,)) for k in names], axis=1)
+    label, a, c = region_parts(problem)
     cv_l = velocities_from_regions(label, cv_from_sigma(a + c))
     cv_t = velocities_from_regions(label, cv_from_sigma(a))
     sources = []
