@@ -6,9 +6,7 @@ script builds one problem (a heart, B normal beats), then times the two kernels 
 step in alternating rounds in one process: the compiled torch step (inductor: a gather
 kernel and a pointwise kernel) and the native kernel (:mod:`pipeline.monodomain.native`,
 one pass). Each round advances ``--steps`` steps from the same mid-activation state.
-Printed: best and median voxel-steps/s of each kernel, the median over rounds of the
-ratio of their times within a round (``speedup_paired``: free of the machine's slow
-drift), and the largest
+Printed: best and median voxel-steps/s of each kernel, their ratio, and the largest
 difference between the two kernels' states after one step (relative to each state's
 range) and between their activation times after the rounds.
 
@@ -78,9 +76,6 @@ def compare(anatomy: str | None, resolution: float, batch: int, rounds: int, ste
             times[kind].append(time.perf_counter() - t0)
     work = steps * batch * problem.grid.n_tissue
     rate = {k: (work / min(v), work / statistics.median(v)) for k, v in times.items()}
-    # paired: the two kernels of one round ran back to back, so their ratio is free of the
-    # machine's slow drift
-    paired = statistics.median(c / n for c, n in zip(times["compiled"], times["native"]))
     a, b = finals["native"][1], finals["compiled"][1]
     both = ~torch.isnan(a) & ~torch.isnan(b)
     return {"heart": str(heart.name), "resolution_mm": float(heart.spacing[0]),
@@ -91,7 +86,6 @@ def compare(anatomy: str | None, resolution: float, batch: int, rounds: int, ste
             "native_best": float(f"{rate['native'][0]:.4g}"),
             "native_median": float(f"{rate['native'][1]:.4g}"),
             "speedup_median": round(rate["native"][1] / rate["compiled"][1], 2),
-            "speedup_paired": round(paired, 2),
             "state_diff_rel_one_step": float(f"{state_diff:.3g}"),
             "activation_pattern_equal": bool(torch.equal(torch.isnan(a), torch.isnan(b))),
             "activation_max_diff_ms": float(f"{float((a - b)[both].abs().max()):.3g}")

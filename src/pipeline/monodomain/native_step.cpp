@@ -39,10 +39,8 @@ PIPELINE_INLINE int32_t float_to_bits(float f) {
     return i;
 }
 
-// exp(x): x = n ln2 + r (Cody-Waite), |r| <= ln2 / 2, exp(r) = 1 + r + r^2 q(r) with q a
-// degree-4 polynomial fitted here for the least maximum relative error (3e-9) and
-// evaluated in Estrin's form (a short dependency chain), times 2^n built in the exponent
-// bits: within 1 ulp of exp over the float range. The argument is clamped to
+// exp(x): x = n ln2 + r, |r| <= ln2 / 2, exp(r) by a degree-7 polynomial (Cephes expf
+// coefficients), times 2^n built in the exponent bits. The argument is clamped to
 // [-87.34, 88.38], so the result saturates at 1.2e-38 and 2.4e38 instead of reaching 0
 // or inf (no TP06 quantity depends on the difference); NaN stays NaN (the clamps keep
 // it, and it poisons the polynomial).
@@ -53,10 +51,13 @@ PIPELINE_INLINE float fexp(float x) {
     const float fn = std::floor(xc * 1.44269504088896341f + 0.5f);
     float r = xc - fn * 0.693359375f;
     r = r + fn * 2.12194440e-4f;
-    const float r2 = r * r;
-    const float q = (0.4999999404f + 0.1666652113f * r)
-        + r2 * (0.04166838899f + 0.008368710056f * r + 0.001381461276f * r2);
-    const float y = (r + r2 * q) + 1.0f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float y = p * r * r + r + 1.0f;
     return y * bits_to_float((static_cast<int32_t>(fn) + 127) << 23);
 }
 
@@ -140,11 +141,10 @@ PIPELINE_INLINE void tp06_cell(const float* __restrict s, float* __restrict o, i
     const float ff = s[14 * plane], f2 = s[15 * plane], fCass = s[16 * plane];
     const float ss = s[17 * plane], r = s[18 * plane];
 
-    // reversal potentials: log(c_o / c_i) = log(c_o) - log(c_i) (no division)
-    const float E_K = RTF * (f(std::log(K_O)) - flog(K_i));
-    const float E_Na = RTF * (f(std::log(NA_O)) - flog(Na_i));
-    const float E_Ks = RTF * (f(std::log(K_O + P_KNA * NA_O)) - flog(K_i + f(P_KNA) * Na_i));
-    const float E_Ca = 0.5f * RTF * (f(std::log(CA_O)) - flog(Ca_i));
+    const float E_K = RTF * flog(f(K_O) / K_i);
+    const float E_Na = RTF * flog(f(NA_O) / Na_i);
+    const float E_Ks = RTF * flog(f(K_O + P_KNA * NA_O) / (K_i + f(P_KNA) * Na_i));
+    const float E_Ca = 0.5f * RTF * flog(f(CA_O) / Ca_i);
 
     const float vk = V - E_K;
     const float e_a = fexp(0.06f * (vk - 200.0f));
@@ -229,16 +229,16 @@ PIPELINE_INLINE void tp06_cell(const float* __restrict s, float* __restrict o, i
                          (1.4f / (1.0f + fexp((-35.0f - V) * f(1.0 / 13.0))) + 0.25f) * 1.4f
                          / (1.0f + f(std::exp(1.0)) * e5)
                          + 1.0f / (1.0f + f(std::exp(2.5)) * e20n));
-    const float f_30 = 1.0f / (1.0f + f(std::exp(3.0)) * e10);   // 1 / (1 + exp((V+30)/10))
+    const float f_30 = 1.0f + f(std::exp(3.0)) * e10;
     const float v27 = (V + 27.0f) * (V + 27.0f);
     const float f_n = rl(ff, 1.0f / (1.0f + f(std::exp(20.0 / 7.0)) * e7),
                          1102.5f * fexp(-v27 * f(1.0 / 225.0))
                          + 200.0f / (1.0f + f(std::exp(1.3)) * e10n)
-                         + 180.0f * f_30 + 20.0f);
+                         + 180.0f / f_30 + 20.0f);
     const float f2_n = rl(f2, 0.67f / (1.0f + f(std::exp(5.0)) * e7) + 0.33f,
                           562.0f * fexp(-v27 * f(1.0 / 240.0))
                           + 31.0f / (1.0f + f(std::exp(2.5)) * e10n)
-                          + 80.0f * f_30);
+                          + 80.0f / f_30);
     const float qc = Ca_ss * f(1.0 / 0.05);
     const float q_cass = 1.0f / (1.0f + qc * qc);
     const float fCass_n = rl(fCass, 0.6f * q_cass + 0.4f, 80.0f * q_cass + 2.0f);
@@ -270,10 +270,9 @@ PIPELINE_INLINE void tp06_cell(const float* __restrict s, float* __restrict o, i
     const float R_n = R_inf + (R_prime - R_inf) * fexp(-dt * rate_R);
 
     const float bi = Ca_i + f(K_BUF_C), bsr = Ca_SR + f(K_BUF_SR), bss = Ca_ss + f(K_BUF_SS);
-    // 1 / (1 + B K / (c + K)^2) = (c + K)^2 / ((c + K)^2 + B K): one division each
-    const float buf_i = bi * bi / (bi * bi + f(BUF_C * K_BUF_C));
-    const float buf_sr = bsr * bsr / (bsr * bsr + f(BUF_SR * K_BUF_SR));
-    const float buf_ss = bss * bss / (bss * bss + f(BUF_SS * K_BUF_SS));
+    const float buf_i = 1.0f / (1.0f + f(BUF_C * K_BUF_C) / (bi * bi));
+    const float buf_sr = 1.0f / (1.0f + f(BUF_SR * K_BUF_SR) / (bsr * bsr));
+    const float buf_ss = 1.0f / (1.0f + f(BUF_SS * K_BUF_SS) / (bss * bss));
     const float dCa_i = buf_i * (-(i_bCa + i_pCa - 2.0f * i_NaCa) * f(CM_2VCF)
                                  + (i_leak - i_up) * f(V_SR / V_C) + i_xfer);
     const float dCa_SR = buf_sr * (i_up - i_rel - i_leak);
@@ -340,10 +339,8 @@ void tp06_monodomain_step(
     const int64_t plane = B * n;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
-        // block-major: the B simulations of one block run in turn, so the block's
-        // neighbour table is read from cache after the first
-        const int64_t b = task % B;
-        const int64_t k0 = (task / B) * BLOCK;
+        const int64_t b = task / blocks_per_row;
+        const int64_t k0 = (task % blocks_per_row) * BLOCK;
         const int64_t len = (n - k0) < BLOCK ? (n - k0) : BLOCK;
         const int64_t base = b * n + k0;
         alignas(64) float par[N_PARAMS][BLOCK];
