@@ -83,7 +83,7 @@ def test_snakemake_dry_run_stops_at_a_broken_relation(tmp_path):
 
 def test_science_settings_leave_out_the_run_keys():
     config = resolve(CI)
-    flipped = resolve(_with(simulate__compile=True, simulate__device="cpu", simulate__native=False,
+    flipped = resolve(_with(simulate__compile=True, simulate__device="cpu",
                             simulate__batch_size=3, simulate__dtype="float64",
                             learn__device="cuda", cells__compile=False))
     for section in ("simulate", "learn", "cells"):
@@ -91,7 +91,7 @@ def test_science_settings_leave_out_the_run_keys():
         assert not set(RUN_KEYS[section]) & set(science[section])
         assert science == science_settings(flipped, section)   # params unchanged: no rerun
     assert "dt_ms" in science_settings(config, "simulate")["simulate"]
-    assert run_options(flipped, "simulate") == ["--device", "cpu", "--compile", "--no-native",
+    assert run_options(flipped, "simulate") == ["--device", "cpu", "--compile",
                                                 "--batch-size", "3", "--dtype", "float64"]
     assert run_options(flipped, "cells") == ["--no-compile"]
 

@@ -47,9 +47,6 @@ class RunSettings:
         Simulations advanced together in one tensor.
     threads
         torch CPU threads (None leaves torch's default).
-    native
-        With ``compile`` on the CPU in float32: run the explicit step as the hand-written
-        C++ kernel (:mod:`pipeline.monodomain.native`; torch.compile if it cannot be built).
     """
 
     device: str
@@ -57,7 +54,6 @@ class RunSettings:
     compile: bool
     batch_size: int
     threads: int | None = None
-    native: bool = True
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], **overrides: Any) -> RunSettings:

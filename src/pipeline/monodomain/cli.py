@@ -40,9 +40,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                    help="anatomy.h5 files (default: parametric heart 0 at --resolution)")
     t.add_argument("--resolution", type=float, nargs="*", default=[1.0, 0.5], metavar="MM")
     t.add_argument("--batch", type=int, nargs="*", default=[1, 8])
-    t.add_argument("--mode", nargs="*", choices=["eager", "compiled", "native"],
-                   default=["eager", "compiled", "native"],
-                   help="eager torch, torch.compile, or the native CPU kernel (CPU only)")
+    t.add_argument("--mode", nargs="*", choices=["eager", "compiled"],
+                   default=["eager", "compiled"])
     t.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

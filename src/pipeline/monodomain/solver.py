@@ -204,10 +204,6 @@ class MonodomainSolver:
         compiled on CUDA, where device memory bounds the batch. Not on the CPU: there the
         shared diffusion kernel measured 35-60 % slower (5-8 % of the step at B = 8,
         1 mm; docs/monodomain.md), and host memory rarely bounds the batch.
-    native
-        With ``compile`` on the CPU in float32 and explicit diffusion: run the step as the
-        hand-written C++ kernel (:mod:`pipeline.monodomain.native`); if it cannot be built,
-        torch.compile (the reason is logged). Ignored elsewhere.
 
     Raises
     ------
@@ -221,7 +217,7 @@ class MonodomainSolver:
                  compile: bool = False, diffusion: str = "explicit",
                  repol_threshold_mV: float = -70.0, check_every: int = 50,
                  cg_tol: float = 1e-6, stimulus: object | None = None,
-                 share_tables: bool | None = None, native: bool = True) -> None:
+                 share_tables: bool | None = None) -> None:
         if diffusion not in ("explicit", "implicit"):
             raise InputError(f"diffusion must be 'explicit' or 'implicit', got {diffusion!r}")
         t0 = time.perf_counter()
@@ -259,29 +255,11 @@ class MonodomainSolver:
         self.stimuli = stimulus if stimulus is not None else StimulusSchedule(
             problem.stimuli, n, dtype=dtype, device=self.device)
         self.step = SplitStep(self.reaction, self.space, problem.dt_ms, self.v_rep,
-                              compile=compile,
-                              native=self._native_step() if native and compile else None)
+                              compile=compile)
         log.info("solver ready: %d simulations x %d voxels, dt %.4g ms (explicit limit %.4g ms), "
-                 "%s, %s, %s, %s kernel, setup %.1f s", problem.batch, n, problem.dt_ms,
+                 "%s, %s, %s, setup %.1f s", problem.batch, n, problem.dt_ms,
                  float(self.dt_limit_ms.min()), diffusion, self.device, dtype,
-                 self.step.kernel, time.perf_counter() - t0)
-
-    def _native_step(self) -> object | None:
-        """The native CPU kernel of the step where it applies and builds, else None."""
-        if (self.device.type != "cpu" or self.dtype != torch.float32
-                or self.diffusion != "explicit"):
-            return None
-        from pipeline.monodomain.native import NativeStep, NativeUnavailable
-        space = self.space
-        try:
-            return NativeStep(self.reaction.params, space.neighbour,
-                              space.coef if space.scales is None else None, space.diff_factor,
-                              self.problem.dt_ms, self.v_rep, self.problem.batch,
-                              self.problem.grid.n_tissue)
-        except NativeUnavailable as exc:
-            log.warning("native CPU kernel unavailable (%s); the step runs with torch.compile",
-                        exc)
-            return None
+                 time.perf_counter() - t0)
 
     def _host_memory(self) -> None:
         """Keep freed memory on the CPU when the state exceeds glibc's mmap threshold."""
@@ -294,11 +272,6 @@ class MonodomainSolver:
     def params(self) -> tp06.TP06Params:
         """The TP06 parameters of every voxel (broadcastable to (B, n))."""
         return self.reaction.params
-
-    @property
-    def kernel(self) -> str:
-        """Which kernel runs the step: ``native``, ``compiled`` or ``eager``."""
-        return self.step.kernel
 
     @property
     def compiled(self) -> bool:

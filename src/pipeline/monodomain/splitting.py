@@ -183,17 +183,11 @@ class SplitStep:
     compile
         Compile the explicit step's two kernels with ``torch.compile`` (eager fallback with
         a logged reason if compilation fails).
-    native
-        A native kernel of the whole explicit step for this reaction
-        (:class:`pipeline.monodomain.native.NativeStep`): it replaces the two kernels (with
-        shared coefficient tables it replaces the pointwise one and takes the diffusion
-        current from the first).
     """
 
     def __init__(self, reaction: Reaction, diffusion: StencilDiffusion, dt: float, v_rep: float,
-                 *, compile: bool = False, native: Callable[..., Any] | None = None) -> None:
+                 *, compile: bool = False) -> None:
         self.reaction = reaction
-        self.native = None if diffusion.implicit else native
         self.diffusion = diffusion
         self.dt = float(dt)
         self.v_rep = float(v_rep)
@@ -204,13 +198,6 @@ class SplitStep:
             self._kernels = (torch.compile(diffusion_current, dynamic=False),
                              torch.compile(self._eager[1], dynamic=False))
         self._tried = not self.compiled
-
-    @property
-    def kernel(self) -> str:
-        """Which kernel runs the explicit step: ``native``, ``compiled`` or ``eager``."""
-        if self.native is not None:
-            return "native"
-        return "compiled" if self.compiled else "eager"
 
     def __call__(self, state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
                  t: torch.Tensor, i_stim: torch.Tensor
@@ -226,11 +213,7 @@ class SplitStep:
                   act: torch.Tensor, rep: torch.Tensor, t: torch.Tensor, i_stim: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         d = self.diffusion
-        if self.native is not None and getattr(self.native, "coef", None) is not None:
-            return self.native(state, act, rep, t, i_stim)
         i_diff = kernels[0](state[0], d.neighbour, d.coef, d.diff_factor, d.scales)
-        if self.native is not None:
-            return self.native(state, act, rep, t, i_stim, i_diff)
         return kernels[1](state, i_diff, act, rep, t, i_stim, self.reaction.params, self.dt,
                           self.v_rep)
 

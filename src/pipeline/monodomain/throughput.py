@@ -52,8 +52,6 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
                 model: str = "monodomain", tables: str = "auto") -> dict[str, Any]:
     """Time one configuration in this process; returns a row of figures.
 
-    ``mode`` ``eager``, ``compiled`` (torch.compile) or ``native`` (the hand-written CPU
-    kernel, :mod:`pipeline.monodomain.native`; ``kernel`` in the row says which ran).
     ``model`` ``reaction_eikonal`` drives the same step with the eikonal times (its solve
     is timed apart, ``eikonal_s``); the time loop is the monodomain's. ``tables`` (a key
     of :data:`TABLES`) chooses shared or per-simulation diffusion coefficient tables; the
@@ -74,8 +72,7 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     stimulus, eikonal_s = (_eikonal_drive(problem, prep, device)
                            if model == "reaction_eikonal" else (None, 0.0))
     solver = MonodomainSolver(problem, device=device, dtype=torch.float32,
-                              compile=mode in ("compiled", "native"),
-                              native=mode == "native", check_every=10 ** 9,
+                              compile=(mode == "compiled"), check_every=10 ** 9,
                               stimulus=stimulus, share_tables=TABLES[tables])
     t0 = time.perf_counter()
     _run_steps(solver, 3)             # warm-up (compilation included)
@@ -89,8 +86,7 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     wall = time.perf_counter() - t1
     n = problem.grid.n_tissue
     row = {"heart": str(anatomy.name), "resolution_mm": float(anatomy.spacing[0]),
-           "n_voxels": n, "batch": batch, "mode": mode, "kernel": solver.kernel,
-           "threads": threads, "device": device,
+           "n_voxels": n, "batch": batch, "mode": mode, "threads": threads, "device": device,
            "model": model, "eikonal_s": round(eikonal_s, 2),
            "steps": steps, "seconds": round(wall, 3), "warmup_s": round(warmup, 1),
            "voxel_steps_per_s": float(f"{steps * batch * n / wall:.4g}"),

@@ -127,8 +127,6 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="override simulate.device")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="override simulate.compile (torch.compile of the time step)")
-    p.add_argument("--native", action=argparse.BooleanOptionalAction, default=None,
-                   help="override simulate.native (the hand-written CPU kernel of the step)")
     p.add_argument("--batch-size", type=int, default=None, help="override simulate.batch_size")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="override simulate.dtype")

@@ -236,7 +236,6 @@ class ShardSolver:
         stimulus = self._activation_stimulus(problem, rows) if self.eikonal is not None else None
         return MonodomainSolver(problem, parts=self.prepared.parts, device=self.device,
                                 dtype=self.dtype, compile=self.run.compile,
-                                native=self.run.native,
                                 diffusion=self.settings.diffusion,
                                 repol_threshold_mV=self.settings.repol_threshold_mV,
                                 stimulus=stimulus)
@@ -248,7 +247,7 @@ class ShardSolver:
                 "chi_per_mm": s.chi_per_mm,
                 "cm_uF_per_cm2": s.cm_uF_per_cm2, "diffusion": s.diffusion,
                 "dt_limit_ms": float(np.min(solver.dt_limit_ms)), "device": str(self.device),
-                "dtype": str(self.dtype), "kernel": solver.kernel, "n_tissue": self.n_tissue,
+                "dtype": str(self.dtype), "n_tissue": self.n_tissue,
                 "spacing_mm": [float(x) for x in self.spacing], "cv_scale": self.cv_scale,
                 "cv_scale_t": self.cv_scale_t, "cv_calibration": self.calibration,
                 "propagation_warning": getattr(self, "propagation_warning", None)}
