@@ -76,6 +76,8 @@ CM_VCF = CM / (V_C * F_FARADAY)   # (mM/ms)/(pA/pF) for monovalent ions
 CM_2VCF = CM_VCF / 2.0
 CM_2VSSF = CM / (2.0 * V_SS * F_FARADAY)
 SQRT_KO = math.sqrt(K_O / 5.4)
+LOG_K_O, LOG_NA_O, LOG_CA_O = math.log(K_O), math.log(NA_O), math.log(CA_O)
+LOG_KS_O = math.log(K_O + P_KNA * NA_O)
 
 #: Default conductances and pump rates (nS/pF or pA/pF) shared by the three cell types.
 BASE_CONDUCTANCES: dict[str, float] = {
@@ -300,11 +302,11 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
     p = params
     exp = torch.exp
 
-    # reversal potentials (mV)
-    E_K = RTF * torch.log(K_O / K_i)
-    E_Na = RTF * torch.log(NA_O / Na_i)
-    E_Ks = RTF * torch.log((K_O + P_KNA * NA_O) / (K_i + P_KNA * Na_i))
-    E_Ca = 0.5 * RTF * torch.log(CA_O / Ca_i)
+    # reversal potentials (mV): log(c_o / c_i) = log(c_o) - log(c_i), no division
+    E_K = RTF * (LOG_K_O - torch.log(K_i))
+    E_Na = RTF * (LOG_NA_O - torch.log(Na_i))
+    E_Ks = RTF * (LOG_KS_O - torch.log(K_i + P_KNA * Na_i))
+    E_Ca = 0.5 * RTF * (LOG_CA_O - torch.log(Ca_i))
 
     # currents (pA/pF)
     # alpha/(alpha + beta) of I_K1 with both denominators cleared (one division, not three)
@@ -325,9 +327,10 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
     small = torch.abs(z) < 1e-4
     ghk = torch.where(small, 0.5 * RTF * (1.0 - 0.5 * z),
                       (V - 15.0) / torch.expm1(torch.where(small, torch.ones_like(z), z)))
+    e_frt = exp(-V * FRT)       # shared by I_CaL, I_NaK and I_NaCa
+    # exp(z) = exp(-30 F/RT) / exp(-V F/RT)^2: one exponential fewer
     i_CaL = p.g_CaL * d * f * f2 * fCass * 4.0 * F_FARADAY * FRT \
-        * (0.25 * Ca_ss * exp(z) - CA_O) * ghk
-    e_frt = exp(-V * FRT)       # shared by I_NaK and I_NaCa
+        * (0.25 * Ca_ss * (math.exp(-30.0 * FRT) / (e_frt * e_frt)) - CA_O) * ghk
     i_NaK = p.P_NaK * (K_O / (K_O + K_MK)) * Na_i \
         / ((Na_i + K_MNA) * (1.0 + 0.1245 * exp(-0.1 * V * FRT) + 0.0353 * e_frt))
     e_g = exp(GAMMA_NACA * V * FRT)
@@ -345,8 +348,11 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
     # formed directly, and divisions by constants are written as products (C compilers
     # keep them as divides without fast-math): the step's cost is mostly exp and divide.
     # The gates' exp((V + a)/b) of equal scale b share one exp(V/b) (times the constant
-    # exp(a/b), folded by the compiler): 19 exponentials become 5 and 2 reciprocals
-    e5, e7, e10, e20 = (exp(V * (1.0 / b)) for b in (5.0, 7.0, 10.0, 20.0))
+    # exp(a/b), folded by the compiler): 19 exponentials become 3, 2 square roots
+    # (exp(V/10) = sqrt(exp(V/5)), exp(V/20) = sqrt(exp(V/10))) and 2 reciprocals
+    e5, e7 = exp(V * (1.0 / 5.0)), exp(V * (1.0 / 7.0))
+    e10 = torch.sqrt(e5)
+    e20 = torch.sqrt(e10)
     e6n = exp(V * (-1.0 / 6.0))
     e10n, e20n = 1.0 / e10, 1.0 / e20
     Xr1_n = _rl_rate(Xr1, e7 / (e7 + math.exp(-26.0 / 7.0)),
@@ -364,37 +370,42 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
     m_3 = 1.0 + exp((V - 50.0) * (1.0 / 200.0))
     m_n = _rl_rate(m, m_inf, (e5 + math.exp(-12.0)) * m_2 * m_3 / (0.1 * e5 * (m_2 + m_3)), dt)
     hj_inf = 1.0 / (1.0 + exp((V + 71.55) * (1.0 / 7.43))) ** 2
+    # h, j and s: where two branches each need an exponential, one exponential takes its
+    # argument by branch (a compiled kernel evaluates both branches)
     low = V < -40.0
     alpha_h = torch.where(low, 0.057 * exp(-(V + 80.0) * (1.0 / 6.8)), torch.zeros_like(V))
-    beta_h = torch.where(low, 2.7 * exp(0.079 * V) + 3.1e5 * exp(0.3485 * V),
-                         (0.77 / 0.13) / (1.0 + exp(-(V + 10.66) * (1.0 / 11.1))))
+    e_h = exp(torch.where(low, 0.079 * V, -(V + 10.66) * (1.0 / 11.1)))
+    beta_h = torch.where(low, 2.7 * e_h + 3.1e5 * exp(0.3485 * V),
+                         (0.77 / 0.13) / (1.0 + e_h))
     h_n = _rl_rate(h, hj_inf, alpha_h + beta_h, dt)
     alpha_j = torch.where(low, (-2.5428e4 * exp(0.2444 * V) - 6.948e-6 * exp(-0.04391 * V))
                           * (V + 37.78) / (1.0 + exp(0.311 * (V + 79.23))), torch.zeros_like(V))
-    beta_j = torch.where(low, 0.02424 * exp(-0.01052 * V) / (1.0 + exp(-0.1378 * (V + 40.14))),
-                         0.6 * exp(0.057 * V) / (1.0 + math.exp(-3.2) * e10n))
+    e_j = exp(torch.where(low, -0.01052 * V, 0.057 * V))
+    beta_j = torch.where(low, 0.02424 * e_j / (1.0 + exp(-0.1378 * (V + 40.14))),
+                         0.6 * e_j / (1.0 + math.exp(-3.2) * e10n))
     j_n = _rl_rate(j, hj_inf, alpha_j + beta_j, dt)
     d_n = _rl(d, 1.0 / (1.0 + exp((-8.0 - V) * (1.0 / 7.5))),
               (1.4 / (1.0 + exp((-35.0 - V) * (1.0 / 13.0))) + 0.25) * 1.4
               / (1.0 + math.exp(1.0) * e5)
               + 1.0 / (1.0 + math.exp(2.5) * e20n), dt)
-    f_30 = 1.0 + math.exp(3.0) * e10      # 1 + exp((V + 30)/10), in tau_f and tau_f2
+    f_30 = 1.0 / (1.0 + math.exp(3.0) * e10)   # 1 / (1 + exp((V + 30)/10)), tau_f and tau_f2
     f_n = _rl(f, 1.0 / (1.0 + math.exp(20.0 / 7.0) * e7),
               1102.5 * exp(-(V + 27.0) ** 2 * (1.0 / 225.0))
               + 200.0 / (1.0 + math.exp(1.3) * e10n)
-              + 180.0 / f_30 + 20.0, dt)
+              + 180.0 * f_30 + 20.0, dt)
     f2_n = _rl(f2, 0.67 / (1.0 + math.exp(5.0) * e7) + 0.33,
                562.0 * exp(-(V + 27.0) ** 2 * (1.0 / 240.0))
                + 31.0 / (1.0 + math.exp(2.5) * e10n)
-               + 80.0 / f_30, dt)
+               + 80.0 * f_30, dt)
     q_cass = 1.0 / (1.0 + (Ca_ss * (1.0 / 0.05)) ** 2)
     fCass_n = _rl(fCass, 0.6 * q_cass + 0.4, 80.0 * q_cass + 2.0, dt)
     is_endo = p.endo > 0.5
     s_inf = torch.where(is_endo, 1.0 / (1.0 + math.exp(5.6) * e5),
                         1.0 / (1.0 + math.exp(4.0) * e5))
-    tau_s = torch.where(is_endo, 1000.0 * exp(-(V + 67.0) ** 2 * (1.0 / 1000.0)) + 8.0,
-                        85.0 * exp(-(V + 45.0) ** 2 * (1.0 / 320.0))
-                        + 5.0 / (1.0 + math.exp(-4.0) * e5) + 3.0)
+    e_s = exp(torch.where(is_endo, -(V + 67.0) ** 2 * (1.0 / 1000.0),
+                          -(V + 45.0) ** 2 * (1.0 / 320.0)))
+    tau_s = torch.where(is_endo, 1000.0 * e_s + 8.0,
+                        85.0 * e_s + 5.0 / (1.0 + math.exp(-4.0) * e5) + 3.0)
     s_n = _rl(s, s_inf, tau_s, dt)
     r_n = _rl(r, 1.0 / (1.0 + math.exp(20.0 / 6.0) * e6n),
               9.5 * exp(-(V + 40.0) ** 2 * (1.0 / 1800.0)) + 0.8, dt)
@@ -416,9 +427,11 @@ def step_states(states: Sequence[torch.Tensor], params: TP06Params,
     R_inf = K4 / rate_R
     R_n = R_inf + (R_prime - R_inf) * exp(-dt * rate_R)
 
-    buf_i = 1.0 / (1.0 + BUF_C * K_BUF_C / (Ca_i + K_BUF_C) ** 2)
-    buf_sr = 1.0 / (1.0 + BUF_SR * K_BUF_SR / (Ca_SR + K_BUF_SR) ** 2)
-    buf_ss = 1.0 / (1.0 + BUF_SS * K_BUF_SS / (Ca_ss + K_BUF_SS) ** 2)
+    # rapid buffering, 1 / (1 + B K / (c + K)^2) = (c + K)^2 / ((c + K)^2 + B K)
+    c_i2, c_sr2, c_ss2 = (Ca_i + K_BUF_C) ** 2, (Ca_SR + K_BUF_SR) ** 2, (Ca_ss + K_BUF_SS) ** 2
+    buf_i = c_i2 / (c_i2 + BUF_C * K_BUF_C)
+    buf_sr = c_sr2 / (c_sr2 + BUF_SR * K_BUF_SR)
+    buf_ss = c_ss2 / (c_ss2 + BUF_SS * K_BUF_SS)
     dCa_i = buf_i * (-(i_bCa + i_pCa - 2.0 * i_NaCa) * CM_2VCF
                      + (i_leak - i_up) * (V_SR / V_C) + i_xfer)
     dCa_SR = buf_sr * (i_up - i_rel - i_leak)
