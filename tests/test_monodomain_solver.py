@@ -292,6 +292,38 @@ def test_the_ecg_source_uses_the_tissue_conductivity_not_the_calibrated_one():
     assert np.abs(diffusion - exact)[inner].max() > 0.5 * scale           # what it was
 
 
+def test_the_ecg_source_can_leave_the_fast_layers_currents_out():
+    """``fast_layer_source="myocardium"``: the source of a block whose bottom layers are a
+    fast region (0.8 S/m) equals the source of the same block without the region (the
+    analytic Gaussian source of the myocardial tensor), while the diffusion still uses the
+    fast conductivity; with "tissue" the source carries the layer's own currents."""
+    from dataclasses import replace
+
+    shape, dx, w = (24, 24, 24), 0.25, 1.5
+    sl, st = 0.15, 0.04
+    plain = _box(shape, dx, sl, st, 0.005, 1.0)
+    fast = np.zeros(shape, dtype=bool)
+    fast[:, :, :8] = True
+    layered = replace(plain, fast_regions={"fast_lv": fast[plain.grid.mask]}, fast_enabled=None,
+                      conductivities=Conductivities(sigma_l=[sl], sigma_t=[st],
+                                                    sigma_fast_endo=[0.8]))
+    xyz = (plain.grid.ijk + 0.5) * dx - 0.5 * dx * np.array(shape)
+    v = torch.tensor(np.exp(-(xyz ** 2).sum(axis=1) / (2 * w * w))[None], dtype=torch.float64)
+    src = {name: MonodomainSolver(layered, dtype=torch.float64, fast_layer_source=name)
+           for name in ("tissue", "myocardium")}
+    without = MonodomainSolver(plain, dtype=torch.float64).current_source(v)[0].numpy()
+    mine = src["myocardium"].current_source(v)[0].numpy()
+    scale = np.abs(without).max()
+    np.testing.assert_allclose(mine, without, atol=1e-12 * scale)
+    assert np.abs(src["tissue"].current_source(v)[0].numpy() - without).max() > 0.5 * scale
+    # the propagation keeps the layer's conductivity in both
+    assert torch.equal(src["tissue"].space.coef, src["myocardium"].space.coef)
+    assert not torch.equal(src["myocardium"].space.coef,
+                           MonodomainSolver(plain, dtype=torch.float64).space.coef)
+    with pytest.raises(InputError, match="fast_layer_source"):
+        MonodomainSolver(layered, fast_layer_source="purkinje")
+
+
 def test_a_cable_stopped_at_its_middle_third_gives_the_cv_of_one_run_to_its_end(caplog):
     """conduction_velocity awaits only the voxels its fit uses (stop_voxels): the same CV
     to the last bit as the cable run until every voxel has activated, in fewer steps."""

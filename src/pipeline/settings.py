@@ -104,6 +104,7 @@ class SimulateSettings:
     repol_threshold_mV: float
     gks_scale_apex: float
     gks_scale_base: float
+    ecg_fast_layer_source: str = "tissue"
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> SimulateSettings:

@@ -296,14 +296,17 @@ class MonodomainProblem:
         """Number of time steps: round(duration / dt)."""
         return int(round(self.duration_ms / self.dt_ms))
 
-    def region_sigma(self, physical: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def region_sigma(self, physical: bool = False, fast_as_myocardium: bool = False
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{region: (a, c)}`` per simulation, sigma = a I + c f f^T (S/m), for the parts;
-        with ``physical``, of the conductivities before the CV calibration."""
+        with ``physical``, of the conductivities before the CV calibration; with
+        ``fast_as_myocardium``, the fast layers at the myocardial tensor (the ECG source
+        without the conduction-system surrogate's own currents)."""
         c = self.conductivities.physical() if physical else self.conductivities
         myo = (c.sigma_t, c.sigma_l - c.sigma_t)
         out = {"myo": myo}
         for r, name in enumerate(self.fast_regions):
-            on = self.fast_enabled[:, r]
+            on = self.fast_enabled[:, r] & (not fast_as_myocardium)
             out[name] = (np.where(on, c.sigma_fast_endo, c.sigma_t),
                          np.where(on, 0.0, c.sigma_l - c.sigma_t))
         return out

@@ -204,6 +204,11 @@ class MonodomainSolver:
         compiled on CUDA, where device memory bounds the batch. Not on the CPU: there the
         shared diffusion kernel measured 35-60 % slower (5-8 % of the step at B = 8,
         1 mm; docs/monodomain.md), and host memory rarely bounds the batch.
+    fast_layer_source
+        The conductivity of the fast layers in the ECG source (:meth:`current_source`):
+        ``tissue`` (the layers' own, as in the diffusion) or ``myocardium`` (the myocardial
+        tensor: the layers conduct fast, but their surrogate currents are left out of the
+        source, as a conduction system of negligible mass would leave them).
 
     Raises
     ------
@@ -217,7 +222,10 @@ class MonodomainSolver:
                  compile: bool = False, diffusion: str = "explicit",
                  repol_threshold_mV: float = -70.0, check_every: int = 50,
                  cg_tol: float = 1e-6, stimulus: object | None = None,
-                 share_tables: bool | None = None) -> None:
+                 share_tables: bool | None = None, fast_layer_source: str = "tissue") -> None:
+        if fast_layer_source not in ("tissue", "myocardium"):
+            raise InputError(f"fast_layer_source must be 'tissue' or 'myocardium', got "
+                             f"{fast_layer_source!r}")
         if diffusion not in ("explicit", "implicit"):
             raise InputError(f"diffusion must be 'explicit' or 'implicit', got {diffusion!r}")
         t0 = time.perf_counter()
@@ -249,8 +257,9 @@ class MonodomainSolver:
                                                                device=self.device),
             diff_factor=diff_factor, implicit=diffusion == "implicit", cg_tol=float(cg_tol))
         self.source_space = self.space
-        if problem.conductivities.calibrated:
-            self.source_space = self._source_space(parts, problem, dtype)
+        fast_as_myo = fast_layer_source == "myocardium" and bool(problem.fast_enabled.any())
+        if problem.conductivities.calibrated or fast_as_myo:
+            self.source_space = self._source_space(parts, problem, dtype, fast_as_myo)
         self.reaction = tp06_reaction(problem, dtype, self.device)
         self.stimuli = stimulus if stimulus is not None else StimulusSchedule(
             problem.stimuli, n, dtype=dtype, device=self.device)
@@ -286,10 +295,13 @@ class MonodomainSolver:
         return init[:, codes, :].permute(2, 0, 1).contiguous()
 
     def _source_space(self, parts: StencilParts, problem: MonodomainProblem,
-                      dtype: torch.dtype) -> StencilDiffusion:
-        """The operator of the ECG source with the tissue's conductivities (shared tables)."""
+                      dtype: torch.dtype, fast_as_myocardium: bool = False
+                      ) -> StencilDiffusion:
+        """The operator of the ECG source with the tissue's conductivities (shared tables),
+        the fast layers at the myocardial tensor if ``fast_as_myocardium``."""
         tables, scales = parts.batch_tables(
-            part_weights(parts, problem.region_sigma(physical=True)),
+            part_weights(parts, problem.region_sigma(physical=True,
+                                                     fast_as_myocardium=fast_as_myocardium)),
             dtype=np.float64 if dtype == torch.float64 else np.float32, share=True)
         return StencilDiffusion(
             neighbour=self.space.neighbour,

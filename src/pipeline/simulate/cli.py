@@ -179,6 +179,9 @@ def _register_convergence(bench: Any) -> None:
     c.add_argument("--no-eikonal-curvature", action="store_true",
                    help="reaction-eikonal runs without the curvature correction "
                         "(simulate.eikonal_curvature: false)")
+    c.add_argument("--ecg-fast-layer-source", default="tissue", choices=["tissue", "myocardium"],
+                   help="the fast layers' conductivity in every run's ECG source "
+                        "(simulate.ecg_fast_layer_source)")
     c.add_argument("--json", default=None, metavar="OUT")
     c.add_argument("--figure", default=None, metavar="PNG")
     c.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -201,7 +204,8 @@ def _bench_convergence(args: argparse.Namespace) -> int:
     result = study(args.heart, args.resolution, args.model, args.pattern, args.duration,
                    Path(args.cache), args.seed, run, finest_too=args.finest_too,
                    eikonal_dx=args.eikonal_resolution,
-                   eikonal_curvature=not args.no_eikonal_curvature)
+                   eikonal_curvature=not args.no_eikonal_curvature,
+                   fast_layer_source=args.ecg_fast_layer_source)
     if args.slab:
         result["slab"] = slab_cvs(args.resolution, args.model)
     if args.json:

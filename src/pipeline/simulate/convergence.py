@@ -133,12 +133,15 @@ def _inputs(folder: Path, heart: str, dx: float, seed: int) -> Path:
 def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str],
              duration_ms: float, seed: int, run: RunSettings,
              need_map: bool = False, eikonal_dx: float | None = None,
-             eikonal_curvature: bool = True) -> dict[str, dict[str, Any]]:
+             eikonal_curvature: bool = True,
+             fast_layer_source: str = "tissue") -> dict[str, dict[str, Any]]:
     """Simulate the patterns on one heart at one voxel size with one model (cached).
 
     ``eikonal_dx`` (reaction-eikonal only): solve the eikonal on the heart at this finer
     voxel size (``simulate.eikonal_resolution_mm``); ``eikonal_curvature``: with the
     curvature correction (``simulate.eikonal_curvature``; the cache name says ``_curv``).
+    ``fast_layer_source`` ``myocardium``: the ECG source takes the fast layers at the
+    myocardial tensor (``simulate.ecg_fast_layer_source``; the cache name says ``_srcmyo``).
 
     Returns
     -------
@@ -151,6 +154,7 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     fine = f"_eik{eikonal_dx:g}mm" if eikonal_dx is not None else ""
     curvature = model == "reaction_eikonal" and eikonal_curvature
     fine += "_curv" if curvature else ""
+    fine += "_srcmyo" if fast_layer_source == "myocardium" else ""
     cache = folder / f"{Path(heart).stem}_{dx:g}mm_{model}{fine}_{duration_ms:g}ms.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
@@ -165,7 +169,7 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     inputs = _inputs(folder, heart, dx, seed)
     settings = replace(SimulateSettings.defaults(), dt_ms=DT_MS.get(dx, 0.02),
                        duration_ms=duration_ms, record_every_ms=1.0, save_activation_map=True,
-                       eikonal_curvature=curvature)
+                       eikonal_curvature=curvature, ecg_fast_layer_source=fast_layer_source)
     t0 = time.perf_counter()
     data = simulate_fixed(inputs, model, patterns, settings, run, eikonal_inputs=(
         None if eikonal_dx is None else _inputs(folder, heart, eikonal_dx, seed)))
@@ -245,8 +249,12 @@ def compare(case: dict[str, Any], ref: dict[str, Any],
 def study(hearts: list[str], resolutions: list[float], models: list[str],
           patterns: list[str], duration_ms: float, folder: Path, seed: int,
           run: RunSettings, finest_too: bool = False,
-          eikonal_dx: float | None = None, eikonal_curvature: bool = True) -> dict[str, Any]:
+          eikonal_dx: float | None = None, eikonal_curvature: bool = True,
+          fast_layer_source: str = "tissue") -> dict[str, Any]:
     """Every (heart, model, dx, pattern) run compared with the finest monodomain run.
+
+    ``fast_layer_source``: every run's ECG source, the reference's included, takes the fast
+    layers at this conductivity (``simulate.ecg_fast_layer_source``).
 
     ``eikonal_curvature``: the reaction-eikonal runs with the curvature correction
     (``simulate.eikonal_curvature``); their rows carry ``eikonal_curvature``.
@@ -265,8 +273,10 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
     folder.mkdir(parents=True, exist_ok=True)
     finest = min(resolutions)
     rows = []
+    src = {"fast_layer_source": fast_layer_source}
     for heart in hearts:
-        ref = run_case(folder, heart, finest, "monodomain", patterns, duration_ms, seed, run)
+        ref = run_case(folder, heart, finest, "monodomain", patterns, duration_ms, seed, run,
+                       **src)
         for model in models:
             for dx in sorted(resolutions, reverse=True):
                 if model != "monodomain" and dx == finest and not finest_too:
@@ -275,12 +285,13 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                        and eikonal_dx < dx else None)
                 case = run_case(folder, heart, dx, model, patterns, duration_ms, seed, run,
                                 need_map=dx != finest, eikonal_dx=eik,
-                                eikonal_curvature=eikonal_curvature)
+                                eikonal_curvature=eikonal_curvature, **src)
                 refs = [("monodomain", ref)]
                 if finest_too and model != "monodomain" and dx != finest:
                     refs.append((model, run_case(folder, heart, finest, model, patterns,
                                                  duration_ms, seed, run,
-                                                 eikonal_curvature=eikonal_curvature)))
+                                                 eikonal_curvature=eikonal_curvature,
+                                                 **src)))
                 at_ref, shift = {p: None for p in patterns}, 0.0
                 if dx != finest:     # both anatomies read once per run, all patterns at once
                     acts, shift = at_reference_points(
@@ -295,6 +306,7 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                                                  else eik or dx),
                                "eikonal_curvature": (model == "reaction_eikonal"
                                                      and eikonal_curvature),
+                               "ecg_fast_layer_source": fast_layer_source,
                                **compare(case[p], reference[p], at_ref[p])}
                         log.info("convergence %s", json.dumps({k: row[k] for k in (
                             "heart", "model", "dx_mm", "pattern", "reference_model",

@@ -238,7 +238,8 @@ class ShardSolver:
                                 dtype=self.dtype, compile=self.run.compile,
                                 diffusion=self.settings.diffusion,
                                 repol_threshold_mV=self.settings.repol_threshold_mV,
-                                stimulus=stimulus)
+                                stimulus=stimulus,
+                                fast_layer_source=self.settings.ecg_fast_layer_source)
 
     def attrs(self, solver: Any) -> dict[str, Any]:
         """Solver settings stored with the shard (JSON-able)."""
