@@ -20,7 +20,8 @@ two template terms vanish and the coarse run's own ST-T is kept. Printed per hea
 pattern: the worst and median lead correlation with the 0.5 mm monodomain in the QRS window
 and over the whole beat, before and after, and the amplitude ratios.
 
-Run: ``python benchmarks/fine_qrs_source.py [--json F]`` (needs the study's caches in
+Run: ``python benchmarks/fine_qrs_source.py [--times reference] [--ecg-fast-layer-source
+myocardium] [--json F]`` (needs the study's caches in
 ``results/bench/convergence``: ``pipeline bench convergence`` with the 0.5 mm references and
 R-E+ runs with ``--eikonal-resolution 0.5``; about 5 minutes per heart on 2 cores).
 """
@@ -106,9 +107,14 @@ def _amp(a: np.ndarray, b: np.ndarray, lo: int, hi: int) -> list[float]:
     return [float(np.ptp(b[i, lo:hi]) / np.ptp(a[i, lo:hi])) for i in range(a.shape[0])]
 
 
-def one_heart(heart: str, patterns: list[str]) -> list[dict]:
+def one_heart(heart: str, patterns: list[str], times: str = "eikonal",
+              fast_layer_source: str = "tissue") -> list[dict]:
+    """The rows of one heart; ``times`` ``reference``: the template's fine times are the
+    0.5 mm monodomain's own activation map (a check of the template model itself)."""
     settings = replace(SimulateSettings.defaults(), model="reaction_eikonal", dt_ms=0.1,
-                       duration_ms=450.0, eikonal_curvature=True)
+                       duration_ms=450.0, eikonal_curvature=True,
+                       ecg_fast_layer_source=fast_layer_source)
+    src = "_srcmyo" if fast_layer_source == "myocardium" else ""
     tmpl = ap_templates(settings)
     anat = {dx: read_anatomy(FOLDER / f"{heart}_{dx:g}mm" / "anatomy.h5") for dx in (2.0, 0.5)}
     prep = {dx: prepare_anatomy(a, fast_depth_mm=settings.fast_endo_depth_mm,
@@ -119,14 +125,17 @@ def one_heart(heart: str, patterns: list[str]) -> list[dict]:
     problems = {dx: problem_from_settings(prep[dx], rows, settings) for dx in prep}
     t0 = time.perf_counter()
     g = prep[0.5].grid
-    eik = EikonalSolver(g.mask, g.spacing, prep[0.5].fibre)
-    fine_times, _ = corrected_times(eik, problems[0.5])
-    fine_times = fine_times.double().numpy()
+    ref = np.load(FOLDER / f"{heart}_0.5mm_monodomain{src}_450ms.npz")
+    coarse = np.load(FOLDER / f"{heart}_2mm_reaction_eikonal_eik0.5mm_curv{src}_450ms.npz")
+    if times == "reference":
+        fine_times = np.stack([ref[f"{p}/map"].astype(np.float64) for p in patterns])
+    else:
+        eik = EikonalSolver(g.mask, g.spacing, prep[0.5].fibre)
+        fine_times = corrected_times(eik, problems[0.5])[0].double().numpy()
     eik_s = time.perf_counter() - t0
-    ref = np.load(FOLDER / f"{heart}_0.5mm_monodomain_450ms.npz")
-    coarse = np.load(FOLDER / f"{heart}_2mm_reaction_eikonal_eik0.5mm_curv_450ms.npz")
     # the source operator only (no time stepping: implicit skips the explicit dt check)
-    solvers = {dx: MonodomainSolver(problems[dx], diffusion="implicit") for dx in prep}
+    solvers = {dx: MonodomainSolver(problems[dx], diffusion="implicit",
+                                    fast_layer_source=fast_layer_source) for dx in prep}
     pecg = {dx: PseudoECG.from_anatomy(anat[dx], settings.sigma_bath_S_per_m) for dx in anat}
     n_samples = int(QRS_MS + HOLD_MS + 10)
     rows_out = []
@@ -137,7 +146,7 @@ def one_heart(heart: str, patterns: list[str]) -> list[dict]:
         # lags them by the upstroke's latency, which the fine template field takes too
         drive = sample_tissue(g.mask, g.origin, float(np.max(g.spacing)), fine_times[i],
                               prep[2.0].coords.xyz)
-        lag = float(np.nanmedian(amap - drive))
+        lag = float(np.nanmedian(amap - drive)) if times == "eikonal" else 0.0
         fine_t = fine_times[i] + lag
         e_fine = template_ecg(solvers[0.5], i, pecg[0.5], fine_t, problems[0.5].celltype, tmpl,
                               n_samples)
@@ -147,7 +156,8 @@ def one_heart(heart: str, patterns: list[str]) -> list[dict]:
         fixed = base.copy()
         fixed[:, :n_samples] += e_fine - e_coarse
         r = ref[f"{p}/ecg"].astype(np.float64)
-        row = {"heart": heart, "pattern": p, "lag_ms": round(lag, 2),
+        row = {"heart": heart, "pattern": p, "times": times,
+               "ecg_fast_layer_source": fast_layer_source, "lag_ms": round(lag, 2),
                "eikonal_s": round(eik_s, 1), "template_s": round(time.perf_counter() - t1, 1)}
         for name, e in (("coarse", base), ("corrected", fixed), ("fine_template_only", None)):
             if e is None:
@@ -169,10 +179,17 @@ def main() -> None:
     ap.add_argument("--hearts", nargs="+", default=["heart_mesh", "param000"])
     ap.add_argument("--patterns", nargs="+", default=["normal", "lbbb"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--times", default="eikonal", choices=["eikonal", "reference"],
+                    help="the fine template's activation times: the 0.5 mm eikonal's (with "
+                         "the curvature correction) or the reference's own map (a check)")
+    ap.add_argument("--ecg-fast-layer-source", default="tissue",
+                    choices=["tissue", "myocardium"],
+                    help="source operator and cached runs (simulate.ecg_fast_layer_source)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = [r for h in args.hearts for r in one_heart(h, args.patterns)]
+    rows = [r for h in args.hearts for r in one_heart(h, args.patterns, args.times,
+                                                      args.ecg_fast_layer_source)]
     if args.json:
         Path(args.json).write_text(json.dumps({"fine_qrs_source": rows}, indent=2))
 
