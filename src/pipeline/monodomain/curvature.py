@@ -279,7 +279,6 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     factor
         float64 (B, n) the speed factors used (1 on left-out voxels).
     """
-
     cv_l, cv_t, sources = problem_inputs(problem)
     first = solver.solve(cv_l, cv_t, sources, **solve_kw)
     d_l, d_t, exclude = problem_diffusion(problem)
