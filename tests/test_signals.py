@@ -238,3 +238,28 @@ def test_beat_features_on_synthetic_beat() -> None:
     assert f.t_lead == "I" and abs(f.t_peak_ms - 300) <= 1
     np.testing.assert_allclose(f.t_amplitude_mV, 0.4, rtol=0.05)
     assert f.qrs_amplitude_lead == "V6"
+
+
+def test_a_qrs_that_runs_into_a_sloping_st_ends_at_the_valley() -> None:
+    """A wide QRS (10-150 ms, two non-collinear components like a real heart vector loop)
+    whose ST segment slopes straight into a large, broad T wave: S never stays below 1.5 %
+    of its peak for 20 ms (the quiet rule finds no end, which used to give the last sample),
+    so the end is the start of the quietest 20 ms between QRS and T."""
+    from pipeline.signals.features import _quiet_end, beat_features, spatial_velocity
+
+    t = np.arange(450.0)
+    phase = np.clip((t - 10) / 140, 0.0, 1.0)
+    window = np.sin(np.pi * phase) ** 2
+    loop = [window * np.sin(2 * np.pi * phase), window * np.cos(np.pi * phase)]
+    twave = [0.4 * np.exp(-0.5 * ((t - 280) / 70) ** 2),
+             0.3 * np.exp(-0.5 * ((t - 300) / 60) ** 2)]
+    a, b = np.linspace(-1.0, 1.5, 12)[:, None], np.linspace(0.8, -0.6, 12)[:, None]
+    ecg = (a * loop[0] + b * loop[1]) + np.flip(a) * twave[0] + b * twave[1]
+    s = spatial_velocity(ecg, 1.0, 5.0)
+    peak = int(np.argmax(s))
+    assert _quiet_end(s > 0.015 * s.max(), peak, 20) is None        # never quiet
+    f = beat_features(ecg, 1.0)
+    r = np.array([s[i:i + 20].max() for i in range(120, 220)])   # the next 20 ms
+    quietest = 120 + int(np.argmin(r))
+    print(f.as_dict(), quietest)
+    assert abs(f.qrs_end_ms - quietest) <= 2 and 140 <= f.qrs_end_ms <= 180, f.qrs_end_ms

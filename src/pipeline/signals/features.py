@@ -6,7 +6,9 @@ moving average (a low-pass like an ECG machine's, which also removes the voxel-s
 spikes of coarse grids): its onset is the first sample where
 S exceeds ``fraction`` of its maximum; its end is the first sample after the maximum
 from which S stays below that level for ``quiet_ms`` (the isoelectric ST segment of a
-simulated beat). The fraction is 1.5 %: low enough to see slow, low-amplitude terminal
+simulated beat), or, where S never stays that low (a sloping ST segment that runs into the
+T wave, as after a bundle-branch block when the QRS is small), the start of the
+quietest stretch before the T wave (:func:`_st_valley`). The fraction is 1.5 %: low enough to see slow, low-amplitude terminal
 forces as part of the QRS (the RV activated through the myocardium after a right bundle
 branch block: 1-2.5 % of the peak velocity on the 2 mm LLNL heart, where 3 % cut that QRS
 at 68 ms of 153 ms of activation), and still above the drift of the ST segment
@@ -89,13 +91,9 @@ def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.015,
     onset = int(np.argmax(above))
     peak = int(np.argmax(s))
     quiet = max(1, int(round(quiet_ms / dt_ms)))
-    end = n_t - 1
-    run = 0
-    for i in range(peak, n_t):
-        run = run + 1 if not above[i] else 0
-        if run >= quiet:
-            end = i - quiet + 1
-            break
+    end = _quiet_end(above, peak, quiet)
+    if end is None:
+        end = _st_valley(s, peak, quiet)
     window = ecg[:, onset:end + 1]
     p2p = window.max(axis=1) - window.min(axis=1)
     qrs_lead = int(np.argmax(p2p))
@@ -115,3 +113,35 @@ def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.015,
                         qrs_amplitude_lead=lead_names[qrs_lead], t_peak_ms=t_peak,
                         t_amplitude_mV=t_amp, t_lead=t_lead,
                         max_abs_mV=float(np.abs(ecg).max()))
+
+
+def _quiet_end(above: np.ndarray, peak: int, quiet: int) -> int | None:
+    """First sample after ``peak`` from which ``above`` stays false for ``quiet`` samples."""
+    run = 0
+    for i in range(peak, above.size):
+        run = run + 1 if not above[i] else 0
+        if run >= quiet:
+            return i - quiet + 1
+    return None
+
+
+def _st_valley(s: np.ndarray, peak: int, quiet: int, decayed: float = 0.1) -> int:
+    """The QRS end where S never goes quiet: the quietest ``quiet`` samples after the QRS.
+
+    The quiet rule asks that the largest S over the next ``quiet`` samples,
+    ``R(i) = max S[i:i + quiet]``, fall below the level. Where it never does (an ST segment
+    that slopes into the T wave), the end is the first local minimum of R once the QRS is
+    mostly over (R below ``decayed`` of the peak S): the start of the flattest stretch
+    before the T wave. R, a running maximum, ignores wiggles shorter than ``quiet``, and the
+    first minimum comes before the T wave's own quiet peak. The last sample if S never
+    decays that far.
+    """
+    if s.size <= quiet:
+        return s.size - 1
+    r = np.lib.stride_tricks.sliding_window_view(s, quiet).max(axis=1)
+    low = np.flatnonzero(r[peak:] < decayed * s.max())
+    if low.size == 0:
+        return s.size - 1
+    start = peak + int(low[0])
+    rises = np.flatnonzero(np.diff(r[start:]) > 0)
+    return start + int(rises[0]) if rises.size else s.size - 1
