@@ -1,0 +1,114 @@
+"""The textbook criteria (pipeline.signals.criteria) of the normal, LBBB and RBBB beats on the
+demo's parametric hearts and the LLNL mesh at 2 mm (R-E+, the study's fixed parameters,
+400 ms), for each ECG source setting of the fast layers (``simulate.ecg_fast_layer_source``)
+and, optionally, several basal extents of the fast layer
+(``simulate.fast_endo_max_apicobasal``).
+
+Prints one row per beat: QRS duration, net QRS (R + S) in I, II, aVF, V1, V5, V6, the
+terminal wave in I, V1, V6, the T wave in I, II, V5, V6, limb and precordial peak to peak,
+and the criteria missed. Measured figures: docs/monodomain.md, "Session 11".
+
+    python benchmarks/textbook_criteria.py --hearts 0 1 2 3 llnl --patterns normal \
+        --sources tissue myocardium --max-apicobasal 0.85 [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from pipeline.signals.criteria import CRITERIA, morphology
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = int(yaml.safe_load((ROOT / "config.yaml").read_text())["seed"])
+MESH = ROOT.parent / "shared" / "data" / "anatomy" / "cardiac_ml_heart" / "heart_mesh.vtk"
+NET = ("I", "II", "aVF", "V1", "V5", "V6")
+TERMINAL = ("I", "V1", "V6")
+T_LEADS = ("I", "II", "V5", "V6")
+LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
+
+
+def anatomy_for(heart: str, dx: float):
+    """Parametric heart ``int(heart)`` of config.yaml's seed, or the LLNL mesh (``llnl``)."""
+    from pipeline.anatomy.build import build_mesh, build_parametric
+    from pipeline.config import resolve
+
+    cfg = resolve({"anatomy": {"resolution_mm": dx}})["anatomy"]
+    if heart == "llnl":
+        return build_mesh(MESH, cfg, name="llnl")[0]
+    return build_parametric(int(heart), SEED, cfg)[0]
+
+
+def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: float,
+              dx: float) -> list[dict]:
+    """The beats of ``patterns`` on one heart; each beat's morphology and criteria."""
+    from pipeline.settings import RunSettings, SimulateSettings
+    from pipeline.simulate.convergence import simulate_fixed, write_fixed_inputs
+
+    settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=400.0,
+                       ecg_fast_layer_source=source, fast_endo_max_apicobasal=max_apicobasal)
+    run = RunSettings(device="cpu", dtype="float32", compile=True, batch_size=len(patterns),
+                      threads=2)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = simulate_fixed(write_fixed_inputs(Path(tmp), anatomy_for(heart, dx)),
+                              "reaction_eikonal", patterns, settings, run)
+    wall = round(time.perf_counter() - t0, 1)
+    rows = []
+    for k, pattern in enumerate(patterns):
+        m = morphology(data.ecg[k], data.dt_ms)
+        found = CRITERIA[pattern](m)
+        L = m.leads
+        rows.append({
+            "heart": heart if heart == "llnl" else f"param{int(heart):03d}",
+            "pattern": pattern, "source": source, "max_apicobasal": max_apicobasal,
+            "qrs_ms": m.qrs_ms, "net_mV": {n: round(L[n].net, 3) for n in NET},
+            "terminal_mV": {n: round(L[n].terminal, 3) for n in TERMINAL},
+            "t_mV": {n: round(L[n].t, 3) for n in T_LEADS},
+            "limb_p2p_mV": round(max(L[n].p2p for n in LIMB), 3),
+            "precordial_p2p_mV": round(max(L[f"V{i}"].p2p for i in range(1, 7)), 3),
+            "missed": [k for k, ok in found.items() if not ok], "wall_s": wall})
+    return rows
+
+
+def _line(r: dict) -> str:
+    def fmt(d: dict) -> str:
+        return " ".join(f"{n} {v:+.2f}" for n, v in d.items())
+    return (f"{r['heart']} {r['pattern']:6s} {r['source']:10s} top {r['max_apicobasal']:.2f}: "
+            f"QRS {r['qrs_ms']:.0f} ms; net {fmt(r['net_mV'])}; terminal "
+            f"{fmt(r['terminal_mV'])}; T {fmt(r['t_mV'])}; limb {r['limb_p2p_mV']:.2f} "
+            f"precordial {r['precordial_p2p_mV']:.2f} mV; missed {r['missed'] or '-'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hearts", nargs="+", default=["0", "1", "2", "3"],
+                    help="parametric heart indices, or llnl")
+    ap.add_argument("--patterns", nargs="+", default=["normal"], choices=sorted(CRITERIA))
+    ap.add_argument("--sources", nargs="+", default=["tissue", "myocardium"],
+                    choices=["tissue", "myocardium"])
+    ap.add_argument("--max-apicobasal", type=float, nargs="+", default=[0.85])
+    ap.add_argument("--dx", type=float, default=2.0, help="voxel size (mm)")
+    ap.add_argument("--json", type=Path, help="write the rows here")
+    args = ap.parse_args()
+    if "llnl" in args.hearts and not MESH.exists():
+        ap.error(f"--hearts llnl needs the shared mesh {MESH}")
+    rows = []
+    for source in args.sources:
+        for top in args.max_apicobasal:
+            for heart in args.hearts:
+                for r in run_heart(heart, args.patterns, source, top, args.dx):
+                    rows.append(r)
+                    print(_line(r), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
