@@ -1,19 +1,20 @@
 """ECG intervals and amplitudes of a simulated beat: QRS duration, T wave.
 
 The QRS complex is located on the *spatial velocity* of the 12 leads,
-:math:`S(t) = \\sqrt{\\sum_\\ell (dE_\\ell/dt)^2}` (mV/ms), computed after a ``smooth_ms``
-moving average (a low-pass like an ECG machine's, which also removes the voxel-scale
-spikes of coarse grids): its onset is the first sample where
-S exceeds ``fraction`` of its maximum; its end is the first sample after the maximum
-from which S stays below that level for ``quiet_ms`` (the isoelectric ST segment of a
-simulated beat), or, where S never stays that low (a sloping ST segment that runs into the
-T wave, as after a bundle-branch block when the QRS is small), the start of the
-quietest stretch before the T wave (:func:`_st_valley`). The fraction is 1.5 %: low enough to see slow, low-amplitude terminal
-forces as part of the QRS (the RV activated through the myocardium after a right bundle
-branch block: 1-2.5 % of the peak velocity on the 2 mm LLNL heart, where 3 % cut that QRS
-at 68 ms of 153 ms of activation), and still above the drift of the ST segment
-(0.4-0.9 %, measured on the same beats; docs/monodomain.md, "Textbook criteria"). The T wave is the largest deflection, relative to the ST level at the
-end of the QRS, between ``QRS end + t_gap_ms`` and the end of the record.
+:math:`S(t) = \\sqrt{\\sum_\\ell (dE_\\ell/dt)^2}` (mV/ms), computed after a ``smooth_ms`` moving
+average (a low-pass like an ECG machine's, which also removes the voxel-scale spikes of
+coarse grids): its onset is the first sample where S exceeds ``fraction`` of its maximum;
+its end is the first sample after the maximum from which S stays below that level for
+``quiet_ms`` (the isoelectric ST segment of a simulated beat), or, where S never stays
+that low (a sloping ST segment that runs into the T wave, as after a bundle-branch block
+when the QRS is small), the start of the quietest stretch before the T wave
+(:func:`_st_valley`). The fraction is 1.5 %: low enough to see slow, low-amplitude
+terminal forces as part of the QRS (the RV activated through the myocardium after a right
+bundle branch block: 1-2.5 % of the peak velocity on the 2 mm LLNL heart, where 3 % cut
+that QRS at 68 ms of 153 ms of activation), and still above the drift of the ST segment
+(0.4-0.9 %, measured on the same beats; docs/monodomain.md, "Textbook criteria"). The T
+wave is the largest deflection, relative to the ST level at the end of the QRS, between
+``QRS end + t_gap_ms`` and the end of the record.
 """
 
 from __future__ import annotations
