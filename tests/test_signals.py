@@ -10,7 +10,12 @@ import pytest
 from scipy import integrate
 
 from pipeline.errors import InputError
-from pipeline.signals.activation import activation_labels, activation_times, apd90
+from pipeline.signals.activation import (
+    activation_labels,
+    activation_times,
+    apd90,
+    sustained_activation,
+)
 from pipeline.signals.ecg import PseudoECG, dipole_potential, pseudo_ecg_weights
 from pipeline.signals.leads import (ELECTRODE_NAMES, LEAD_NAMES, ElectrodePotentials,
                                     lead_matrix, leads_from_electrodes)
@@ -151,6 +156,24 @@ def test_activation_label_and_apd90_on_exact_trace() -> None:
     fine = np.arange(0, 500, 0.01)
     np.testing.assert_allclose(activation_times(_piecewise_ap(fine - 50.3), 0.01), t0 + 50.3,
                                atol=1e-6)
+
+
+def test_a_brief_bump_above_zero_is_not_the_sustained_activation() -> None:
+    """A predicted-Vm artefact: a 3-ms bump to +5 mV at 14-16 ms, then rest, then the
+    upstroke at 60.3 ms. The paper's label fires on the bump; the sustained reading on the
+    upstroke, exactly where the plain crossing of the bump-free trace is."""
+    t = np.arange(500.0)
+    clean = _piecewise_ap(t - 50.3)
+    bump = clean + np.interp(t, [13, 14, 16, 17], [0, 90, 90, 0])
+    late = np.interp(t, [0, 470, 472, 500], [-85, -85, 35, 30])   # held to the end: 28 ms
+    never = np.interp(t, [0, 100, 102, 130, 132, 500], [-85, -85, 20, -20, -85, -85])
+    traces = np.stack([clean, bump, late, never])
+    assert activation_labels(bump, 1.0) == 14.0                    # the paper's label: bump
+    held = sustained_activation(traces, 1.0)
+    np.testing.assert_array_equal(held[:3], [62.0, 62.0, 472.0])
+    assert np.isnan(held[3])       # 30 ms above -40 mV: shorter than the 50-ms hold
+    np.testing.assert_allclose(sustained_activation(traces[:3], 1.0, interpolate=True),
+                               activation_times(traces[[0, 0, 2]], 1.0), atol=1e-12)
 
 
 # ---------------------------------------------------------------------------- params

@@ -183,6 +183,23 @@ def crossing_activation(vm: np.ndarray, dt_ms: float = 1.0, level: float = 0.0) 
                                        threshold_mV=level).astype(np.float32)
 
 
+def sustained_activation(vm: np.ndarray, dt_ms: float = 1.0,
+                         interpolate: bool = False) -> np.ndarray:
+    """First 0-mV crossing (ms) that Vm holds above -40 mV for 50 ms; NaN if none.
+
+    :func:`pipeline.signals.activation.sustained_activation`: a predicted Vm's brief bump
+    above 0 mV before its upstroke does not count. ``interpolate`` False gives the first
+    sample above 0 mV (the paper's way), True the interpolated crossing.
+
+    Parameters
+    ----------
+    vm
+        (..., T) voltages in mV.
+    """
+    return activation.sustained_activation(np.asarray(vm), dt_ms,
+                                           interpolate=interpolate).astype(np.float32)
+
+
 def apd90(vm: np.ndarray, dt_ms: float = 1.0) -> np.ndarray:
     """Action potential duration at 90 % repolarisation (ms); NaN where undefined.
 

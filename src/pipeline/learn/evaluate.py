@@ -35,6 +35,7 @@ from pipeline.learn.data import (
     paper_activation,
     read_dataset,
     scale_ecg,
+    sustained_activation,
     targets,
 )
 from pipeline.learn.metrics import (
@@ -71,9 +72,18 @@ def outputs_to_predictions(units: np.ndarray, task: str, norm: Normalisation,
 
 def _split_metrics(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray], key: str,
                    record_ms: float, dt_ms: float) -> dict[str, Any]:
+    """Activation metrics against ``key``; for Vm outputs also the Vm metrics and
+    ``sustained_activation_mae_ms``: the MAE with the activation read, on true and
+    predicted Vm alike, as the first 0-mV crossing held above -40 mV for 50 ms (first
+    sample or interpolated, as ``key``), so that a brief predicted bump does not count."""
     out = activation_metrics(pred[key], truth[key], record_ms)
     if "vm_mV" in pred:
         out.update(vm_metrics(pred["vm_mV"], truth["vm_mV"], dt_ms))
+        interp = key == "act_interp_ms"
+        out["sustained_activation_mae_ms"] = activation_metrics(
+            sustained_activation(pred["vm_mV"], dt_ms, interp),
+            sustained_activation(truth["vm_mV"], dt_ms, interp), record_ms
+        )["activation_mae_ms"]
     return out
 
 

@@ -20,7 +20,8 @@ from pipeline.io import atomic_path
 log = logging.getLogger(__name__)
 
 COLUMNS = ("network", "split", "n_parameters", "activation_mae_ms", "activation_sd_ms",
-           "mean_mae_ms", "ridge_mae_ms", "vm_pearson_r", "apd90_mae_ms")
+           "mean_mae_ms", "ridge_mae_ms", "vm_pearson_r", "apd90_mae_ms",
+           "sustained_activation_mae_ms")
 
 
 def summarise(metrics_files: list[str | Path], out_dir: str | Path) -> list[dict[str, Any]]:
@@ -45,7 +46,8 @@ def summarise(metrics_files: list[str | Path], out_dir: str | Path) -> list[dict
                          "mean_mae_ms": m["baselines"]["mean"][split]["activation_mae_ms"],
                          "ridge_mae_ms": m["baselines"]["ridge"][split]["activation_mae_ms"],
                          "vm_pearson_r": s.get("vm_pearson_r"),
-                         "apd90_mae_ms": s.get("apd90_mae_ms")})
+                         "apd90_mae_ms": s.get("apd90_mae_ms"),
+                         "sustained_activation_mae_ms": s.get("sustained_activation_mae_ms")})
     out_dir = Path(out_dir)
     with atomic_path(out_dir / "summary.csv") as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
