@@ -68,7 +68,8 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
         rows.append({
             "heart": heart if heart == "llnl" else f"param{int(heart):03d}",
             "pattern": pattern, "source": source, "max_apicobasal": max_apicobasal,
-            "qrs_ms": m.qrs_ms, "net_mV": {n: round(L[n].net, 3) for n in NET},
+            "qrs_ms": m.qrs_ms, "axis_deg": round(m.frontal_axis_deg, 1),
+            "net_mV": {n: round(L[n].net, 3) for n in NET},
             "terminal_mV": {n: round(L[n].terminal, 3) for n in TERMINAL},
             "t_mV": {n: round(L[n].t, 3) for n in T_LEADS},
             "limb_p2p_mV": round(max(L[n].p2p for n in LIMB), 3),
@@ -81,8 +82,8 @@ def _line(r: dict) -> str:
     def fmt(d: dict) -> str:
         return " ".join(f"{n} {v:+.2f}" for n, v in d.items())
     return (f"{r['heart']} {r['pattern']:6s} {r['source']:10s} top {r['max_apicobasal']:.2f}: "
-            f"QRS {r['qrs_ms']:.0f} ms; net {fmt(r['net_mV'])}; terminal "
-            f"{fmt(r['terminal_mV'])}; T {fmt(r['t_mV'])}; limb {r['limb_p2p_mV']:.2f} "
+            f"QRS {r['qrs_ms']:.0f} ms, axis {r['axis_deg']:+.0f} deg; net {fmt(r['net_mV'])}; "
+            f"terminal {fmt(r['terminal_mV'])}; T {fmt(r['t_mV'])}; limb {r['limb_p2p_mV']:.2f} "
             f"precordial {r['precordial_p2p_mV']:.2f} mV; missed {r['missed'] or '-'}")
 
 

@@ -98,3 +98,17 @@ def test_the_terminal_wave_is_the_last_wave_not_the_slow_return_after_it():
 
 def _wave_at(t: np.ndarray, t0: float, width: float, amp: float) -> np.ndarray:
     return amp * np.exp(-0.5 * ((t - t0) / width) ** 2)
+
+
+@pytest.mark.parametrize("theta", [-60.0, 0.0, 45.0, 100.0])
+def test_the_frontal_axis_is_the_direction_of_the_heart_vector(theta):
+    """Limb leads of a heart vector at ``theta`` in the frontal plane (Einthoven's triangle:
+    I = cos, II = cos(theta - 60), III = cos(theta - 120), aVF = (II + III)/2): the
+    net-amplitude axis returns theta."""
+    rad = np.radians(theta)
+    proj = {"I": np.cos(rad), "II": np.cos(rad - np.pi / 3), "III": np.cos(rad - 2 * np.pi / 3)}
+    proj["aVR"] = -(proj["I"] + proj["II"]) / 2
+    proj["aVL"] = (proj["I"] - proj["III"]) / 2
+    proj["aVF"] = (proj["II"] + proj["III"]) / 2
+    qrs = {**NORMAL_QRS, **{k: [(50, 10, 1.2 * v)] for k, v in proj.items()}}
+    assert morphology(_beat(qrs, UPRIGHT_T), DT).frontal_axis_deg == pytest.approx(theta, abs=0.5)

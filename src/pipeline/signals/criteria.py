@@ -12,7 +12,9 @@ a clinician reads it:
   return to the baseline after it (a QRS end kept open by the spatial-velocity rule) does
   not count as a wave;
 * ``T`` = the ST-T deflection of largest magnitude after the QRS, relative to the ST level
-  (:func:`beat_features` convention), signed.
+  (:func:`beat_features` convention), signed;
+* the frontal QRS axis (:attr:`Morphology.frontal_axis_deg`) from the net QRS of I and
+  aVF, reported beside the criteria (not one of them).
 
 Criteria (each a named boolean; thresholds in the functions' arguments):
 
@@ -63,6 +65,15 @@ class Morphology:
 
     qrs_ms: float
     leads: dict[str, LeadMorphology]
+
+    @property
+    def frontal_axis_deg(self) -> float:
+        """The frontal-plane QRS axis (degrees, hexaxial: 0 toward the left arm, +90 toward
+        the feet), from the net QRS of I and aVF: ``atan2(2 aVF / sqrt(3), I)``, the
+        clinical net-amplitude reading. Normal adults: -30 to +90 (mean about +40 to +50).
+        """
+        return float(np.degrees(np.arctan2(2.0 * self.leads["aVF"].net / np.sqrt(3.0),
+                                           self.leads["I"].net)))
 
 
 def terminal_wave(qrs: np.ndarray, dt_ms: float, fraction: float = 0.2,

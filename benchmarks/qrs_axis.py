@@ -1,0 +1,158 @@
+"""The frontal QRS axis of the normal beat per heart and ECG source, beside each heart's
+anatomy: where does the parametric hearts' leftward axis come from?
+
+For each heart (parametric hearts of config.yaml's seed by index, and/or the LLNL mesh at
+``llnl``) at 2 mm: the R-E+ normal beat with the study's fixed parameters (200 ms), once
+per ``simulate.ecg_fast_layer_source``; the frontal axis from the net QRS of I and aVF
+(:attr:`pipeline.signals.criteria.Morphology.frontal_axis_deg`), the net QRS of I, II and
+aVF, and the heart's voxel shares of LV free wall, RV free wall and septum, with the drawn
+shape of a parametric heart. Measured figures: docs/monodomain.md, "Session 12".
+
+Also, per heart, the QRS integral of I and aVF split by wall sector: under uniform
+double-layer theory a lead's QRS area is its lead vector times ``sum sigma grad T dV`` over
+the tissue (T the activation time, sigma the myocardial tensor), here summed per sector
+(LV anterior, inferior and lateral walls by rotational angle, RV free wall, septum) with the
+lead vectors of the heart's own electrodes seen from its tissue centroid.
+
+    python benchmarks/qrs_axis.py --hearts 0 1 2 3 llnl [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from textbook_criteria import SEED, anatomy_for  # noqa: E402
+
+from pipeline.signals.criteria import morphology  # noqa: E402
+
+SOURCES = ("tissue", "myocardium")
+
+
+def _gradient(field: np.ndarray, mask: np.ndarray, dx: float) -> np.ndarray:
+    """grad of ``field`` (ms/mm) at the tissue voxels, (n, 3): central differences, one-sided
+    where a neighbour is outside the tissue, 0 where both are."""
+    f = np.where(mask, field, np.nan)
+    out = []
+    for a in range(3):
+        g = np.moveaxis(f, a, 0)
+        fp, fm = np.full_like(g, np.nan), np.full_like(g, np.nan)
+        fp[:-1], fm[1:] = g[1:], g[:-1]
+        d = (fp - fm) / (2 * dx)
+        d = np.where(np.isnan(d), (fp - g) / dx, d)
+        d = np.where(np.isnan(d), (g - fm) / dx, d)
+        out.append(np.moveaxis(np.nan_to_num(d), 0, a)[mask])
+    return np.stack(out, axis=1)
+
+
+def sector_forces(anatomy, activation_ms: np.ndarray, sigma_l: float,
+                  sigma_t: float) -> dict[str, dict[str, float]]:
+    """QRS integrals of I and aVF per wall sector (module docstring), units 1e3 mS mm^2 ms/mm
+    per mm^2 of lead vector (the same for every heart)."""
+    mask = np.asarray(anatomy.mask)
+    dx = float(np.asarray(anatomy.spacing)[0])
+    t = np.full(mask.shape, np.nan)
+    t[mask] = activation_ms
+    grad = _gradient(t, mask, dx)
+    fibre = np.asarray(anatomy.fibre)[:, mask].T.astype(np.float64)
+    flux = sigma_t * grad + (sigma_l - sigma_t) * np.einsum("ni,ni->n", fibre, grad)[:, None] \
+        * fibre
+    xyz = np.asarray(anatomy.origin) + np.argwhere(mask) * np.asarray(anatomy.spacing)
+    centre = xyz.mean(axis=0)
+    el = dict(zip(anatomy.electrode_names, np.asarray(anatomy.electrode_xyz), strict=True))
+
+    def lead(name: str) -> np.ndarray:
+        d = el[name] - centre
+        return 1e6 * d / np.linalg.norm(d) ** 3
+
+    leads = {"I": lead("LA") - lead("RA"), "aVF": lead("LL") - (lead("RA") + lead("LA")) / 2}
+    region = np.asarray(anatomy.region)[mask]
+    rot = np.asarray(anatomy.rotational)[mask].astype(np.float64)
+
+    def near(angle: float) -> np.ndarray:
+        return (region == 1) & (np.abs(np.angle(np.exp(1j * (rot - angle)))) < np.pi / 4)
+
+    sectors = {"lv_anterior": near(np.pi / 2), "lv_inferior": near(-np.pi / 2),
+               "lv_lateral": near(np.pi), "rv_free": region == 2, "septum": region == 3}
+    return {name: {k: round(float(flux[sel].sum(axis=0) @ v * dx ** 3 / 1e3), 1)
+                   for k, v in leads.items()} for name, sel in sectors.items()}
+
+
+def anatomy_record(heart: str, anatomy) -> dict:
+    """Voxel shares per region and, for a parametric heart, its drawn shape (mm, deg)."""
+    region = np.asarray(anatomy.region)[np.asarray(anatomy.mask)]
+    out = {"n_voxels": int(region.size),
+           "share": {name: round(float((region == k).mean()), 3)
+                     for k, name in ((1, "lv_free"), (2, "rv_free"), (3, "septum"))}}
+    if heart != "llnl":
+        from pipeline.anatomy.parametric import shape_for
+        out["shape"] = {k: round(float(v), 2) for k, v in asdict(shape_for(SEED, int(heart)))
+                        .items()}
+    return out
+
+
+def run_heart(heart: str, dx: float, duration_ms: float) -> dict:
+    """The normal beat's axis per ECG source on one heart."""
+    from pipeline.settings import RunSettings, SimulateSettings
+    from pipeline.simulate.convergence import STUDY_ROW, simulate_fixed, write_fixed_inputs
+
+    anatomy = anatomy_for(heart, dx)
+    row = {"heart": heart if heart == "llnl" else f"param{int(heart):03d}",
+           **anatomy_record(heart, anatomy), "sources": {}}
+    run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=1, threads=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = write_fixed_inputs(Path(tmp), anatomy)
+        for source in SOURCES:
+            settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=duration_ms,
+                               ecg_fast_layer_source=source, save_activation_map=True)
+            t0 = time.perf_counter()
+            data = simulate_fixed(inputs, "reaction_eikonal", ["normal"], settings, run)
+            m = morphology(data.ecg[0], data.dt_ms)
+            row["sources"][source] = {
+                "axis_deg": round(m.frontal_axis_deg, 1), "qrs_ms": round(m.qrs_ms, 1),
+                "net_mV": {n: round(m.leads[n].net, 3) for n in ("I", "II", "aVF")},
+                "wall_s": round(time.perf_counter() - t0, 1)}
+        row["sector_qrs_integral"] = sector_forces(anatomy, data.activation_map_ms[0],
+                                                   STUDY_ROW["sigma_l"], STUDY_ROW["sigma_t"])
+    return row
+
+
+def _line(r: dict) -> str:
+    s = r["share"]
+    cells = [f"{r['heart']:9s} LV/RV/sep {s['lv_free']:.2f}/{s['rv_free']:.2f}/{s['septum']:.2f}"]
+    for source, v in r["sources"].items():
+        n = v["net_mV"]
+        cells.append(f"{source}: axis {v['axis_deg']:6.1f} (I {n['I']:+.2f} II {n['II']:+.2f} "
+                     f"aVF {n['aVF']:+.2f}, QRS {v['qrs_ms']:.0f})")
+    return " | ".join(cells)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hearts", nargs="+", default=["0", "1", "2", "3", "llnl"])
+    ap.add_argument("--resolution", type=float, default=2.0)
+    ap.add_argument("--duration", type=float, default=200.0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    rows = []
+    for heart in args.hearts:
+        rows.append(run_heart(heart, args.resolution, args.duration))
+        print(_line(rows[-1]), flush=True)
+        print("  QRS integral per sector (I, aVF):", {k: (v["I"], v["aVF"]) for k, v in
+                                                     rows[-1]["sector_qrs_integral"].items()})
+    if args.json:
+        args.json.write_text(json.dumps({"resolution_mm": args.resolution, "seed": SEED,
+                                         "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
