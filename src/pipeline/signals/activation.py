@@ -1,6 +1,7 @@
 """Activation times and action potential durations from sampled Vm traces.
 
-Three markers per trace (DESIGN.md section 6), all in ms from time 0 of the simulation:
+Four markers per trace, all in ms from time 0 of the simulation (all but the sustained
+activation are DESIGN.md section 6's):
 
 - activation, interpolated: the first upward crossing of a threshold (0 mV), linearly
   interpolated between the two samples around it;
@@ -96,8 +97,8 @@ def activation_labels(vm: np.ndarray, dt_ms: float, t0_ms: float = 0.0,
 
 
 #: Floor (mV) and hold time (ms) of :func:`sustained_activation`: an action potential's
-#: upstroke is followed by a plateau far above -40 mV for well over 50 ms (TP06's APD90 is
-#: 200-330 ms over the sweep's cycle lengths and G_Kr scales).
+#: upstroke is followed by a plateau far above -40 mV for well over 50 ms (TP06's APD90 in
+#: tissue is 200-400 ms over the sweep's cycle lengths and G_Kr scales, tests/test_simulate.py).
 SUSTAIN_FLOOR_MV = -40.0
 SUSTAIN_HOLD_MS = 50.0
 
