@@ -139,17 +139,29 @@ def test_normal_beat_on_coarse_heart_gives_a_plausible_ecg(inputs, tmp_path):
     assert np.isfinite(act).all() and act.max() < 120.0              # every point activated
     # QRS duration: the ECG's QRS spans the heart's activation. This single-scale 2 mm
     # monodomain (x4.2) is the distorted setting of docs/monodomain.md: its total activation
-    # is 114-118 ms (80-90 ms with the reaction-eikonal mode), so the bound is the
-    # activation's, not the clinical 80-110 ms (tests/test_reaction_eikonal.py checks that).
+    # is 133 ms (114-118 ms with the RV half as wide as before 2026-12-02; 80-90 ms with the
+    # reaction-eikonal mode), so the bound is the activation's, not the clinical 80-110 ms
+    # (tests/test_reaction_eikonal.py checks that).
     print(f"total activation {total:.1f} ms, QRS {f.qrs_duration_ms:.0f} ms")
-    assert 70.0 <= f.qrs_duration_ms <= 130.0 and abs(f.qrs_duration_ms - total) <= 10.0
+    assert 70.0 <= f.qrs_duration_ms <= 145.0 and abs(f.qrs_duration_ms - total) <= 10.0
     assert 0.3 <= f.qrs_amplitude_mV <= 20.0                          # millivolt range
     assert abs(f.t_amplitude_mV) >= 0.1 * f.qrs_amplitude_mV         # a T wave ...
     assert f.qrs_end_ms + 100.0 <= f.t_peak_ms <= 400.0               # ... after the ST segment
-    # The paper's label is the 1-ms sample after the interpolated crossing.
+    # The paper's label is the 1-ms sample after the interpolated crossing, unless the
+    # coarse grid notches the upstroke: AHA01 crosses 0 mV at 12.0 ms on line, reads -0.3 mV
+    # at 12 ms and -7.1 at 13, and +17.9 at 14 (the label).
     label = data.activation_label_ms[0]
-    assert np.all((label >= act) & (label - act <= 1.0 + 1e-4))
-    assert np.isfinite(data.apd90_ms).all() and np.all((data.apd90_ms > 200) & (data.apd90_ms < 400))
+    late = label - act > 1.0 + 1e-4
+    print(f"labels more than 1 ms after the crossing: {np.flatnonzero(late).tolist()}")
+    assert np.all(label >= act) and late.sum() <= 2
+    # APD90 is 200-400 ms wherever the 400-ms record holds the repolarisation: the latest
+    # points (activated near 97 ms) repolarise at its very end or after it.
+    apd = data.apd90_ms[0]
+    done = np.isfinite(apd)
+    print(f"APD90 undefined at points {np.flatnonzero(~done).tolist()}, activated at "
+          f"{np.round(act[~done], 1).tolist()} ms")
+    assert done[act < 80.0].all() and done.sum() >= 70
+    assert np.all((apd[done] > 200) & (apd[done] < 400))
     # Figures of the simulation.
     figs = tmp_path / "figures"
     assert main(["simulate-figures", "--shard", str(out), "--anatomy", str(root / "anatomy.h5"),

@@ -19,6 +19,15 @@ Parameter ranges (uniform), from adult echocardiographic norms (Lang et al. 2015
 28:1-39: LV end-diastolic diameter 42-58 mm, LV wall 6-12 mm, RV basal diameter 25-41 mm,
 RV wall under 5 mm) and a LV cavity length of 70-95 mm from base to apex; shapes whose
 myocardial volume falls outside 100-250 cm^3 are drawn again.
+
+The RV cavity width (septal surface to free-wall endocardium, at the equator, where the
+crescent is widest and which lies 0-20 % of the LV length below the base) is the RV basal
+diameter's 25-41 mm. It was 12-20 mm until 2026-12-02: with it the RV cavity held 27-45 mL
+against an LV's 88-127 mL (the first six hearts of seed 20221); now 53-83 mL, still below
+the RV/LV end-diastolic volume ratio of about 1 in adults, as the shells have no outflow
+tract. The narrow RV shortened the QRS: 76 and 78 ms in hearts 1 and 2 (normal, R-E+ at
+2 mm), 111-118 ms in RBBB (hearts 0-2); with the measured width 82 and 85 ms, and 135-144 ms
+(docs/monodomain.md, "Session 12").
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "t_apex": (4.0, 7.0),          # wall thickness at the apex
     "base_above_equator": (0.0, 0.2),  # z_c / L_lv
     "t_rv": (3.0, 5.0),            # RV free wall thickness
-    "rv_width": (12.0, 20.0),      # RV cavity width beyond the LV epicardium (free wall)
+    "rv_width": (25.0, 41.0),      # RV cavity width, septum to free wall (RV basal diameter)
     "rv_centre": (0.45, 0.75),     # RV ellipsoid centre c_rv / LV epicardial radius
     "insertion_deg": (50.0, 70.0),  # RV insertion angle from the septal direction
     "rv_length": (0.72, 0.88),     # L_rv / L_lv
