@@ -38,31 +38,16 @@ from pipeline.signals.criteria import morphology  # noqa: E402
 SOURCES = ("tissue", "myocardium")
 
 
-def _gradient(field: np.ndarray, mask: np.ndarray, dx: float) -> np.ndarray:
-    """grad of ``field`` (ms/mm) at the tissue voxels, (n, 3): central differences, one-sided
-    where a neighbour is outside the tissue, 0 where both are."""
-    f = np.where(mask, field, np.nan)
-    out = []
-    for a in range(3):
-        g = np.moveaxis(f, a, 0)
-        fp, fm = np.full_like(g, np.nan), np.full_like(g, np.nan)
-        fp[:-1], fm[1:] = g[1:], g[:-1]
-        d = (fp - fm) / (2 * dx)
-        d = np.where(np.isnan(d), (fp - g) / dx, d)
-        d = np.where(np.isnan(d), (g - fm) / dx, d)
-        out.append(np.moveaxis(np.nan_to_num(d), 0, a)[mask])
-    return np.stack(out, axis=1)
-
-
 def sector_forces(anatomy, activation_ms: np.ndarray, sigma_l: float,
                   sigma_t: float) -> dict[str, dict[str, float]]:
     """QRS integrals of I and aVF per wall sector (module docstring), units 1e3 mS mm^2 ms/mm
     per mm^2 of lead vector (the same for every heart)."""
+    from pipeline.anatomy.fibres import gradient, neighbours
+    from pipeline.anatomy.laplace import tissue_graph
+
     mask = np.asarray(anatomy.mask)
     dx = float(np.asarray(anatomy.spacing)[0])
-    t = np.full(mask.shape, np.nan)
-    t[mask] = activation_ms
-    grad = _gradient(t, mask, dx)
+    grad = gradient(np.asarray(activation_ms, np.float64), neighbours(tissue_graph(mask)), dx)
     fibre = np.asarray(anatomy.fibre)[:, mask].T.astype(np.float64)
     flux = sigma_t * grad + (sigma_l - sigma_t) * np.einsum("ni,ni->n", fibre, grad)[:, None] \
         * fibre
