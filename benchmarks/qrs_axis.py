@@ -14,6 +14,12 @@ the tissue (T the activation time, sigma the myocardial tensor), here summed per
 (LV anterior, inferior and lateral walls by rotational angle, RV free wall, septum) with the
 lead vectors of the heart's own electrodes seen from its tissue centroid.
 
+And the same vector integral by the divergence theorem, ``sum grad T dV = sum T n dA`` over
+the tissue's boundary faces (n the outward unit normal), split by surface (base, epicardium,
+LV and RV endocardium) and given along the heart's own axes (toward the apex, toward the
+RV, anterior = long axis x septal): which surfaces' timing and tilt set the QRS's
+apex-ward force (``surface_time_integral``, mm^2 ms / 1e3; myocardial tensor left out).
+
     python benchmarks/qrs_axis.py --hearts 0 1 2 3 llnl [--json out.json]
     python benchmarks/qrs_axis.py --hearts 0 --set rv_width=17.65 t_apex=9   # a changed shape
 """
@@ -31,17 +37,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from textbook_criteria import SEED, anatomy_for  # noqa: E402
+from textbook_criteria import MESH, SEED  # noqa: E402
 
 from pipeline.signals.criteria import morphology  # noqa: E402
 
 SOURCES = ("tissue", "myocardium")
 
 
-def sector_forces(anatomy, activation_ms: np.ndarray, sigma_l: float,
-                  sigma_t: float) -> dict[str, dict[str, float]]:
+def sector_forces(anatomy, activation_ms: np.ndarray, sigma_l: float, sigma_t: float,
+                  frame=None) -> dict[str, dict[str, float]]:
     """QRS integrals of I and aVF per wall sector (module docstring), units 1e3 mS mm^2 ms/mm
-    per mm^2 of lead vector (the same for every heart)."""
+    per mm^2 of lead vector (the same for every heart); with the heart's ``frame``, also
+    the sector's ``sum sigma grad T dV`` along its axes (``apexward``, ``septal``,
+    ``anterior``; S/m ms mm^2), free of the lead vectors."""
     from pipeline.anatomy.fibres import gradient, neighbours
     from pipeline.anatomy.laplace import tissue_graph
 
@@ -68,23 +76,57 @@ def sector_forces(anatomy, activation_ms: np.ndarray, sigma_l: float,
 
     sectors = {"lv_anterior": near(np.pi / 2), "lv_inferior": near(-np.pi / 2),
                "lv_lateral": near(np.pi), "rv_free": region == 2, "septum": region == 3}
+    if frame is not None:
+        leads.update(apexward=-1e3 * np.asarray(frame.long_axis),
+                     septal=1e3 * np.asarray(frame.septal),
+                     anterior=1e3 * np.asarray(frame.anterior))
+    sectors["all"] = np.ones(region.size, bool)
     return {name: {k: round(float(flux[sel].sum(axis=0) @ v * dx ** 3 / 1e3), 1)
                    for k, v in leads.items()} for name, sel in sectors.items()}
 
 
+def surface_terms(voxel_heart, frame, activation_ms: np.ndarray) -> dict[str, dict]:
+    """``sum T n dA`` per labelled surface along the heart's axes (module docstring)."""
+    from pipeline.anatomy.grid import BASE, DIRECTIONS, EPI, LV_ENDO, RV_ENDO
+
+    mask = voxel_heart.mask
+    t = np.zeros(mask.shape)
+    t[mask] = np.asarray(activation_ms, np.float64)
+    t_face = t.ravel()[voxel_heart.face_voxel]
+    normal = DIRECTIONS[voxel_heart.face_dir].astype(np.float64)
+    area = float(voxel_heart.grid.spacing) ** 2
+    axes = {"apexward": -np.asarray(frame.long_axis), "septal": np.asarray(frame.septal),
+            "anterior": np.asarray(frame.anterior)}
+    out = {}
+    for name, label in (("base", BASE), ("epi", EPI), ("lv_endo", LV_ENDO),
+                        ("rv_endo", RV_ENDO), ("all", None)):
+        sel = np.ones(t_face.size, bool) if label is None else voxel_heart.face_label == label
+        vec = (t_face[sel, None] * normal[sel]).sum(axis=0) * area / 1e3
+        out[name] = {"area_mm2": round(float(sel.sum() * area)),
+                     "mean_T_ms": round(float(t_face[sel].mean()), 1),
+                     **{k: round(float(vec @ a), 1) for k, a in axes.items()}}
+    return out
+
+
 def build(heart: str, dx: float, changes: dict[str, float]):
-    """The heart at ``dx`` mm; a parametric heart with ``changes`` to its drawn shape."""
-    if heart == "llnl" or not changes:
-        return anatomy_for(heart, dx)
+    """The heart at ``dx`` mm (a parametric heart with ``changes`` to its drawn shape):
+    (anatomy, voxelised heart, anatomical frame)."""
     from pipeline.anatomy.build import assemble
+    from pipeline.anatomy.mesh import read_heart_mesh
     from pipeline.anatomy.parametric import shape_for, voxelise_shape
+    from pipeline.anatomy.voxelise import voxelise_surface
     from pipeline.config import resolve
 
-    shape = replace(shape_for(SEED, int(heart)), **changes)
-    if not shape.valid():
-        raise SystemExit(f"--set {changes}: heart {heart}'s RV ellipsoid is not valid")
     cfg = resolve({"anatomy": {"resolution_mm": dx}})["anatomy"]
-    return assemble(voxelise_shape(shape, dx, f"param{int(heart):03d}"), cfg)[0]
+    if heart == "llnl":
+        voxel_heart = voxelise_surface(read_heart_mesh(MESH), dx, "llnl")
+    else:
+        shape = replace(shape_for(SEED, int(heart)), **changes)
+        if not shape.valid():
+            raise SystemExit(f"--set {changes}: heart {heart}'s RV ellipsoid is not valid")
+        voxel_heart = voxelise_shape(shape, dx, f"param{int(heart):03d}")
+    anatomy, coords, _ = assemble(voxel_heart, cfg)
+    return anatomy, voxel_heart, coords.frame
 
 
 def anatomy_record(heart: str, anatomy, changes: dict[str, float]) -> dict:
@@ -102,13 +144,13 @@ def anatomy_record(heart: str, anatomy, changes: dict[str, float]) -> dict:
 
 
 def run_heart(heart: str, dx: float, duration_ms: float,
-              changes: dict[str, float] | None = None) -> dict:
+              changes: dict[str, float] | None = None, max_apicobasal: float = 0.85) -> dict:
     """The normal beat's axis per ECG source on one heart."""
     from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.convergence import STUDY_ROW, simulate_fixed, write_fixed_inputs
 
     changes = changes or {}
-    anatomy = build(heart, dx, changes)
+    anatomy, voxel_heart, frame = build(heart, dx, changes)
     row = {"heart": heart if heart == "llnl" else f"param{int(heart):03d}",
            **anatomy_record(heart, anatomy, changes), "sources": {}}
     run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=1, threads=2)
@@ -116,7 +158,8 @@ def run_heart(heart: str, dx: float, duration_ms: float,
         inputs = write_fixed_inputs(Path(tmp), anatomy)
         for source in SOURCES:
             settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=duration_ms,
-                               ecg_fast_layer_source=source, save_activation_map=True)
+                               ecg_fast_layer_source=source, save_activation_map=True,
+                               fast_endo_max_apicobasal=max_apicobasal)
             t0 = time.perf_counter()
             data = simulate_fixed(inputs, "reaction_eikonal", ["normal"], settings, run)
             m = morphology(data.ecg[0], data.dt_ms)
@@ -125,7 +168,10 @@ def run_heart(heart: str, dx: float, duration_ms: float,
                 "net_mV": {n: round(m.leads[n].net, 3) for n in ("I", "II", "aVF")},
                 "wall_s": round(time.perf_counter() - t0, 1)}
         row["sector_qrs_integral"] = sector_forces(anatomy, data.activation_map_ms[0],
-                                                   STUDY_ROW["sigma_l"], STUDY_ROW["sigma_t"])
+                                                   STUDY_ROW["sigma_l"], STUDY_ROW["sigma_t"],
+                                                   frame)
+        row["surface_time_integral"] = surface_terms(voxel_heart, frame,
+                                                     data.activation_map_ms[0])
     return row
 
 
@@ -144,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hearts", nargs="+", default=["0", "1", "2", "3", "llnl"])
     ap.add_argument("--resolution", type=float, default=2.0)
     ap.add_argument("--duration", type=float, default=200.0)
+    ap.add_argument("--max-apicobasal", type=float, default=0.85,
+                    help="simulate.fast_endo_max_apicobasal (the fast layers' basal extent)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="change drawn shape parameters of the parametric hearts (mm, deg)")
     ap.add_argument("--json", type=Path)
@@ -157,12 +205,18 @@ def main(argv: list[str] | None = None) -> int:
         changes[key] = float(value)
     rows = []
     for heart in args.hearts:
-        rows.append(run_heart(heart, args.resolution, args.duration, changes))
+        rows.append(run_heart(heart, args.resolution, args.duration, changes,
+                              args.max_apicobasal))
         print(_line(rows[-1]), flush=True)
-        print("  QRS integral per sector (I, aVF):", {k: (v["I"], v["aVF"]) for k, v in
-                                                     rows[-1]["sector_qrs_integral"].items()})
+        print("  QRS integral per sector (I, aVF; apexward, septal, anterior):",
+              {k: (v["I"], v["aVF"], v["apexward"], v["septal"], v["anterior"])
+               for k, v in rows[-1]["sector_qrs_integral"].items()})
+        print("  sum T n dA per surface (apexward, septal, anterior):",
+              {k: (v["apexward"], v["septal"], v["anterior"]) for k, v in
+               rows[-1]["surface_time_integral"].items()})
     if args.json:
         args.json.write_text(json.dumps({"resolution_mm": args.resolution, "seed": SEED,
+                                         "max_apicobasal": args.max_apicobasal,
                                          "rows": rows}, indent=1))
     return 0
 

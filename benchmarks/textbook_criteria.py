@@ -6,7 +6,8 @@ and, optionally, several basal extents of the fast layer
 
 Prints one row per beat: QRS duration, net QRS (R + S) in I, II, aVF, V1, V5, V6, the
 terminal wave in I, V1, V6, the T wave in I, II, V5, V6, limb and precordial peak to peak,
-and the criteria missed. Measured figures: docs/monodomain.md, "Session 11".
+the R and S wave durations in I and V6, and the criteria missed. Measured figures:
+docs/monodomain.md, "Session 11" to "Session 13".
 
     python benchmarks/textbook_criteria.py --hearts 0 1 2 3 llnl --patterns normal \
         --sources tissue myocardium --max-apicobasal 0.85 [--json out.json]
@@ -71,6 +72,7 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
             "qrs_ms": m.qrs_ms, "axis_deg": round(m.frontal_axis_deg, 1),
             "net_mV": {n: round(L[n].net, 3) for n in NET},
             "terminal_mV": {n: round(L[n].terminal, 3) for n in TERMINAL},
+            "r_s_ms": {n: [round(L[n].r_ms, 1), round(L[n].s_ms, 1)] for n in ("I", "V6")},
             "t_mV": {n: round(L[n].t, 3) for n in T_LEADS},
             "limb_p2p_mV": round(max(L[n].p2p for n in LIMB), 3),
             "precordial_p2p_mV": round(max(L[f"V{i}"].p2p for i in range(1, 7)), 3),
@@ -81,10 +83,12 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
 def _line(r: dict) -> str:
     def fmt(d: dict) -> str:
         return " ".join(f"{n} {v:+.2f}" for n, v in d.items())
+    waves = " ".join(f"{n} {a:.0f}/{b:.0f}" for n, (a, b) in r["r_s_ms"].items())
     return (f"{r['heart']} {r['pattern']:6s} {r['source']:10s} top {r['max_apicobasal']:.2f}: "
             f"QRS {r['qrs_ms']:.0f} ms, axis {r['axis_deg']:+.0f} deg; net {fmt(r['net_mV'])}; "
-            f"terminal {fmt(r['terminal_mV'])}; T {fmt(r['t_mV'])}; limb {r['limb_p2p_mV']:.2f} "
-            f"precordial {r['precordial_p2p_mV']:.2f} mV; missed {r['missed'] or '-'}")
+            f"terminal {fmt(r['terminal_mV'])}; R/S ms {waves}; T {fmt(r['t_mV'])}; "
+            f"limb {r['limb_p2p_mV']:.2f} precordial {r['precordial_p2p_mV']:.2f} mV; "
+            f"missed {r['missed'] or '-'}")
 
 
 def main() -> None:

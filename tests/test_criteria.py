@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -96,6 +98,37 @@ def test_the_terminal_wave_is_the_last_wave_not_the_slow_return_after_it():
     assert terminal_wave(np.zeros(50), 1.0) == 0.0
 
 
+def test_rbbb_s_in_v6_is_read_by_its_duration_as_the_guideline_states():
+    """AHA/ACCF/HRS 2009: in I and V6 an S wave longer than the R wave or than 40 ms. A
+    small, slow S after a tall R (the RV's late forces seen from across the heart, about
+    -0.07 mV for 50 ms after a 1 mV R on the 2 mm shells) is such an S; a short one is
+    not, nor a dip of 20 uV (under IEC 60601-2-51's least wave of 30 uV for 6 ms)."""
+    from pipeline.signals.criteria import wave_durations
+
+    t = np.arange(160.0)
+    r = _wave_at(t, 35, 6, 1.0)                      # R above 30 uV for 2 * 6 * 2.63 ms
+    small_wide = r + _wave_at(t, 90, 20, -0.07)       # below -30 uV for about 52 ms
+    r_ms, s_ms = wave_durations(small_wide, 1.0)
+    assert r_ms == pytest.approx(2 * 6 * np.sqrt(2 * np.log(1.0 / 0.03)), abs=2.0)
+    assert s_ms == pytest.approx(2 * 20 * np.sqrt(2 * np.log(0.07 / 0.03)), abs=2.0)
+    short = r + _wave_at(t, 70, 4, -0.5)              # deep but 20 ms: shorter than R too
+    assert 0 < wave_durations(short, 1.0)[1] < min(r_ms, 40.0)
+    assert wave_durations(r + _wave_at(t, 90, 20, -0.02), 1.0)[1] == 0.0
+    assert wave_durations(-r, 1.0) == (0.0, pytest.approx(r_ms, abs=1.0))   # a QS: no R
+
+    def rbbb(v6: np.ndarray) -> dict[str, bool]:
+        v1 = _wave_at(t, 30, 6, 0.3) + _wave_at(t, 55, 8, -0.6) + _wave_at(t, 110, 15, 0.9)
+        lead_i = _wave_at(t, 40, 8, 0.8) + _wave_at(t, 100, 20, -0.4)
+        beat = np.zeros((12, t.size + 300))
+        for name, trace in (("I", lead_i), ("V1", v1), ("V6", v6)):
+            beat[LEAD_NAMES.index(name), 20:20 + t.size] = trace
+        return rbbb_criteria(morphology(beat, 1.0))
+
+    assert rbbb(small_wide)["wide_S_I_V6"]
+    assert not rbbb(short)["wide_S_I_V6"]
+    assert not rbbb(r)["wide_S_I_V6"]
+
+
 def _wave_at(t: np.ndarray, t0: float, width: float, amp: float) -> np.ndarray:
     return amp * np.exp(-0.5 * ((t - t0) / width) ** 2)
 
@@ -112,3 +145,25 @@ def test_the_frontal_axis_is_the_direction_of_the_heart_vector(theta):
     proj["aVF"] = (proj["II"] + proj["III"]) / 2
     qrs = {**NORMAL_QRS, **{k: [(50, 10, 1.2 * v)] for k, v in proj.items()}}
     assert morphology(_beat(qrs, UPRIGHT_T), DT).frontal_axis_deg == pytest.approx(theta, abs=0.5)
+
+
+SHARED_ECG = Path(__file__).resolve().parents[2] / "shared" / "data" / "ecg"
+
+
+@pytest.mark.skipif(not SHARED_ECG.exists(), reason="shared ECG recordings not present")
+def test_a_recorded_rbbb_meets_the_rbbb_criteria_and_a_recorded_normal_ecg_does_not():
+    """Two real 12-lead recordings (median beats of pipeline.clinical): the Georgia RBBB
+    (CinC 2021 E07509, RBBB by its label) meets every RBBB criterion. Its V6 ends on an S of
+    -0.11 mV for 54 ms after an R of +0.62 mV for 41 ms, which the old reading (a terminal
+    wave of 20 % of the largest deflection) missed. PTB-XL record 1 (sinus rhythm, normal)
+    has neither the R' in V1 nor the wide S in I and V6."""
+    from pipeline.clinical.preprocess import preprocess
+    from pipeline.clinical.read import read_ecg
+
+    def criteria(record: str) -> dict[str, bool]:
+        median = preprocess(read_ecg(SHARED_ECG / record)).median
+        return rbbb_criteria(morphology(np.asarray(median), 1.0))
+
+    assert all(criteria("cinc2021_E07509_rbbb/E07509").values())
+    normal = criteria("ptbxl_00001/00001_hr")
+    assert not normal["terminal_positive_V1"] and not normal["wide_S_I_V6"]

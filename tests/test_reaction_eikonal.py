@@ -22,11 +22,11 @@ MESH = Path(__file__).resolve().parents[2] / "shared" / "data" / "anatomy" / "ca
 needs_mesh = pytest.mark.skipif(not MESH.exists(), reason="shared LLNL mesh not present")
 
 #: Criteria the 2 mm reaction-eikonal beats do not meet yet (open work, docs/monodomain.md);
-#: reported by the test's output. The LLNL RBBB's wide S in V6 (-0.61 mV at 40 ms) was
-#: the ungated drive's: with the drive let go at -40 mV (the propagated upstroke, not a
-#: +80 mV overshoot) V6 ends on its R (+1.9 mV at 30 ms, then a -0.07 mV S); lead I keeps
-#: its wide S (-0.36 mV) and V1 its R' (+0.25 mV).
-NOT_YET: set[tuple[str, str]] = {("rbbb", "terminal_negative_I_V6")}
+#: reported by the test's output. Empty since 2026-12-02: the LLNL RBBB's V6 ends on its R
+#: (+1.9 mV at 30 ms) followed by a small, wide S (-0.07 mV), which the guideline's
+#: criterion, read by duration (pipeline.signals.criteria.rbbb_criteria), counts; the old
+#: reading (a terminal wave of at least 20 % of the R) did not.
+NOT_YET: set[tuple[str, str]] = set()
 
 
 def _simulate(root, anatomy, patterns):

@@ -11,6 +11,10 @@ a clinician reads it:
   whose prominence are both at least 20 % of the lead's largest deflection. A slow, small
   return to the baseline after it (a QRS end kept open by the spatial-velocity rule) does
   not count as a wave;
+* ``r_ms`` / ``s_ms`` = the durations of the R wave (the run above the onset level that
+  holds the largest positive value) and of the S wave (the longest run below it after the
+  R peak), each a run deviating at least 30 uV from the onset level for at least 6 ms, the
+  least recognisable wave of IEC 60601-2-51:2003, Annex GG.5 (0 where there is none);
 * ``T`` = the ST-T deflection of largest magnitude after the QRS, relative to the ST level
   (:func:`beat_features` convention), signed;
 * the frontal QRS axis (:attr:`Morphology.frontal_axis_deg`) from the net QRS of I and
@@ -25,8 +29,12 @@ Criteria (each a named boolean; thresholds in the functions' arguments):
   3.5 mV in the precordial leads.
 * **LBBB** (AHA/ACCF/HRS 2009): QRS >= 120 ms; V1 dominantly negative (QS or rS); I and
   V6 dominantly positive (broad R).
-* **RBBB** (AHA/ACCF/HRS 2009): QRS >= 120 ms; a positive terminal deflection in V1 (rsR',
-  R'); a negative terminal deflection (wide S) in I and V6.
+* **RBBB** (AHA/ACCF/HRS 2009, Surawicz et al., Circulation 119:e235, criteria 1-3): QRS
+  >= 120 ms; a positive terminal deflection in V1 (rsR', R'); in I and V6 an "S wave of
+  greater duration than R wave or greater than 40 ms", read as written: by the waves'
+  durations, not their heights (the RV's late forces reach V6 from across the heart and
+  are small there; until 2026-12-02 this criterion asked for a terminal wave of at least
+  20 % of the lead's largest deflection, which no guideline states).
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
 
 @dataclass(frozen=True)
 class LeadMorphology:
-    """The QRS and T of one lead (mV)."""
+    """The QRS and T of one lead (mV; the R and S waves' durations ``r_ms``, ``s_ms`` in ms)."""
 
     r: float
     s: float
@@ -52,6 +60,8 @@ class LeadMorphology:
     p2p: float
     terminal: float
     t: float
+    r_ms: float = 0.0
+    s_ms: float = 0.0
 
     @property
     def rs_ratio(self) -> float:
@@ -113,6 +123,43 @@ def terminal_wave(qrs: np.ndarray, dt_ms: float, fraction: float = 0.2,
     return value
 
 
+def wave_durations(qrs: np.ndarray, dt_ms: float, min_mV: float = 0.03,
+                   min_ms: float = 6.0) -> tuple[float, float]:
+    """Durations (ms) of one lead's R and S waves (module docstring).
+
+    Parameters
+    ----------
+    qrs
+        (n,) mV, the QRS relative to its onset level.
+    dt_ms
+        Sampling interval (ms).
+    min_mV, min_ms
+        The least recognisable wave: at least ``min_mV`` from the onset level for at least
+        ``min_ms`` (IEC 60601-2-51:2003, Annex GG.5: 30 uV, 6 ms).
+
+    Returns
+    -------
+    r_ms, s_ms
+        The run above ``+min_mV`` holding the QRS maximum, and the longest run below
+        ``-min_mV`` after that maximum (after the onset if there is no R); 0.0 for none.
+    """
+    qrs = np.asarray(qrs, dtype=np.float64)
+
+    def runs(sel: np.ndarray) -> list[tuple[int, int]]:
+        """Half-open index runs of ``sel`` at least ``min_ms`` long."""
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], sel.astype(np.int8), [0]])))
+        return [(a, b) for a, b in zip(edges[::2], edges[1::2])
+                if (b - a) * dt_ms >= min_ms]
+
+    peak = int(np.argmax(qrs)) if qrs.size else 0
+    r = [(a, b) for a, b in runs(qrs > min_mV) if a <= peak < b]
+    r_ms = (r[0][1] - r[0][0]) * dt_ms if r else 0.0
+    after = peak if r else 0
+    s = [b - max(a, after) for a, b in runs(qrs < -min_mV) if b > after]
+    s_ms = max(s) * dt_ms if s else 0.0
+    return float(r_ms), float(s_ms)
+
+
 def morphology(ecg: np.ndarray, dt_ms: float, terminal_fraction: float = 0.2) -> Morphology:
     """Per-lead R, S, net QRS, terminal QRS wave and T of a beat ``(12, T)`` mV.
 
@@ -136,9 +183,10 @@ def morphology(ecg: np.ndarray, dt_ms: float, terminal_fraction: float = 0.2) ->
     for i, name in enumerate(LEAD_NAMES):
         r, s = float(max(qrs[i].max(), 0.0)), float(min(qrs[i].min(), 0.0))
         t = float(tail[i, np.argmax(np.abs(tail[i]))]) if tail.shape[1] else float("nan")
+        r_ms, s_ms = wave_durations(qrs[i], dt_ms)
         leads[name] = LeadMorphology(r=r, s=s, net=r + s, p2p=r - s,
                                      terminal=terminal_wave(qrs[i], dt_ms, terminal_fraction),
-                                     t=t)
+                                     t=t, r_ms=r_ms, s_ms=s_ms)
     return Morphology(qrs_ms=f.qrs_duration_ms, leads=leads)
 
 
@@ -169,12 +217,14 @@ def lbbb_criteria(m: Morphology, min_qrs_ms: float = 120.0) -> dict[str, bool]:
             "positive_I_V6": L["I"].net > 0 and L["V6"].net > 0}
 
 
-def rbbb_criteria(m: Morphology, min_qrs_ms: float = 120.0) -> dict[str, bool]:
-    """Right bundle branch block: wide QRS, terminal R' in V1, terminal S in I and V6."""
+def rbbb_criteria(m: Morphology, min_qrs_ms: float = 120.0,
+                  wide_s_ms: float = 40.0) -> dict[str, bool]:
+    """Right bundle branch block: wide QRS, terminal R' in V1, and in I and V6 an S wave
+    longer than the R wave or than ``wide_s_ms`` (module docstring)."""
     L = m.leads
     return {"qrs_duration": m.qrs_ms >= min_qrs_ms,
             "terminal_positive_V1": L["V1"].terminal > 0,
-            "terminal_negative_I_V6": L["I"].terminal < 0 and L["V6"].terminal < 0}
+            "wide_S_I_V6": all(L[n].s_ms > min(L[n].r_ms, wide_s_ms) for n in ("I", "V6"))}
 
 
 #: Criteria per activation pattern (patterns without textbook criteria are absent).
