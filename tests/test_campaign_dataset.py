@@ -168,6 +168,12 @@ def test_cli_writes_dataset_summary_and_figure(tmp_path):
     act = np.stack([_labels_short(point_activation(i))[0] for i in range(16)])
     assert summary["qrs_ms"]["max"] == pytest.approx((act.max(1) - act.min(1)).max(), abs=1e-4)
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    # the textbook criteria are tallied for the patterns that have them (not rv_apex and
+    # lv_lateral); the synthetic shards' ECGs are no beats, so few criteria are met
+    counts = summary["counts"]["pattern"]
+    assert set(summary["criteria"]) == {"normal", "lbbb", "rbbb"} & set(counts)
+    for pattern, tally in summary["criteria"].items():
+        assert tally["n"] == counts[pattern] and 0 <= tally["all_met"] <= tally["n"]
     with h5py.File(out, "r") as h5:
         assert h5.attrs["split_by"] == "anatomy"
         test_hearts = set(h5["params/anatomy"][()][h5["split/test"][()]])

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 from pipeline.io import atomic_path, write_json
+from pipeline.signals.criteria import CRITERIA, morphology
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,12 @@ def summarise(path: str | Path) -> dict[str, Any]:
     dict
         ``n``, ``n_samples``, ``dt_ms``, ``splits`` (sizes), ``counts`` (per categorical
         parameter), ``ranges`` (min/median/max/NaN count of every numeric parameter and
-        label), ``qrs_ms`` (per-sample spread of activation: max - min over the points)
-        and ``ecg_peak_to_peak_mV`` (per-sample largest lead amplitude).
+        label), ``qrs_ms`` (per-sample spread of activation: max - min over the points),
+        ``ecg_peak_to_peak_mV`` (per-sample largest lead amplitude) and ``criteria``: per
+        activation pattern that has textbook criteria
+        (:data:`pipeline.signals.criteria.CRITERIA`), how many of its samples' ECGs meet
+        each criterion and all of them, with their QRS duration and frontal axis (see
+        :func:`criteria_tally`).
     """
     with h5py.File(path, "r") as h5:
         n, _, t = h5["ecg"].shape
@@ -64,12 +69,66 @@ def summarise(path: str | Path) -> dict[str, Any]:
         ok = np.isfinite(act).any(axis=1)
         spread[ok] = np.nanmax(act[ok], axis=1) - np.nanmin(act[ok], axis=1)
         out["qrs_ms"] = _stats(spread)
+        patterns = _strings(h5["params/pattern"][()]) if "params/pattern" in h5 else [""] * n
+        tally = CriteriaTally(float(h5.attrs["dt_ms"]))
         p2p = np.empty(n)
         for start in range(0, n, 256):
             ecg = h5["ecg"][start:start + 256]
             p2p[start:start + len(ecg)] = (ecg.max(axis=2) - ecg.min(axis=2)).max(axis=1)
+            for k, beat in enumerate(ecg):
+                tally.add(patterns[start + k], beat)
         out["ecg_peak_to_peak_mV"] = _stats(p2p)
+        out["criteria"] = tally.result()
     return out
+
+
+class CriteriaTally:
+    """Counts, per activation pattern with textbook criteria, the samples whose ECG meets
+    each criterion and all of them (:mod:`pipeline.signals.criteria`), and collects their
+    QRS durations (ms) and frontal axes (deg). A beat the criteria cannot read (a flat or
+    non-finite ECG, for instance) is counted as ``unreadable``.
+
+    Parameters
+    ----------
+    dt_ms
+        Sampling interval of the ECGs (ms).
+    """
+
+    def __init__(self, dt_ms: float) -> None:
+        self.dt_ms = dt_ms
+        self._rows: dict[str, list[tuple[dict[str, bool], float, float]]] = {}
+        self._unreadable: Counter[str] = Counter()
+
+    def add(self, pattern: str, ecg: np.ndarray) -> None:
+        """One sample's ECG ``(12, T)`` mV; ignored for a pattern without criteria."""
+        if pattern not in CRITERIA:
+            return
+        self._rows.setdefault(pattern, [])
+        try:
+            if not np.isfinite(ecg).all():
+                raise ValueError("non-finite ECG")
+            m = morphology(np.asarray(ecg, dtype=np.float64), self.dt_ms)
+            found = CRITERIA[pattern](m)
+        except (ValueError, IndexError) as err:
+            log.debug("criteria: a %s beat is unreadable (%s)", pattern, err)
+            self._unreadable[pattern] += 1
+            return
+        self._rows[pattern].append((found, m.qrs_ms, m.frontal_axis_deg))
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        """Per pattern: ``n``, ``all_met``, ``met`` (per criterion), ``unreadable``,
+        ``qrs_ms`` and ``axis_deg`` (min/median/max)."""
+        out = {}
+        for pattern, rows in sorted(self._rows.items()):
+            names = list(rows[0][0]) if rows else []
+            out[pattern] = {
+                "n": len(rows) + self._unreadable[pattern],
+                "all_met": sum(all(found.values()) for found, _, _ in rows),
+                "met": {c: sum(found[c] for found, _, _ in rows) for c in names},
+                "unreadable": self._unreadable[pattern],
+                "qrs_ms": _stats(np.array([q for _, q, _ in rows], dtype=np.float64)),
+                "axis_deg": _stats(np.array([a for _, _, a in rows], dtype=np.float64))}
+        return out
 
 
 def plot_summary(path: str | Path, figure: str | Path) -> Path:
@@ -128,6 +187,9 @@ def write_summary(path: str | Path, summary_json: str | Path | None = None,
     summary = summarise(path)
     log.info("summary: %d samples, counts %s, splits %s", summary["n"], summary["counts"],
              summary["splits"])
+    for pattern, c in summary["criteria"].items():
+        log.info("textbook criteria, %s: %d of %d beats meet all (%s)", pattern, c["all_met"],
+                 c["n"], ", ".join(f"{k} {v}" for k, v in c["met"].items()))
     if summary_json:
         write_json(summary_json, summary)
     if figure:
