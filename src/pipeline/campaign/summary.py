@@ -45,7 +45,7 @@ def summarise(path: str | Path) -> dict[str, Any]:
         activation pattern that has textbook criteria
         (:data:`pipeline.signals.criteria.CRITERIA`), how many of its samples' ECGs meet
         each criterion and all of them, with their QRS duration and frontal axis (see
-        :func:`criteria_tally`).
+        :class:`CriteriaTally`).
     """
     with h5py.File(path, "r") as h5:
         n, _, t = h5["ecg"].shape
@@ -85,8 +85,8 @@ def summarise(path: str | Path) -> dict[str, Any]:
 class CriteriaTally:
     """Counts, per activation pattern with textbook criteria, the samples whose ECG meets
     each criterion and all of them (:mod:`pipeline.signals.criteria`), and collects their
-    QRS durations (ms) and frontal axes (deg). A beat the criteria cannot read (a flat or
-    non-finite ECG, for instance) is counted as ``unreadable``.
+    QRS durations (ms) and frontal axes (deg). A beat the criteria cannot read (a
+    non-finite ECG, or one whose reading fails) is counted as ``unreadable``.
 
     Parameters
     ----------
