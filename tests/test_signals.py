@@ -286,3 +286,35 @@ def test_a_qrs_that_runs_into_a_sloping_st_ends_at_the_valley() -> None:
     quietest = 120 + int(np.argmin(r))
     print(f.as_dict(), quietest)
     assert abs(f.qrs_end_ms - quietest) <= 2 and 140 <= f.qrs_end_ms <= 180, f.qrs_end_ms
+
+
+def test_a_qrs_does_not_end_after_the_t_wave() -> None:
+    """A wide QRS (10-160 ms) followed by a discordant T wave (peak 260 ms): S dips below
+    1.5 % of its peak for 11 ms after the QRS and again for 15 ms at the T wave's apex,
+    then stays quiet from 349 ms. The first quiet stretch lies after the T wave (the three
+    LBBB beats of the demo read 453-471 ms this way, with activation over by 158 ms), so
+    the QRS ends within MAX_QRS_MS of its onset: at the dip, where S is least before the
+    T wave."""
+    from pipeline.signals.features import MAX_QRS_MS, _quiet_end, beat_features, \
+        spatial_velocity
+
+    t = np.arange(500.0)
+    phase = np.clip((t - 10) / 150, 0.0, 1.0)
+    window = np.sin(np.pi * phase) ** 2
+    loop = [window * np.sin(2 * np.pi * phase), window * np.cos(np.pi * phase)]
+    a, b = np.linspace(-1.0, 1.5, 12)[:, None], np.linspace(0.8, -0.6, 12)[:, None]
+    twave = 0.1 * np.exp(-0.5 * ((t - 260) / 40) ** 2)
+    ecg = a * loop[0] + b * loop[1] - a * twave
+    s = spatial_velocity(ecg, 1.0, 5.0)
+    peak = int(np.argmax(s))
+    assert _quiet_end(s > 0.015 * s.max(), peak, 20) > 300           # after the T wave
+    f = beat_features(ecg, 1.0)
+    dip = peak + int(np.argmin(s[peak:200]))
+    print(f.as_dict(), dip)
+    assert abs(f.qrs_end_ms - dip) <= 5 and 150 <= f.qrs_end_ms <= 170, f.qrs_end_ms
+    assert 250 <= f.t_peak_ms <= 270 and f.t_lead in ("I", "V6")
+    # a QRS that has not ended by the limit is read as lasting the limit
+    slow = np.clip((t - 10) / 400, 0.0, 1.0)
+    wide = np.sin(np.pi * slow) ** 2 * np.sin(6 * np.pi * slow)
+    f = beat_features(np.linspace(-1.0, 1.0, 12)[:, None] * wide, 1.0)
+    assert f.qrs_duration_ms == pytest.approx(MAX_QRS_MS - 1, abs=1.0), f.qrs_duration_ms

@@ -5,11 +5,11 @@ The QRS complex is located on the *spatial velocity* of the 12 leads,
 average (a low-pass like an ECG machine's, which also removes the voxel-scale spikes of
 coarse grids): its onset is the first sample where S exceeds ``fraction`` of its maximum;
 its end is the first sample after the maximum from which S stays below that level for
-``quiet_ms`` (the isoelectric ST segment of a simulated beat), or, where S never stays
-that low (a sloping ST segment that runs into the T wave, as after a bundle-branch block
-when the QRS is small), the start of the quietest stretch before the T wave
-(:func:`_st_valley`). The fraction is 1.5 %: low enough to see slow, low-amplitude
-terminal forces as part of the QRS (the RV activated through the myocardium after a right
+``quiet_ms`` (the isoelectric ST segment of a simulated beat), or, where no such stretch
+starts within ``max_qrs_ms`` of the onset (a sloping ST segment that runs into the T wave,
+as after a bundle-branch block), the start of the quietest stretch before the T wave
+(:func:`_st_valley`). The fraction is 1.5 %: low enough to see slow, low-amplitude terminal
+forces as part of the QRS (the RV activated through the myocardium after a right
 bundle branch block: 1-2.5 % of the peak velocity on the 2 mm LLNL heart, where 3 % cut
 that QRS at 68 ms of 153 ms of activation), and still above the drift of the ST segment
 (0.4-0.9 %, measured on the same beats; docs/monodomain.md, "Textbook criteria"). The T
@@ -28,6 +28,16 @@ from scipy.ndimage import uniform_filter1d
 from pipeline.signals.leads import LEAD_NAMES
 
 log = logging.getLogger(__name__)
+
+#: The longest QRS the rule will read (ms): the first quiet stretch must start within this
+#: long of the onset. Where the ST segment runs into a discordant T wave (a bundle-branch
+#: block), the spatial velocity can dip below the threshold for less than ``quiet_ms`` and
+#: then stay above it through the T wave, so the first quiet stretch is the one after the
+#: T wave (453-471 ms in three LBBB beats of the demo, whose last activation is at
+#: 143-158 ms). Clinically, a QRS over 200 ms is implausible (:mod:`pipeline.clinical`
+#: warns there). A slower simulated beat is read as lasting the limit
+#: (docs/monodomain.md, "Session 14").
+MAX_QRS_MS = 250.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ def spatial_velocity(ecg: np.ndarray, dt_ms: float, smooth_ms: float = 0.0) -> n
 
 def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.015,
                   quiet_ms: float = 20.0, t_gap_ms: float = 60.0, smooth_ms: float = 5.0,
-                  lead_names: tuple[str, ...] = LEAD_NAMES) -> BeatFeatures:
+                  lead_names: tuple[str, ...] = LEAD_NAMES,
+                  max_qrs_ms: float = MAX_QRS_MS) -> BeatFeatures:
     """QRS onset, end, duration and amplitude, and the T wave of a beat.
 
     Parameters
@@ -83,6 +94,9 @@ def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.015,
         Width of the moving average applied before differentiating (ms).
     lead_names
         Names of the rows.
+    max_qrs_ms
+        The QRS ends within this long of its onset (ms): a quiet stretch that starts later
+        lies after the T wave.
     """
     ecg = np.asarray(ecg, dtype=np.float64)
     n_t = ecg.shape[1]
@@ -92,9 +106,10 @@ def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.015,
     onset = int(np.argmax(above))
     peak = int(np.argmax(s))
     quiet = max(1, int(round(quiet_ms / dt_ms)))
-    end = _quiet_end(above, peak, quiet)
+    limit = min(n_t, onset + int(round(max_qrs_ms / dt_ms)))
+    end = _quiet_end(above[:limit + quiet - 1], peak, quiet)
     if end is None:
-        end = _st_valley(s, peak, quiet)
+        end = _st_valley(s, peak, quiet, limit)
     window = ecg[:, onset:end + 1]
     p2p = window.max(axis=1) - window.min(axis=1)
     qrs_lead = int(np.argmax(p2p))
@@ -126,23 +141,25 @@ def _quiet_end(above: np.ndarray, peak: int, quiet: int) -> int | None:
     return None
 
 
-def _st_valley(s: np.ndarray, peak: int, quiet: int, decayed: float = 0.1) -> int:
-    """The QRS end where S never goes quiet: the quietest ``quiet`` samples after the QRS.
+def _st_valley(s: np.ndarray, peak: int, quiet: int, limit: int,
+               decayed: float = 0.1) -> int:
+    """The QRS end where S does not go quiet in time: the quietest stretch after the QRS.
 
     The quiet rule asks that the largest S over the next ``quiet`` samples,
-    ``R(i) = max S[i:i + quiet]``, fall below the level. Where it never does (an ST segment
-    that slopes into the T wave), the end is the first local minimum of R once the QRS is
-    mostly over (R below ``decayed`` of the peak S): the start of the flattest stretch
-    before the T wave. R, a running maximum, ignores wiggles shorter than ``quiet``, and the
-    first minimum comes before the T wave's own quiet peak. The last sample if S never
-    decays that far.
+    ``R(i) = max S[i:i + quiet]``, fall below the level. Where it does not before ``limit``
+    (an ST segment that slopes into the T wave), the end is the first local minimum of R
+    in ``[peak, limit)`` once the QRS is mostly over (R below ``decayed`` of the peak S):
+    the start of the flattest stretch before the T wave. R, a running maximum, ignores
+    wiggles shorter than ``quiet``, and the first minimum comes before the T wave's own
+    quiet peak. ``limit - 1`` if S does not decay that far before ``limit`` (a QRS at
+    least as long as the limit allows).
     """
     if s.size <= quiet:
         return s.size - 1
-    r = np.lib.stride_tricks.sliding_window_view(s, quiet).max(axis=1)
+    r = np.lib.stride_tricks.sliding_window_view(s, quiet).max(axis=1)[:limit]
     low = np.flatnonzero(r[peak:] < decayed * s.max())
     if low.size == 0:
-        return s.size - 1
+        return limit - 1
     start = peak + int(low[0])
     rises = np.flatnonzero(np.diff(r[start:]) > 0)
-    return start + int(rises[0]) if rises.size else s.size - 1
+    return start + int(rises[0]) if rises.size else limit - 1
