@@ -260,7 +260,7 @@ def test_beat_features_on_synthetic_beat() -> None:
     assert 8 <= f.qrs_onset_ms <= 20 and 80 <= f.qrs_end_ms <= 92
     assert f.t_lead == "I" and abs(f.t_peak_ms - 300) <= 1
     np.testing.assert_allclose(f.t_amplitude_mV, 0.4, rtol=0.05)
-    assert f.qrs_amplitude_lead == "V6"
+    assert f.qrs_amplitude_lead == "V6" and f.qrs_end_by == "quiet"
 
 
 def test_a_qrs_that_runs_into_a_sloping_st_ends_at_the_valley() -> None:
@@ -312,9 +312,11 @@ def test_a_qrs_does_not_end_after_the_t_wave() -> None:
     dip = peak + int(np.argmin(s[peak:200]))
     print(f.as_dict(), dip)
     assert abs(f.qrs_end_ms - dip) <= 5 and 150 <= f.qrs_end_ms <= 170, f.qrs_end_ms
+    assert f.qrs_end_by == "valley"
     assert 250 <= f.t_peak_ms <= 270 and f.t_lead in ("I", "V6")
     # a QRS that has not ended by the limit is read as lasting the limit
     slow = np.clip((t - 10) / 400, 0.0, 1.0)
     wide = np.sin(np.pi * slow) ** 2 * np.sin(6 * np.pi * slow)
     f = beat_features(np.linspace(-1.0, 1.0, 12)[:, None] * wide, 1.0)
     assert f.qrs_duration_ms == pytest.approx(MAX_QRS_MS - 1, abs=1.0), f.qrs_duration_ms
+    assert f.qrs_end_by == "limit"

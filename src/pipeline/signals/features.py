@@ -53,6 +53,7 @@ class BeatFeatures:
     t_amplitude_mV: float          # signed, relative to the ST level, in the lead below
     t_lead: str
     max_abs_mV: float              # over all leads and samples
+    qrs_end_by: str = "quiet"      # the rule that ended the QRS: quiet, valley or limit
 
     def as_dict(self) -> dict[str, float | str]:
         """The figures as a plain mapping (for JSON and logs)."""
@@ -96,7 +97,8 @@ def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.015,
         Names of the rows.
     max_qrs_ms
         The QRS ends within this long of its onset (ms): a quiet stretch that starts later
-        lies after the T wave.
+        lies after the T wave. A QRS that has not ended by then is read as lasting this long
+        (``qrs_end_by == "limit"``).
     """
     ecg = np.asarray(ecg, dtype=np.float64)
     n_t = ecg.shape[1]
@@ -106,10 +108,11 @@ def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.015,
     onset = int(np.argmax(above))
     peak = int(np.argmax(s))
     quiet = max(1, int(round(quiet_ms / dt_ms)))
-    limit = min(n_t, onset + int(round(max_qrs_ms / dt_ms)))
-    end = _quiet_end(above[:limit + quiet - 1], peak, quiet)
+    limit = int(min(n_t, onset + round(min(max_qrs_ms / dt_ms, n_t))))
+    end, end_by = _quiet_end(above[:limit + quiet - 1], peak, quiet), "quiet"
     if end is None:
         end = _st_valley(s, peak, quiet, limit)
+        end_by = "limit" if end == limit - 1 and limit < n_t else "valley"
     window = ecg[:, onset:end + 1]
     p2p = window.max(axis=1) - window.min(axis=1)
     qrs_lead = int(np.argmax(p2p))
@@ -128,7 +131,7 @@ def beat_features(ecg: np.ndarray, dt_ms: float, fraction: float = 0.015,
                         qrs_amplitude_mV=float(p2p[qrs_lead]),
                         qrs_amplitude_lead=lead_names[qrs_lead], t_peak_ms=t_peak,
                         t_amplitude_mV=t_amp, t_lead=t_lead,
-                        max_abs_mV=float(np.abs(ecg).max()))
+                        max_abs_mV=float(np.abs(ecg).max()), qrs_end_by=end_by)
 
 
 def _quiet_end(above: np.ndarray, peak: int, quiet: int) -> int | None:
