@@ -291,8 +291,8 @@ def test_a_qrs_that_runs_into_a_sloping_st_ends_at_the_valley() -> None:
 def test_a_qrs_does_not_end_after_the_t_wave() -> None:
     """A wide QRS (10-160 ms) followed by a discordant T wave (peak 260 ms): S dips below
     1.5 % of its peak for 11 ms after the QRS and again for 15 ms at the T wave's apex,
-    then stays quiet from 349 ms. The first quiet stretch lies after the T wave (the three
-    LBBB beats of the demo read 453-471 ms this way, with activation over by 158 ms), so
+    then stays quiet from 349 ms. The first quiet stretch lies after the T wave (seven
+    LBBB beats of the demo read 450-475 ms this way, with activation over by 160 ms), so
     the QRS ends within MAX_QRS_MS of its onset: at the dip, where S is least before the
     T wave."""
     from pipeline.signals.features import MAX_QRS_MS, _quiet_end, beat_features, \

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 #: long of the onset. Where the ST segment runs into a discordant T wave (a bundle-branch
 #: block), the spatial velocity can dip below the threshold for less than ``quiet_ms`` and
 #: then stay above it through the T wave, so the first quiet stretch is the one after the
-#: T wave (453-471 ms in three LBBB beats of the demo, whose last activation is at
-#: 143-158 ms). Clinically, a QRS over 200 ms is implausible (:mod:`pipeline.clinical`
+#: T wave (450-475 ms in seven LBBB beats of the demo, whose last activation is at
+#: 135-160 ms). Clinically, a QRS over 200 ms is implausible (:mod:`pipeline.clinical`
 #: warns there). A slower simulated beat is read as lasting the limit
 #: (docs/monodomain.md, "Session 14").
 MAX_QRS_MS = 250.0
