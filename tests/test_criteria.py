@@ -53,6 +53,7 @@ def test_a_normal_beat_meets_every_normal_criterion_and_no_block():
     ({"V1": [(35, 6, 1.2), (58, 10, -0.3)]}, "rS_in_V1"),
     ({"I": [(50, 10, -1.0)]}, "positive_qrs_I_II_V5_V6"),
     ({"V5": [(50, 10, 4.5), (75, 6, -0.3)]}, "precordial_amplitude"),
+    ({"aVF": [(50, 10, -0.9)]}, "normal_axis"),   # I +0.8, aVF -0.9 mV: -52 deg
 ])
 def test_each_broken_normal_criterion_is_caught(change, failed):
     found = normal_criteria(morphology(_beat({**NORMAL_QRS, **change}, UPRIGHT_T), DT))

@@ -75,7 +75,11 @@ def test_fast_layers_and_batch_problem(heart):
     anatomy, prep = heart
     fl, fr = prep.fast["fast_lv"], prep.fast["fast_rv"]
     assert fl.any() and fr.any() and not (fl & fr).any()
-    assert prep.coords.apicobasal[fl | fr].max() < 0.85
+    # the free walls' layer stops at apicobasal 0.85, the septum's at 0.95 (the bundle
+    # branches run down both septal faces; the posterobasal LV and basal RV end the beat)
+    ab, septum = prep.coords.apicobasal, prep.coords.region == 3
+    assert ab[(fl | fr) & ~septum].max() < 0.85
+    assert 0.85 <= ab[(fl | fr) & septum].max() < 0.95
     specs = [SimParams.from_row({"sim_id": i, "pattern": p, "sigma_l": 0.2, "sigma_t": 0.05,
                                       "sigma_fast_endo": 0.9, "gkr_scale": g, "seed": i})
              for i, (p, g) in enumerate([("normal", 1.0), ("lbbb", 0.5)])]

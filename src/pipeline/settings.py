@@ -104,7 +104,8 @@ class SimulateSettings:
     repol_threshold_mV: float
     gks_scale_apex: float
     gks_scale_base: float
-    ecg_fast_layer_source: str = "tissue"
+    ecg_fast_layer_source: str = "myocardium"
+    fast_endo_septal_max_apicobasal: float = 0.95
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> SimulateSettings:

@@ -44,12 +44,15 @@ class PreparedAnatomy:
 
 
 def prepare_anatomy(anatomy: Any, *, fast_depth_mm: float = 1.0,
-                    fast_max_apicobasal: float = 0.85, diffusion: bool = True) -> PreparedAnatomy:
+                    fast_max_apicobasal: float = 0.85,
+                    fast_septal_max_apicobasal: float = 0.95,
+                    diffusion: bool = True) -> PreparedAnatomy:
     """Coordinates, fast layers and diffusion parts of an anatomy (``Anatomy`` record);
     ``diffusion=False`` leaves the parts out (``parts`` None: an eikonal-only grid)."""
     grid = Grid(origin=anatomy.origin, spacing=anatomy.spacing, mask=np.asarray(anatomy.mask))
     coords = TissueCoords.from_anatomy(anatomy)
-    fast = fast_layers(coords, depth_mm=fast_depth_mm, max_apicobasal=fast_max_apicobasal)
+    fast = fast_layers(coords, depth_mm=fast_depth_mm, max_apicobasal=fast_max_apicobasal,
+                       septal_max_apicobasal=fast_septal_max_apicobasal)
     fibre = np.moveaxis(np.asarray(anatomy.fibre), 0, -1)[grid.mask]
     parts = assemble_parts(grid.mask, grid.spacing, fibre, fast) if diffusion else None
     celltype = np.asarray(anatomy.celltype)[grid.mask]
@@ -178,7 +181,8 @@ def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimParams],
                           initial_states: InitialStates | None = None) -> MonodomainProblem:
     """:func:`build_problem` with the simulate stage's settings.
 
-    The fast-layer settings (``fast_endo_depth_mm``, ``fast_endo_max_apicobasal``) act in
+    The fast-layer settings (``fast_endo_depth_mm``, ``fast_endo_max_apicobasal``,
+    ``fast_endo_septal_max_apicobasal``) act in
     :func:`prepare_anatomy`; pass the same settings there.
     """
     return build_problem(prepared, specs, dt_ms=settings.dt_ms,

@@ -146,13 +146,25 @@ class TissueCoords:
 
 
 def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
-                max_apicobasal: float = 0.85) -> dict[str, np.ndarray]:
+                max_apicobasal: float = 0.85,
+                septal_max_apicobasal: float = 0.95) -> dict[str, np.ndarray]:
     """The fast subendocardial layers ``fast_lv`` and ``fast_rv`` (bool (n,) each).
 
     A voxel is in the layer if its centre lies within ``depth_mm`` of the centre of an
     endocardial surface voxel (so the surface voxels always are), on the endocardial half
-    of the wall, below ``max_apicobasal``. The depth is a length, not a wall fraction, so
-    the layer is as thick at 2 mm as at 0.5 mm wherever the grid can resolve it.
+    of the wall, below ``max_apicobasal`` on the free walls and below
+    ``septal_max_apicobasal`` on the septum (``region`` 3, both faces). The depth is a
+    length, not a wall fraction, so the layer is as thick at 2 mm as at 0.5 mm wherever
+    the grid can resolve it.
+
+    The septum's reach is higher because the bundle branches run down both septal faces
+    from the septal crest, and the regions a normal beat reaches last are the posterobasal
+    LV free wall and the basal RV (Durrer et al. 1970; Wyndham et al., Circulation
+    59:161, 1979, latest epicardial activation basal in all 11 patients; Ramanathan et al.
+    2006), not the basal septum. Left to fill from below, the basal septum of the
+    parametric shells was the last tissue to activate and turned their frontal axis
+    superior (-63 to -91 deg with the myocardial ECG source; docs/monodomain.md,
+    "Session 15").
 
     Raises
     ------
@@ -174,7 +186,8 @@ def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
         raise InputError("the anatomy has no endocardial surface voxel for the fast layer")
     dist, _ = cKDTree(coords.xyz[endo]).query(coords.xyz, distance_upper_bound=depth_mm + 1e-6)
     inner = (dist <= depth_mm + 1e-6) & (coords.transmural < 0.5)
-    inner &= coords.apicobasal < max_apicobasal
+    reach = np.where(coords.region == 3, septal_max_apicobasal, max_apicobasal)
+    inner &= coords.apicobasal < reach
     lv = (coords.region == 1) | ((coords.region == 3) & (coords.ventricle < 0))
     return {"fast_lv": inner & lv, "fast_rv": inner & ~lv}
 

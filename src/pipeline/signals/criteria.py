@@ -18,7 +18,7 @@ a clinician reads it:
 * ``T`` = the ST-T deflection of largest magnitude after the QRS, relative to the ST level
   (:func:`beat_features` convention), signed;
 * the frontal QRS axis (:attr:`Morphology.frontal_axis_deg`) from the net QRS of I and
-  aVF, reported beside the criteria (not one of them).
+  aVF; a criterion of the normal beat only.
 
 Criteria (each a named boolean; thresholds in the functions' arguments):
 
@@ -26,7 +26,11 @@ Criteria (each a named boolean; thresholds in the functions' arguments):
   recommendations, part II): QRS 80-110 ms; rS in V1 (|S| > R); R-wave progression
   (R/S rises from V1 to V6, R/S > 1 in V5 and V6); dominant positive QRS and upright T
   in I, II, V5, V6; peak-to-peak QRS amplitude 0.5-2.5 mV in the limb leads and at most
-  3.5 mV in the precordial leads.
+  3.5 mV in the precordial leads; a frontal axis from -30 to +90 deg (AHA/ACCF/HRS 2009,
+  part II: left axis deviation below -30 deg). "Positive QRS in I and II" implies that
+  axis only when the leads' nets are consistent; a net of +0.01 mV in II beside a
+  negative aVF is not (since 2026-12-02; the shells' beats with a -46 to -59 deg axis
+  passed the other criteria).
 * **LBBB** (AHA/ACCF/HRS 2009): QRS >= 120 ms; V1 dominantly negative (QS or rS); I and
   V6 dominantly positive (broad R).
 * **RBBB** (AHA/ACCF/HRS 2009, Surawicz et al., Circulation 119:e235, criteria 1-3): QRS
@@ -207,7 +211,8 @@ def morphology(ecg: np.ndarray, dt_ms: float, terminal_fraction: float = 0.2,
 
 def normal_criteria(m: Morphology, qrs_ms: tuple[float, float] = (80.0, 110.0),
                     limb_mV: tuple[float, float] = (0.5, 2.5),
-                    precordial_max_mV: float = 3.5) -> dict[str, bool]:
+                    precordial_max_mV: float = 3.5,
+                    axis_deg: tuple[float, float] = (-30.0, 90.0)) -> dict[str, bool]:
     """The textbook criteria of a normal beat (module docstring), by name."""
     L = m.leads
     ratios = [L[v].rs_ratio for v in PRECORDIAL]
@@ -221,6 +226,7 @@ def normal_criteria(m: Morphology, qrs_ms: tuple[float, float] = (80.0, 110.0),
         "upright_t_I_II_V5_V6": all(L[n].t > 0 for n in ("I", "II", "V5", "V6")),
         "limb_amplitude": limb_mV[0] <= limb_p2p <= limb_mV[1],
         "precordial_amplitude": max(L[n].p2p for n in PRECORDIAL) <= precordial_max_mV,
+        "normal_axis": axis_deg[0] <= m.frontal_axis_deg <= axis_deg[1],
     }
 
 

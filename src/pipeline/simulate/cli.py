@@ -179,7 +179,8 @@ def _register_convergence(bench: Any) -> None:
     c.add_argument("--no-eikonal-curvature", action="store_true",
                    help="reaction-eikonal runs without the curvature correction "
                         "(simulate.eikonal_curvature: false)")
-    c.add_argument("--ecg-fast-layer-source", default="tissue", choices=["tissue", "myocardium"],
+    c.add_argument("--ecg-fast-layer-source", default="myocardium",
+                   choices=["tissue", "myocardium"],
                    help="the fast layers' conductivity in every run's ECG source "
                         "(simulate.ecg_fast_layer_source)")
     c.add_argument("--json", default=None, metavar="OUT")

@@ -70,7 +70,9 @@ class ShardSolver:
         self.device = pick_device(run.device)
         self.dtype = run.torch_dtype()
         self.prepared = prepare_anatomy(anatomy, fast_depth_mm=settings.fast_endo_depth_mm,
-                                        fast_max_apicobasal=settings.fast_endo_max_apicobasal)
+                                        fast_max_apicobasal=settings.fast_endo_max_apicobasal,
+                                        fast_septal_max_apicobasal=(
+                                            settings.fast_endo_septal_max_apicobasal))
         self.initial_states = initial_states_from_table(cells)
         self.spacing = np.asarray(anatomy.spacing, dtype=np.float64)
         self.calibration: dict[str, Any] | None = None
@@ -102,7 +104,8 @@ class ShardSolver:
         s = self.settings
         self.eikonal_prepared = self.prepared if fine is None else prepare_anatomy(
             fine, fast_depth_mm=s.fast_endo_depth_mm,
-            fast_max_apicobasal=s.fast_endo_max_apicobasal, diffusion=False)
+            fast_max_apicobasal=s.fast_endo_max_apicobasal,
+            fast_septal_max_apicobasal=s.fast_endo_septal_max_apicobasal, diffusion=False)
         grid = self.eikonal_prepared.grid
         self.eikonal = EikonalSolver(grid.mask, grid.spacing, self.eikonal_prepared.fibre,
                                      device=self.device, dtype=self.dtype,
