@@ -2,16 +2,17 @@
 demo's parametric hearts and the LLNL mesh at 2 mm (R-E+, the study's fixed parameters,
 400 ms), for each ECG source setting of the fast layers (``simulate.ecg_fast_layer_source``)
 and, optionally, several basal extents of the fast layer
-(``simulate.fast_endo_max_apicobasal``, ``simulate.fast_endo_septal_max_apicobasal``).
+(``simulate.fast_endo_max_apicobasal``, ``simulate.fast_endo_septal_max_apicobasal``) and
+limb-electrode distances (``anatomy.limb_electrode_radius_mm``).
 
 Prints one row per beat: QRS duration, net QRS (R + S) in I, II, aVF, V1, V5, V6, the
 terminal wave in I, V1, V6, the T wave in I, II, V5, V6, limb and precordial peak to peak,
 the R and S wave durations in I and V6, and the criteria missed. Measured figures:
-docs/monodomain.md, "Session 11" to "Session 15".
+docs/monodomain.md, "Session 11" to "Session 16".
 
     python benchmarks/textbook_criteria.py --hearts 0 1 2 3 llnl --patterns normal \
         --sources tissue myocardium --max-apicobasal 0.85 --septal-max-apicobasal 0.85 0.95 \
-        [--json out.json]
+        [--electrode-radius 100] [--limb-radius none torso 1000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -36,19 +37,24 @@ T_LEADS = ("I", "II", "V5", "V6")
 LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
 
 
-def anatomy_for(heart: str, dx: float):
-    """Parametric heart ``int(heart)`` of config.yaml's seed, or the LLNL mesh (``llnl``)."""
+def anatomy_for(heart: str, dx: float, electrode_radius: float = 100.0,
+                limb_radius: float | str | None = None):
+    """Parametric heart ``int(heart)`` of config.yaml's seed, or the LLNL mesh (``llnl``),
+    with the electrodes ``electrode_radius`` mm from its centre (the limb electrodes at
+    ``limb_radius``: ``anatomy.limb_electrode_radius_mm``)."""
     from pipeline.anatomy.build import build_mesh, build_parametric
     from pipeline.config import resolve
 
-    cfg = resolve({"anatomy": {"resolution_mm": dx}})["anatomy"]
+    cfg = resolve({"anatomy": {"resolution_mm": dx, "electrode_radius_mm": electrode_radius,
+                               "limb_electrode_radius_mm": limb_radius}})["anatomy"]
     if heart == "llnl":
         return build_mesh(MESH, cfg, name="llnl")[0]
     return build_parametric(int(heart), SEED, cfg)[0]
 
 
 def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: float,
-              dx: float, septal_max_apicobasal: float = 0.95) -> list[dict]:
+              dx: float, septal_max_apicobasal: float = 0.95, electrode_radius: float = 100.0,
+              limb_radius: float | str | None = None) -> list[dict]:
     """The beats of ``patterns`` on one heart; each beat's morphology and criteria."""
     from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.convergence import simulate_fixed, write_fixed_inputs
@@ -60,7 +66,8 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
                       threads=2)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        data = simulate_fixed(write_fixed_inputs(Path(tmp), anatomy_for(heart, dx)),
+        anatomy = anatomy_for(heart, dx, electrode_radius, limb_radius)
+        data = simulate_fixed(write_fixed_inputs(Path(tmp), anatomy),
                               "reaction_eikonal", patterns, settings, run)
     wall = round(time.perf_counter() - t0, 1)
     rows = []
@@ -72,6 +79,7 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
             "heart": heart if heart == "llnl" else f"param{int(heart):03d}",
             "pattern": pattern, "source": source, "max_apicobasal": max_apicobasal,
             "septal_max_apicobasal": septal_max_apicobasal,
+            "electrode_radius_mm": electrode_radius, "limb_electrode_radius_mm": limb_radius,
             "qrs_ms": m.qrs_ms, "axis_deg": round(m.frontal_axis_deg, 1),
             "net_mV": {n: round(L[n].net, 3) for n in NET},
             "terminal_mV": {n: round(L[n].terminal, 3) for n in TERMINAL},
@@ -88,11 +96,18 @@ def _line(r: dict) -> str:
         return " ".join(f"{n} {v:+.2f}" for n, v in d.items())
     waves = " ".join(f"{n} {a:.0f}/{b:.0f}" for n, (a, b) in r["r_s_ms"].items())
     return (f"{r['heart']} {r['pattern']:6s} {r['source']:10s} top {r['max_apicobasal']:.2f} "
-            f"septum {r['septal_max_apicobasal']:.2f}: QRS {r['qrs_ms']:.0f} ms, "
+            f"septum {r['septal_max_apicobasal']:.2f} electrodes {r['electrode_radius_mm']:g}"
+            f"/{r['limb_electrode_radius_mm'] or r['electrode_radius_mm']} mm: "
+            f"QRS {r['qrs_ms']:.0f} ms, "
             f"axis {r['axis_deg']:+.0f} deg; net {fmt(r['net_mV'])}; "
             f"terminal {fmt(r['terminal_mV'])}; R/S ms {waves}; T {fmt(r['t_mV'])}; "
             f"limb {r['limb_p2p_mV']:.2f} precordial {r['precordial_p2p_mV']:.2f} mV; "
             f"missed {r['missed'] or '-'}")
+
+
+def _limb(text: str) -> float | str | None:
+    """``--limb-radius`` values: a distance in mm, 'torso', or 'none'."""
+    return None if text == "none" else text if text == "torso" else float(text)
 
 
 def main() -> None:
@@ -107,6 +122,11 @@ def main() -> None:
     ap.add_argument("--septal-max-apicobasal", type=float, nargs="+", default=[0.95],
                     help="simulate.fast_endo_septal_max_apicobasal")
     ap.add_argument("--dx", type=float, default=2.0, help="voxel size (mm)")
+    ap.add_argument("--electrode-radius", type=float, default=100.0,
+                    help="anatomy.electrode_radius_mm (DESIGN.md section 5: 100)")
+    ap.add_argument("--limb-radius", nargs="+", default=[None], type=_limb,
+                    help="anatomy.limb_electrode_radius_mm: mm, 'torso' or 'none' (the "
+                         "electrode radius); several values run each")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args()
     if "llnl" in args.hearts and not MESH.exists():
@@ -115,8 +135,9 @@ def main() -> None:
     for source in args.sources:
         for top in args.max_apicobasal:
             for septal in args.septal_max_apicobasal:
-                for heart in args.hearts:
-                    for r in run_heart(heart, args.patterns, source, top, args.dx, septal):
+                for limb, heart in ((lr, h) for lr in args.limb_radius for h in args.hearts):
+                    for r in run_heart(heart, args.patterns, source, top, args.dx, septal,
+                                       args.electrode_radius, limb):
                         rows.append(r)
                         print(_line(r), flush=True)
     if args.json:

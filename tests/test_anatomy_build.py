@@ -10,7 +10,7 @@ from scipy import stats
 
 from pipeline.anatomy.build import assemble
 from pipeline.anatomy.coords import LV_FREE, RV_FREE, SEPTUM
-from pipeline.anatomy.electrodes import ELECTRODE_NAMES
+from pipeline.anatomy.electrodes import ELECTRODE_NAMES, electrode_radii, place_electrodes
 from pipeline.anatomy.fibres import bislerp, gradient, neighbours, to_matrix, to_quaternion
 from pipeline.anatomy.grid import EPI, LV_ENDO, RV_ENDO, Grid, boundary_faces
 from pipeline.anatomy.laplace import solve, tissue_graph
@@ -256,6 +256,23 @@ def test_electrodes(built):
     assert (np.diff(sep) < 0).all() and sep[0] > 0 > sep[-1]
     apex = -c.frame.long_axis
     assert d[2] @ apex > 0.5 > d[0] @ apex  # LL toward the apex, RA away
+
+
+def test_limb_electrodes_at_their_torso_distances(built):
+    """anatomy.limb_electrode_radius_mm: 'torso' moves RA, LA, LL, RL out along their own
+    directions to their body-frame sites' distances; V1-V6 stay at 100 mm."""
+    _, a, c = built
+    moved = place_electrodes(c.frame, 100.0, "torso")
+    r = np.linalg.norm(moved - c.frame.centre, axis=1)
+    np.testing.assert_allclose(r[:4], [259.4, 222.0, 380.7, 397.6], atol=0.1)
+    np.testing.assert_allclose(moved[4:], a.electrode_xyz[4:], atol=1e-9)
+    d = (moved - c.frame.centre) / r[:, None]
+    np.testing.assert_allclose(d, (a.electrode_xyz - c.frame.centre) / 100.0, atol=1e-12)
+    np.testing.assert_allclose(electrode_radii(100.0, 300.0), [300.0] * 4 + [100.0] * 6)
+    np.testing.assert_allclose(electrode_radii(80.0, None), 80.0)
+    for bad in ("far", 0.0, -5.0):
+        with pytest.raises(ValueError, match="limb_electrode_radius_mm"):
+            electrode_radii(100.0, bad)
 
 
 def test_a_tissue_field_sampled_between_voxel_centres():

@@ -51,6 +51,10 @@ def test_defaults_validate_and_fill_every_section():
         ({"anatomy": {"voxels": 3}}, "anatomy", "'voxels' was unexpected"),
         ({"cells": {"celltypes": ["purkinje"]}}, "cells.celltypes.0", "is not one of"),
         ({"seed": -1}, "seed", "minimum"),
+        ({"anatomy": {"limb_electrode_radius_mm": "far"}}, "anatomy.limb_electrode_radius_mm",
+         "'far' is not one of: a number > 0, 'torso', null"),
+        ({"anatomy": {"limb_electrode_radius_mm": 0}}, "anatomy.limb_electrode_radius_mm",
+         "0 is not one of: a number > 0"),
     ],
 )
 def test_bad_config_names_the_key(bad, path, words):

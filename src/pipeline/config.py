@@ -1,7 +1,8 @@
 """The workflow's configuration schema, used by the CLI as Snakemake uses it.
 
 The schema (``pipeline/schemas/config.schema.yaml``, package data, JSON Schema draft
-2020-12; ``workflow/schemas/config.schema.yaml`` is a link to it) holds every key's default. :func:`resolve` validates a (partial) config and fills defaults,
+2020-12; ``workflow/schemas/config.schema.yaml`` is a link to it) holds every key's
+default. :func:`resolve` validates a (partial) config and fills defaults,
 raising :class:`~pipeline.errors.InputError` with the dotted path of the offending key.
 """
 
@@ -49,6 +50,19 @@ def _fill_defaults(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> 
     return value
 
 
+def _describe(schema: dict[str, Any]) -> str:
+    """A short reading of one alternative of a ``oneOf`` (e.g. "a number > 0", "'torso'")."""
+    if "enum" in schema:
+        return " or ".join(repr(v) for v in schema["enum"])
+    kind = schema.get("type", "any value")
+    text = "null" if kind == "null" else f"a {kind}" if isinstance(kind, str) else " or ".join(kind)
+    for key, op in (("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"),
+                    ("maximum", "<=")):
+        if key in schema:
+            text += f" {op} {schema[key]}"
+    return text
+
+
 def resolve(config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate ``config`` against the schema and return a copy with every default set.
 
@@ -65,7 +79,11 @@ def resolve(config: dict[str, Any] | None = None) -> dict[str, Any]:
         lines = []
         for err in errors:
             path = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-            lines.append(f"config key '{path}': {err.message}")
+            message = err.message
+            if err.validator in ("oneOf", "anyOf"):
+                message = (f"{err.instance!r} is not one of: "
+                           + ", ".join(_describe(sub) for sub in err.validator_value))
+            lines.append(f"config key '{path}': {message}")
         raise InputError("invalid configuration:\n  " + "\n  ".join(lines))
     return value
 

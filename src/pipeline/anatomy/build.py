@@ -72,7 +72,8 @@ def assemble(heart: VoxelHeart, settings: Mapping[str, Any]) -> tuple[Anatomy, C
     times["fibres"] = time.perf_counter() - t
     t = time.perf_counter()
     points = place_points(heart, graph, coords)
-    electrodes = place_electrodes(coords.frame, settings["electrode_radius_mm"])
+    electrodes = place_electrodes(coords.frame, settings["electrode_radius_mm"],
+                                  settings.get("limb_electrode_radius_mm"))
     times["points"] = time.perf_counter() - t
     ct = settings["celltype"]
     mask = heart.mask

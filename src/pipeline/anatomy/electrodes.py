@@ -12,6 +12,13 @@ long axis (base -> apex) pointing left, anterior and inferior.
 Each heart is posed in that body frame by the rotation taking its own axes (LV long axis
 apex -> base, septal direction LV -> RV, anterior = long x septal) to the body-frame
 axes below, and each electrode is put at ``centre + radius * R^T direction``.
+
+The contract puts all ten 100 mm from the centre. The precordial sites lie 94-150 mm from
+the body-frame heart centre, so for them 100 mm is close to a patient's geometry; the limb
+sites lie 222-381 mm away, and at 100 mm RA and LA sit in the near field of the base.
+Wilson's terminal, built from them, then carries that near field into every precordial
+lead. ``limb_radius_mm="torso"`` puts RA, LA, LL, RL at their own body-frame distances
+instead (docs/monodomain.md, "Session 16: the limb electrodes' near field").
 """
 
 from __future__ import annotations
@@ -58,7 +65,50 @@ def pose(frame: Frame) -> np.ndarray:
     return body @ heart.T
 
 
-def place_electrodes(frame: Frame, radius_mm: float = 100.0) -> np.ndarray:
-    """Electrode positions (10, 3) mm in the heart's frame, ``radius_mm`` from its centre."""
+#: Indices of the limb electrodes RA, LA, LL, RL in ``BODY_SITES``.
+LIMB = slice(0, 4)
+
+
+def torso_distances() -> np.ndarray:
+    """Distances (10,) mm of the body-frame electrode sites from the body-frame heart centre."""
+    return np.linalg.norm(BODY_SITES - BODY_HEART_CENTRE, axis=1)
+
+
+def electrode_radii(radius_mm: float = 100.0,
+                    limb_radius_mm: float | str | None = None) -> np.ndarray:
+    """Distance (10,) mm of each electrode from the heart's centre.
+
+    Parameters
+    ----------
+    radius_mm
+        Distance of every electrode (DESIGN.md section 5: 100 mm).
+    limb_radius_mm
+        Distance of RA, LA, LL and RL instead: a number (mm), ``"torso"`` (each at its
+        body-frame site's own distance, 222-381 mm), or None (``radius_mm``).
+    """
+    radii = np.full(len(BODY_SITES), float(radius_mm))
+    if limb_radius_mm is None:
+        return radii
+    if isinstance(limb_radius_mm, str):
+        if limb_radius_mm != "torso":
+            raise ValueError(f"anatomy.limb_electrode_radius_mm: expected a distance in mm, "
+                             f"'torso' or null, got {limb_radius_mm!r}")
+        radii[LIMB] = torso_distances()[LIMB]
+        return radii
+    if not limb_radius_mm > 0:
+        raise ValueError(f"anatomy.limb_electrode_radius_mm: expected a positive distance "
+                         f"in mm, got {limb_radius_mm!r}")
+    radii[LIMB] = float(limb_radius_mm)
+    return radii
+
+
+def place_electrodes(frame: Frame, radius_mm: float = 100.0,
+                     limb_radius_mm: float | str | None = None) -> np.ndarray:
+    """Electrode positions (10, 3) mm in the heart's frame.
+
+    Each electrode lies along its body-frame direction, ``radius_mm`` from the heart's
+    centre, or, for the limb electrodes, ``limb_radius_mm`` (see :func:`electrode_radii`).
+    """
     r = pose(frame)
-    return frame.centre + radius_mm * body_directions() @ r  # R^T d for each row d
+    radii = electrode_radii(radius_mm, limb_radius_mm)
+    return frame.centre + radii[:, None] * (body_directions() @ r)  # R^T d for each row d
