@@ -13,7 +13,7 @@ Each heart is posed in that body frame by the rotation taking its own axes (LV l
 apex -> base, septal direction LV -> RV, anterior = long x septal) to the body-frame
 axes below, and each electrode is put at ``centre + radius * R^T direction``.
 
-The contract puts all ten 100 mm from the centre. The precordial sites lie 94-150 mm from
+The contract puts all ten 100 mm from the centre. The precordial sites lie 70-127 mm from
 the body-frame heart centre, so for them 100 mm is close to a patient's geometry; the limb
 sites lie 222-381 mm away, and at 100 mm RA and LA sit in the near field of the base.
 Wilson's terminal, built from them, then carries that near field into every precordial

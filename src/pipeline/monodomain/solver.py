@@ -206,9 +206,10 @@ class MonodomainSolver:
         1 mm; docs/monodomain.md), and host memory rarely bounds the batch.
     fast_layer_source
         The conductivity of the fast layers in the ECG source (:meth:`current_source`):
-        ``tissue`` (the layers' own, as in the diffusion) or ``myocardium`` (the myocardial
-        tensor: the layers conduct fast, but their surrogate currents are left out of the
-        source, as a conduction system of negligible mass would leave them).
+        ``myocardium`` (the default, as ``simulate.ecg_fast_layer_source``: the myocardial
+        tensor, so the layers conduct fast but their surrogate currents are left out of the
+        source, as a conduction system of negligible mass would leave them) or ``tissue``
+        (the layers' own, as in the diffusion).
 
     Raises
     ------
@@ -222,7 +223,8 @@ class MonodomainSolver:
                  compile: bool = False, diffusion: str = "explicit",
                  repol_threshold_mV: float = -70.0, check_every: int = 50,
                  cg_tol: float = 1e-6, stimulus: object | None = None,
-                 share_tables: bool | None = None, fast_layer_source: str = "tissue") -> None:
+                 share_tables: bool | None = None,
+                 fast_layer_source: str = "myocardium") -> None:
         if fast_layer_source not in ("tissue", "myocardium"):
             raise InputError(f"fast_layer_source must be 'tissue' or 'myocardium', got "
                              f"{fast_layer_source!r}")
