@@ -150,7 +150,8 @@ def test_the_frontal_axis_is_the_direction_of_the_heart_vector(theta):
 
 def test_the_dataset_summary_tallies_each_pattern_against_its_criteria():
     """pipeline.campaign.summary.CriteriaTally: a textbook normal beat labelled normal
-    meets all of the normal criteria and, labelled LBBB, not the LBBB's; a textbook RBBB
+    meets all of the normal criteria and, labelled LBBB, not the LBBB's; at a fifth of its
+    amplitude it meets all but the limb amplitude (``all_met_but``); a textbook RBBB
     meets the RBBB's; a non-finite ECG is unreadable; a pattern without criteria is left
     out."""
     from pipeline.campaign.summary import CriteriaTally
@@ -159,14 +160,18 @@ def test_the_dataset_summary_tallies_each_pattern_against_its_criteria():
     rbbb_qrs = {**NORMAL_QRS, "V1": [(35, 6, 0.3), (55, 8, -0.6), (115, 15, 0.9)],
                 "V6": [(50, 10, 1.2), (115, 15, -0.5)], "I": [(50, 10, 1.0), (115, 15, -0.4)]}
     tally = CriteriaTally(DT)
-    for pattern, beat in (("normal", normal), ("normal", normal), ("lbbb", normal),
+    for pattern, beat in (("normal", normal), ("normal", normal), ("normal", 0.2 * normal),
+                          ("lbbb", normal),
                           ("rbbb", _beat(rbbb_qrs, {})), ("rbbb", np.full_like(normal, np.nan)),
                           ("rv_apex", normal)):
         tally.add(pattern, beat)
     out = tally.result()
     assert set(out) == {"normal", "lbbb", "rbbb"}
-    assert out["normal"]["n"] == 2 and out["normal"]["all_met"] == 2
-    assert out["normal"]["met"]["rS_in_V1"] == 2
+    # a fifth of the amplitude: the limb leads fail their amplitude and nothing else
+    assert out["normal"]["n"] == 3 and out["normal"]["all_met"] == 2
+    assert out["normal"]["met"]["rS_in_V1"] == 3 and out["normal"]["met"]["limb_amplitude"] == 2
+    assert out["normal"]["all_met_but"]["limb_amplitude"] == 3
+    assert out["normal"]["all_met_but"]["rS_in_V1"] == 2
     assert out["lbbb"]["all_met"] == 0 and out["lbbb"]["met"]["qrs_duration"] == 0
     assert out["rbbb"] == {**out["rbbb"], "n": 2, "all_met": 1, "unreadable": 1}
     assert 80 <= out["normal"]["qrs_ms"]["median"] <= 110

@@ -116,8 +116,9 @@ class CriteriaTally:
         self._rows[pattern].append((found, m.qrs_ms, m.frontal_axis_deg))
 
     def result(self) -> dict[str, dict[str, Any]]:
-        """Per pattern: ``n``, ``all_met``, ``met`` (per criterion), ``unreadable``,
-        ``qrs_ms`` and ``axis_deg`` (min/median/max)."""
+        """Per pattern: ``n``, ``all_met``, ``met`` (per criterion), ``all_met_but`` (per
+        criterion, the beats that meet every other one, whether or not they meet it),
+        ``unreadable``, ``qrs_ms`` and ``axis_deg`` (min/median/max)."""
         out = {}
         for pattern, rows in sorted(self._rows.items()):
             names = list(rows[0][0]) if rows else []
@@ -125,6 +126,8 @@ class CriteriaTally:
                 "n": len(rows) + self._unreadable[pattern],
                 "all_met": sum(all(found.values()) for found, _, _ in rows),
                 "met": {c: sum(found[c] for found, _, _ in rows) for c in names},
+                "all_met_but": {c: sum(all(v for k, v in found.items() if k != c)
+                                       for found, _, _ in rows) for c in names},
                 "unreadable": self._unreadable[pattern],
                 "qrs_ms": _stats(np.array([q for _, q, _ in rows], dtype=np.float64)),
                 "axis_deg": _stats(np.array([a for _, _, a in rows], dtype=np.float64))}
