@@ -51,7 +51,8 @@ def summarise(path: str | Path) -> dict[str, Any]:
         n, _, t = h5["ecg"].shape
         out: dict[str, Any] = {"file": str(path), "n": int(n), "n_samples": int(t),
                                "dt_ms": float(h5.attrs["dt_ms"]),
-                               "splits": {k: int(v.shape[0]) for k, v in h5.get("split", {}).items()},
+                               "splits": {k: int(v.shape[0])
+                                          for k, v in h5.get("split", {}).items()},
                                "counts": {}, "ranges": {}}
         for key, dset in h5.get("params", {}).items():
             raw = dset[()]
