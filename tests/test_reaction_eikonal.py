@@ -76,6 +76,34 @@ def test_the_demo_parametric_heart_beats_normally():
     assert all(found.values()), found
 
 
+def test_far_limb_electrodes_give_heart_3_a_normal_beat():
+    """The demo's parametric heart 3 at 2 mm with the limb electrodes at their torso
+    distances (anatomy.limb_electrode_radius_mm: torso): a normal beat by every criterion
+    but the limb amplitude. At the contract's 100 mm its V1 reads R > S and its axis -73
+    deg, through Wilson's terminal (docs/monodomain.md, "Session 16")."""
+    import tempfile
+
+    import yaml
+
+    from pipeline.anatomy.build import build_parametric
+    from pipeline.config import resolve
+
+    seed = int(yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml")
+                              .read_text())["seed"])
+    cfg = resolve({"anatomy": {"resolution_mm": 2.0,
+                               "limb_electrode_radius_mm": "torso"}})["anatomy"]
+    anatomy, _ = build_parametric(3, seed, cfg)
+    r = np.linalg.norm(anatomy.electrode_xyz - anatomy.centres().mean(axis=0), axis=1)
+    np.testing.assert_allclose(r, [259.4, 222.0, 380.7, 397.6] + [100.0] * 6, atol=0.1)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _simulate(Path(tmp), anatomy, ("normal",))
+    m = morphology(data.ecg[0], data.dt_ms)
+    found = CRITERIA["normal"](m)
+    print(f"\nheart 3, limb electrodes at the torso: QRS {m.qrs_ms:.0f} ms, axis "
+          f"{m.frontal_axis_deg:+.0f} deg, V1 net {m.leads['V1'].net:+.2f} mV, {found}")
+    assert all(ok for name, ok in found.items() if name != "limb_amplitude"), found
+
+
 @needs_mesh
 def test_every_voxel_activates_at_its_eikonal_time_and_repolarises(beats):
     amap = beats.activation_map_ms
@@ -147,9 +175,9 @@ def test_the_eikonal_on_a_finer_grid_drives_the_coarse_voxels(two_grids):
     time at its centre (trilinear), computed here independently from the fine anatomy,
     within the drive's latency (the 0 mV crossing follows the start of the drive by about
     0.8 ms at dt 0.1 ms; a few voxels next to earlier ones cross up to 1.5 ms early, since
-    R-E+ keeps the diffusion current that depolarises them); the 2 mm grid's own eikonal differs from it by several ms in places (so
-    the test tells the two apart: measured -15.8 .. +12.2 ms), and the record names the
-    eikonal's grid."""
+    R-E+ keeps the diffusion current that depolarises them); the 2 mm grid's own eikonal
+    differs from it by several ms in places (so the test tells the two apart: measured
+    -15.8 .. +12.2 ms), and the record names the eikonal's grid."""
     from pipeline.anatomy.grid import sample_tissue
     from pipeline.anatomy.io import read_anatomy
     from pipeline.monodomain.batch import prepare_anatomy, problem_from_settings
