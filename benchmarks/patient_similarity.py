@@ -96,14 +96,12 @@ def summarise(per_lead: dict[str, dict]) -> dict[str, float]:
             "same_sign_leads": int(sum(v["same_sign"] for v in per_lead.values()))}
 
 
-def _limb(text: str):
-    return None if text == "none" else text if text == "torso" else float(text)
-
-
 def main() -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from textbook_criteria import _limb
+
     from pipeline.signals.features import beat_features
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
