@@ -192,8 +192,10 @@ def write_summary(path: str | Path, summary_json: str | Path | None = None,
     log.info("summary: %d samples, counts %s, splits %s", summary["n"], summary["counts"],
              summary["splits"])
     for pattern, c in summary["criteria"].items():
-        log.info("textbook criteria, %s: %d of %d beats meet all (%s)", pattern, c["all_met"],
-                 c["n"], ", ".join(f"{k} {v}" for k, v in c["met"].items()))
+        but = "".join(f"; {v} all but {k}" for k, v in c["all_met_but"].items()
+                      if v > c["all_met"])
+        log.info("textbook criteria, %s: %d of %d beats meet all%s (%s)", pattern,
+                 c["all_met"], c["n"], but, ", ".join(f"{k} {v}" for k, v in c["met"].items()))
     if summary_json:
         write_json(summary_json, summary)
     if figure:
