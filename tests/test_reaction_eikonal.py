@@ -42,6 +42,20 @@ def _simulate(root, anatomy, patterns):
                           settings, run)
 
 
+def _demo_heart(index: int, **anatomy):
+    """Parametric heart ``index`` of config.yaml's seed at 2 mm (``anatomy``: more keys of
+    the config's anatomy section)."""
+    import yaml
+
+    from pipeline.anatomy.build import build_parametric
+    from pipeline.config import resolve
+
+    seed = int(yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml")
+                              .read_text())["seed"])
+    cfg = resolve({"anatomy": {"resolution_mm": 2.0, **anatomy}})["anatomy"]
+    return build_parametric(index, seed, cfg)[0]
+
+
 @pytest.fixture(scope="module")
 def beats(tmp_path_factory):
     from pipeline.anatomy.build import build_mesh
@@ -58,15 +72,7 @@ def test_the_demo_parametric_heart_beats_normally():
     cells mid-wall, endo/M fractions 0.3/0.3; docs/monodomain.md)."""
     import tempfile
 
-    import yaml
-
-    from pipeline.anatomy.build import build_parametric
-    from pipeline.config import resolve
-
-    seed = int(yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml")
-                              .read_text())["seed"])
-    cfg = resolve({"anatomy": {"resolution_mm": 2.0}})["anatomy"]
-    anatomy, _ = build_parametric(0, seed, cfg)
+    anatomy = _demo_heart(0)
     with tempfile.TemporaryDirectory() as tmp:
         data = _simulate(Path(tmp), anatomy, ("normal",))
     m = morphology(data.ecg[0], data.dt_ms)
@@ -83,16 +89,7 @@ def test_far_limb_electrodes_give_heart_3_a_normal_beat():
     deg, through Wilson's terminal (docs/monodomain.md, "Session 16")."""
     import tempfile
 
-    import yaml
-
-    from pipeline.anatomy.build import build_parametric
-    from pipeline.config import resolve
-
-    seed = int(yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml")
-                              .read_text())["seed"])
-    cfg = resolve({"anatomy": {"resolution_mm": 2.0,
-                               "limb_electrode_radius_mm": "torso"}})["anatomy"]
-    anatomy, _ = build_parametric(3, seed, cfg)
+    anatomy = _demo_heart(3, limb_electrode_radius_mm="torso")
     r = np.linalg.norm(anatomy.electrode_xyz - anatomy.centres().mean(axis=0), axis=1)
     np.testing.assert_allclose(r, [259.4, 222.0, 380.7, 397.6] + [100.0] * 6, atol=0.1)
     with tempfile.TemporaryDirectory() as tmp:
