@@ -15,7 +15,7 @@ axes below, and each electrode is put at ``centre + radius * R^T direction``.
 
 The contract puts all ten 100 mm from the centre. The precordial sites lie 70-127 mm from
 the body-frame heart centre, so for them 100 mm is close to a patient's geometry; the limb
-sites lie 222-381 mm away, and at 100 mm RA and LA sit in the near field of the base.
+sites lie 222-398 mm away, and at 100 mm RA and LA sit in the near field of the base.
 Wilson's terminal, built from them, then carries that near field into every precordial
 lead. ``limb_radius_mm="torso"`` puts RA, LA, LL, RL at their own body-frame distances
 instead (docs/monodomain.md, "Session 16: the limb electrodes' near field").
@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.anatomy.coords import Frame
+from pipeline.errors import InputError
 from pipeline.signals.leads import ELECTRODE_NAMES  # noqa: F401 (re-exported)
 
 
@@ -84,19 +85,24 @@ def electrode_radii(radius_mm: float = 100.0,
         Distance of every electrode (DESIGN.md section 5: 100 mm).
     limb_radius_mm
         Distance of RA, LA, LL and RL instead: a number (mm), ``"torso"`` (each at its
-        body-frame site's own distance, 222-381 mm), or None (``radius_mm``).
+        body-frame site's own distance, 222-398 mm), or None (``radius_mm``).
+
+    Raises
+    ------
+    InputError
+        ``limb_radius_mm`` is neither a positive distance, ``"torso"`` nor None.
     """
     radii = np.full(len(BODY_SITES), float(radius_mm))
     if limb_radius_mm is None:
         return radii
     if isinstance(limb_radius_mm, str):
         if limb_radius_mm != "torso":
-            raise ValueError(f"anatomy.limb_electrode_radius_mm: expected a distance in mm, "
+            raise InputError(f"anatomy.limb_electrode_radius_mm: expected a distance in mm, "
                              f"'torso' or null, got {limb_radius_mm!r}")
         radii[LIMB] = torso_distances()[LIMB]
         return radii
     if not limb_radius_mm > 0:
-        raise ValueError(f"anatomy.limb_electrode_radius_mm: expected a positive distance "
+        raise InputError(f"anatomy.limb_electrode_radius_mm: expected a positive distance "
                          f"in mm, got {limb_radius_mm!r}")
     radii[LIMB] = float(limb_radius_mm)
     return radii
