@@ -56,6 +56,16 @@ def _demo_heart(index: int, **anatomy):
     return build_parametric(index, seed, cfg)[0]
 
 
+def _normal_beat(anatomy):
+    """The R-E+ normal beat of ``anatomy``: its morphology and the normal criteria."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _simulate(Path(tmp), anatomy, ("normal",))
+    m = morphology(data.ecg[0], data.dt_ms)
+    return m, CRITERIA["normal"](m)
+
+
 @pytest.fixture(scope="module")
 def beats(tmp_path_factory):
     from pipeline.anatomy.build import build_mesh
@@ -70,13 +80,7 @@ def test_the_demo_parametric_heart_beats_normally():
     """The demo's parametric heart 0 (config.yaml's seed) at 2 mm: a normal beat by every
     criterion, upright T in I, II, V5 and V6 included (inverted in I, V5, V6 with the M
     cells mid-wall, endo/M fractions 0.3/0.3; docs/monodomain.md)."""
-    import tempfile
-
-    anatomy = _demo_heart(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        data = _simulate(Path(tmp), anatomy, ("normal",))
-    m = morphology(data.ecg[0], data.dt_ms)
-    found = CRITERIA["normal"](m)
+    m, found = _normal_beat(_demo_heart(0))
     print(f"\nparametric normal: QRS {m.qrs_ms:.0f} ms, T "
           f"{ {n: round(m.leads[n].t, 2) for n in ('I', 'II', 'V5', 'V6')} }, {found}")
     assert all(found.values()), found
@@ -87,15 +91,10 @@ def test_far_limb_electrodes_give_heart_3_a_normal_beat():
     distances (anatomy.limb_electrode_radius_mm: torso): a normal beat by every criterion
     but the limb amplitude. At the contract's 100 mm its V1 reads R > S and its axis -73
     deg, through Wilson's terminal (docs/monodomain.md, "Session 16")."""
-    import tempfile
-
     anatomy = _demo_heart(3, limb_electrode_radius_mm="torso")
     r = np.linalg.norm(anatomy.electrode_xyz - anatomy.centres().mean(axis=0), axis=1)
     np.testing.assert_allclose(r, [259.4, 222.0, 380.7, 397.6] + [100.0] * 6, atol=0.1)
-    with tempfile.TemporaryDirectory() as tmp:
-        data = _simulate(Path(tmp), anatomy, ("normal",))
-    m = morphology(data.ecg[0], data.dt_ms)
-    found = CRITERIA["normal"](m)
+    m, found = _normal_beat(anatomy)
     print(f"\nheart 3, limb electrodes at the torso: QRS {m.qrs_ms:.0f} ms, axis "
           f"{m.frontal_axis_deg:+.0f} deg, V1 net {m.leads['V1'].net:+.2f} mV, {found}")
     assert all(ok for name, ok in found.items() if name != "limb_amplitude"), found
