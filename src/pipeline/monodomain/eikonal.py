@@ -51,6 +51,17 @@ from the values of the previous sweep (Jacobi); a pair whose value dropped by mo
 iteration ends when nothing changes. No Python loop runs over voxels: the work is
 vectorised over (active pairs, simplices) in chunks, the same code on CPU and CUDA.
 
+The sweeps advance in a time band (a bucketed ordering, as in Dial's shortest-path
+buckets): a pair whose new value lies beyond its simulation's band end waits, and
+activates its neighbours only once no pair inside the band is left to update; the band
+end then moves to the earliest waiting value plus ``band_ms``. A plain Jacobi FIM spreads
+one voxel per sweep whatever the times, so in a heart the slow myocardial front fills
+the tissue first and is overwritten, voxel by voxel, as the fast layer's earlier front
+arrives: on the LLNL heart at 0.5 mm (871,643 voxels, normal and LBBB) 14.8 updates per
+voxel and 131 s, against 3.4 updates per voxel and 16.5 s with a 2 ms band, the values
+within 0.3 ms of each other (mean 0.01-0.02 ms: which neighbour's source label a voxel
+takes may change; both are fixed points of the same local solver).
+
 Measured accuracy (tests/test_eikonal.py, float32): point source in a homogeneous box,
 fibres along an axis and oblique, c_l / c_t = 0.6 / 0.25: < 1e-5 relative everywhere;
 planar wave from a face, fibres at 0, 45, 90 degrees and out of plane: at most 0.15 %
@@ -96,6 +107,10 @@ if TYPE_CHECKING:
     from pipeline.monodomain.problem import MonodomainProblem
 
 log = logging.getLogger(__name__)
+
+#: Default width of the time band of :meth:`EikonalSolver.solve`, in ms per mm of voxel
+#: edge (2 ms at 0.5 mm, 8 ms at 2 mm): about four voxels of a 1 mm/ms front.
+BAND_MS_PER_MM = 4.0
 
 # ---------------------------------------------------------------------- stencil geometry
 
@@ -281,7 +296,7 @@ class EikonalSolver:
     def __init__(self, mask: np.ndarray, spacing_mm: float | Sequence[float] | np.ndarray,
                  fibre: np.ndarray, *, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, chunk: int | None = None,
-                 compile: bool = False) -> None:
+                 compile: bool = False, band_ms: float | None = None) -> None:
         vec = check_fibres(mask, fibre)
         mask = np.asarray(mask, dtype=bool)
         spacing = np.broadcast_to(np.asarray(spacing_mm, dtype=np.float64), (3,)).copy()
@@ -333,6 +348,9 @@ class EikonalSolver:
         self._idx = {k: torch.as_tensor(np.asarray(v, dtype=np.int64), device=self.device)
                      for k, v in idx.items()}
         self._local = torch.compile(self._update, dynamic=True) if compile else self._update
+        #: width (ms) of the time band of :meth:`solve`; inf: plain Jacobi FIM
+        self.band_ms = self._check_band(BAND_MS_PER_MM * float(spacing.max())
+                                        if band_ms is None else band_ms)
         #: tolerance (ms) of "a vertex below the source cones" in :meth:`_factored`
         self.tau_floor_ms = 1e-3
         #: sweeps and wall time (s) of the last :meth:`solve`
@@ -342,6 +360,13 @@ class EikonalSolver:
         log.debug("eikonal geometry for %d voxels in %.2f s", self.n, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def _check_band(band_ms: float) -> float:
+        band = float(band_ms)
+        if math.isnan(band) or band <= 0:
+            raise InputError(f"band_ms must be > 0 ms (math.inf: no band), got {band_ms}")
+        return band
+
     def _velocities(self, name: str, cv: torch.Tensor | np.ndarray | float) -> torch.Tensor:
         v = torch.as_tensor(cv, dtype=torch.float64).cpu()
         if v.ndim == 0:
@@ -527,7 +552,7 @@ class EikonalSolver:
     def solve(self, cv_l: torch.Tensor | np.ndarray | float,
               cv_t: torch.Tensor | np.ndarray | float, sources: Sources, *,
               tol_ms: float = 1e-3, max_sweeps: int | None = None,
-              allow_unreached: bool = False) -> torch.Tensor:
+              allow_unreached: bool = False, band_ms: float | None = None) -> torch.Tensor:
         """Activation times of B simulations.
 
         Parameters
@@ -544,10 +569,15 @@ class EikonalSolver:
             A value that drops by less than this does not re-activate its neighbours;
             the iteration stops when no value drops by more.
         max_sweeps
-            Upper bound on the sweeps (default 4 (nx + ny + nz) + 100).
+            Upper bound on the sweeps between two widenings of the band (default
+            4 (nx + ny + nz) + 100).
         allow_unreached
             If False (default), tissue not connected to any source raises; if True such
             voxels are returned as ``inf``.
+        band_ms
+            Width of the time band (ms; default the solver's :attr:`band_ms`): a pair whose
+            value is later than its simulation's band waits before it activates its
+            neighbours; ``math.inf`` runs the plain Jacobi FIM.
 
         Returns
         -------
@@ -565,6 +595,7 @@ class EikonalSolver:
         """
         if not (math.isfinite(tol_ms) and tol_ms > 0):
             raise InputError(f"tol_ms must be > 0, got {tol_ms}")
+        band_ms = self.band_ms if band_ms is None else self._check_band(band_ms)
         batch_hint = len(sources)
         vl = self._velocities("cv_l", cv_l)
         vt = self._velocities("cv_t", cv_t)
@@ -592,12 +623,32 @@ class EikonalSolver:
         label.view(-1)[(sb * (n + 1) + si).to(dev)] = si.to(dev)
         seeded = self._seed_compact_groups(t, label, sb, si, st, alpha, beta)
         active = self._neighbours_of(torch.unique(torch.cat((flat_src, seeded))), batch)
-        sweeps, updates = 0, 0
-        while active.numel() > 0:
-            if sweeps >= max_sweeps:
+        sweeps, updates, since = 0, 0, 0
+        band = math.isfinite(band_ms)
+        if band:
+            # per simulation: pairs later than `limit` wait (`held`) before they activate
+            # their neighbours, until no pair at or below it is left to update
+            limit = torch.full((batch,), math.inf, dtype=dt, device=dev)
+            limit.scatter_reduce_(0, sb.to(dev), st.to(dev, dt), reduce="amin")
+            limit += band_ms
+            held = torch.zeros((batch, n + 1), dtype=torch.bool, device=dev)
+        while True:
+            if active.numel() == 0:
+                if not band or not bool(held.any()):
+                    break
+                waiting = torch.where(held, t, torch.full_like(t, math.inf)).amin(dim=1)
+                limit = torch.maximum(limit, waiting) + band_ms
+                free = held & (t <= limit[:, None])
+                held &= ~free
+                pairs = torch.nonzero(free.view(-1)).reshape(-1)
+                pairs = pairs - torch.div(pairs, n + 1, rounding_mode="floor")  # b * n + i
+                active, since = self._neighbours_of(pairs, batch, t), 0
+                continue
+            if since >= max_sweeps:
                 raise SimulationError(f"eikonal solve did not converge in {max_sweeps} sweeps "
                                       f"({active.numel()} voxel updates still pending)")
             sweeps += 1
+            since += 1
             updates += active.numel()
             parts = [self._local(t, label, active[c:c + self.chunk], alpha, beta)
                      for c in range(0, active.numel(), self.chunk)]
@@ -609,7 +660,13 @@ class EikonalSolver:
             changed = new < old - tol_ms                  # dropped by > tol (or from inf)
             t.view(-1)[pos[better]] = new[better]
             label.view(-1)[pos[better]] = lab[better]
-            active = self._neighbours_of(active[changed], batch, t)
+            moved = active[changed]
+            if band:
+                pc = pos[changed]
+                late = new[changed] > limit[torch.div(moved, n, rounding_mode="floor")]
+                held.view(-1)[pc] = late
+                moved = moved[~late]
+            active = self._neighbours_of(moved, batch, t)
         self.last_sweeps, self.last_updates = sweeps, updates
         self.last_wall_s = time.perf_counter() - start
         out = t[:, :n]
