@@ -110,19 +110,23 @@ def _divergence_part(q: torch.Tensor, live: torch.Tensor, axis: int, h: float
     return torch.where(live, (faces[0] - faces[1]) / h, torch.zeros_like(q))
 
 
-def _smooth(field: torch.Tensor, known: torch.Tensor, sigma_voxels: np.ndarray
-            ) -> torch.Tensor:
-    """Gaussian smoothing of ``field`` over the ``known`` voxels only (normalised
+def _smooth(fields: list[torch.Tensor], known: torch.Tensor, sigma_voxels: np.ndarray
+            ) -> list[torch.Tensor]:
+    """Gaussian smoothing of each of ``fields`` over the ``known`` voxels only (normalised
     convolution: the weights of unknown voxels are left out, not taken as zeros)."""
     from scipy.ndimage import gaussian_filter
 
-    f = torch.where(known, field, torch.zeros_like(field)).cpu().numpy()
-    w = known.cpu().numpy().astype(np.float64)
     sig = (0.0, *[float(s) for s in sigma_voxels])
-    num = gaussian_filter(f, sig, mode="constant", truncate=3.0)
-    den = gaussian_filter(w, sig, mode="constant", truncate=3.0)
-    out = np.where(w > 0, num / np.maximum(den, 1e-12), 0.0)
-    return torch.as_tensor(out, dtype=field.dtype, device=field.device)
+    w = known.cpu().numpy()
+    den = np.maximum(gaussian_filter(w.astype(np.float64), sig, mode="constant",
+                                     truncate=3.0), 1e-12)
+    out = []
+    for field in fields:
+        f = torch.where(known, field, torch.zeros_like(field)).cpu().numpy()
+        num = gaussian_filter(f, sig, mode="constant", truncate=3.0)
+        out.append(torch.as_tensor(np.where(w, num / den, 0.0), dtype=field.dtype,
+                                   device=field.device))
+    return out
 
 
 def _normalised_flux(grad: torch.Tensor, fib: torch.Tensor, d_l: torch.Tensor,
@@ -202,7 +206,7 @@ def curvature_factor(times: torch.Tensor, mask: np.ndarray, spacing_mm: float | 
     grad_d = [_gradient(T, known_d, a, float(h[a])) for a in range(3)]
     if smooth_mm > 0:
         ok_d = dense_bool(ok)
-        grad_d = [_smooth(g, ok_d, smooth_mm / h) for g in grad_d]
+        grad_d = _smooth(grad_d, ok_d, smooth_mm / h)
     grad = torch.stack([tissue(g) for g in grad_d], dim=1)      # (B, 3, n)
     fib = torch.as_tensor(np.array(fibre, dtype=np.float64), device=dev).T[None]
     dl, dt_, vl, vt = (torch.as_tensor(x, dtype=torch.float64, device=dev).expand(batch, n)

@@ -47,35 +47,24 @@ corner where two tissue voxels touch.
 
 Each sweep updates, for all B simulations at once, every active (simulation, voxel) pair
 from the values of the previous sweep (Jacobi); a pair whose value dropped by more than
-``tol_ms`` activates its later (or unreached) neighbours for the next sweep; the
-iteration ends when nothing changes. No Python loop runs over voxels: the work is
-vectorised over (active pairs, simplices) in chunks, the same code on CPU and CUDA.
+``tol_ms`` activates its later (or unreached) neighbours; the iteration ends when nothing
+changes. No Python loop runs over voxels: the work is vectorised over (active pairs,
+simplices) in chunks, the same code on CPU and CUDA.
 
 The sweeps advance in a time band (a bucketed ordering, as in Dial's shortest-path
-buckets): a pair whose new value lies beyond its simulation's band end waits, and
-activates its neighbours only once no pair inside the band is left to update; the band
-end then moves to the earliest waiting value plus ``band_ms``. A plain Jacobi FIM spreads
-one voxel per sweep whatever the times, so in a heart the slow myocardial front fills
-the tissue first and is overwritten, voxel by voxel, as the fast layer's earlier front
-arrives: on the LLNL heart at 0.5 mm (871,643 voxels, normal and LBBB) 14.8 updates per
-voxel and 131 s, against 3.4 updates per voxel and 16.5 s with a 2 ms band, the values
-within 0.3 ms of each other (mean 0.01-0.02 ms: which neighbour's source label a voxel
-takes may change; both are fixed points of the same local solver).
+buckets). An activated pair carries a lower bound of its new value, the activating
+neighbour's time plus the fastest hop of its simulation (the smallest voxel edge over the
+largest CV); a pair whose bound lies beyond its simulation's band end waits, and the band
+end moves to the earliest waiting bound plus ``band_ms`` once no pair inside the band is
+left to update. A plain Jacobi FIM spreads one voxel per sweep whatever the times, so in
+a heart the slow myocardial front fills the tissue first and is overwritten, voxel by
+voxel, as the fast layer's earlier front arrives: on the LLNL heart at 0.5 mm (871,643
+voxels, normal and LBBB) 14.8 updates per voxel and 131 s, against 3.2 updates per voxel
+and 14 s with the default 2 ms band. The two fixed points differ by at most 0.3 ms (mean
+0.01-0.02 ms): which neighbour's source label a voxel takes may change with the order.
 
-Measured accuracy (tests/test_eikonal.py, float32): point source in a homogeneous box,
-fibres along an axis and oblique, c_l / c_t = 0.6 / 0.25: < 1e-5 relative everywhere;
-planar wave from a face, fibres at 0, 45, 90 degrees and out of plane: at most 0.15 %
-where the characteristic starts 1 mm inside the face (0 for fibres along an axis; up to
-4 % only where it starts at the face's very edge); three sources with different start
-times: median 1e-5, at most 2.7 % (an undershoot where two fronts meet); a ball of
-sources (radius 2.5 voxels) against the minimum of its voxels' cones, from 8 voxels on:
-1.2 % (c_l / c_t = 0.6 / 0.3), 5.8 % (0.7 / 0.2); from 12 voxels on 0.7 % and 5.1 %.
-Next to the ball the plain update interpolates between the ball's voxels (a polyhedral
-surface), up to 36 % below the voxels' cones one voxel outside the ball, but never below
-the continuous ball's cone.
-
-Speed (CPU, float32, eager, the shared 2-core machine; 60 x 60 x 40 box = 144,000
-voxels, rotating fibres, 3 sources per simulation, 1 mm): B = 1 58 sweeps, 7.7 updates
+Speed of the plain FIM, before the band (CPU, float32, eager, 2 cores; 60 x 60 x 40
+box = 144,000 voxels, rotating fibres, 3 sources per simulation, 1 mm): B = 1 58 sweeps, 7.7 updates
 per voxel, 2.5 s; B = 2 71 sweeps, 6.3 updates per voxel, 4.4 s (about 2 us per update
 when the machine is otherwise idle; the same runs took 110 s and 76 s at a load average
 of 5-6). B = 8 took 152 s at that load (about 20 us per update), so expect 15-20 s on two
@@ -465,6 +454,16 @@ class EikonalSolver:
         best = torch.minimum(best, _triangle_min(t0, pv, fin, al, be, g, ix, inf))
         return best, src
 
+    def _local_chunk(self, t: torch.Tensor, label: torch.Tensor, flat: torch.Tensor,
+                     alpha: torch.Tensor, beta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_update` of one chunk, shaped so that the compiled solver is compiled
+        once: a copy, not a view of the active pairs (a view's base size is guarded), and
+        at least two pairs (a chunk of one would be specialised and compiled again)."""
+        m = flat.numel()
+        flat = flat.repeat(2) if m == 1 else flat.clone()
+        value, src = self._local(t, label, flat, alpha, beta)
+        return value[:m], src[:m]
+
     def _factored(self, t: torch.Tensor, label: torch.Tensor, b: torch.Tensor,
                   i: torch.Tensor, row: torch.Tensor, nbr: torch.Tensor, src: torch.Tensor,
                   tn: torch.Tensor, al: torch.Tensor,
@@ -622,35 +621,39 @@ class EikonalSolver:
         label = torch.full((batch, n + 1), -1, dtype=torch.int64, device=dev)
         label.view(-1)[(sb * (n + 1) + si).to(dev)] = si.to(dev)
         seeded = self._seed_compact_groups(t, label, sb, si, st, alpha, beta)
-        active = self._neighbours_of(torch.unique(torch.cat((flat_src, seeded))), batch)
-        sweeps, updates, since = 0, 0, 0
-        band = math.isfinite(band_ms)
-        if band:
-            # per simulation: pairs later than `limit` wait (`held`) before they activate
-            # their neighbours, until no pair at or below it is left to update
-            limit = torch.full((batch,), math.inf, dtype=dt, device=dev)
+        # the smallest time (ms) a wave needs from a voxel to its nearest neighbour in each
+        # simulation: a pair activated by a neighbour at time t0 cannot drop below t0 + hop
+        hop = (float(self.spacing.min()) * torch.sqrt((alpha + beta).amin(dim=1))).to(dt)
+        # pairs waiting for an update, and lower bounds of their new values (inf: none)
+        pend = torch.full((batch, n + 1), math.inf, dtype=dt, device=dev)
+        self._activate(torch.unique(torch.cat((flat_src, seeded))), t, hop, pend)
+        # per simulation: pairs whose bound lies beyond `limit` wait until no pair at or
+        # below it is left to update; then the band moves on
+        limit = torch.full((batch,), torch.finfo(dt).max, dtype=dt, device=dev)
+        if math.isfinite(band_ms):
             limit.scatter_reduce_(0, sb.to(dev), st.to(dev, dt), reduce="amin")
             limit += band_ms
-            held = torch.zeros((batch, n + 1), dtype=torch.bool, device=dev)
+        sweeps, updates, since = 0, 0, 0
         while True:
+            now = pend <= limit[:, None]
+            active = torch.nonzero(now.view(-1)).reshape(-1)
             if active.numel() == 0:
-                if not band or not bool(held.any()):
+                first = pend.amin(dim=1)
+                if not bool(torch.isfinite(first).any()):
                     break
-                waiting = torch.where(held, t, torch.full_like(t, math.inf)).amin(dim=1)
-                limit = torch.maximum(limit, waiting) + band_ms
-                free = held & (t <= limit[:, None])
-                held &= ~free
-                pairs = torch.nonzero(free.view(-1)).reshape(-1)
-                pairs = pairs - torch.div(pairs, n + 1, rounding_mode="floor")  # b * n + i
-                active, since = self._neighbours_of(pairs, batch, t), 0
+                limit = torch.where(torch.isfinite(first), torch.maximum(limit, first) + band_ms,
+                                    limit)
+                since = 0
                 continue
             if since >= max_sweeps:
                 raise SimulationError(f"eikonal solve did not converge in {max_sweeps} sweeps "
                                       f"({active.numel()} voxel updates still pending)")
+            pend.view(-1)[active] = math.inf
+            active = active - torch.div(active, n + 1, rounding_mode="floor")   # b * n + i
             sweeps += 1
             since += 1
             updates += active.numel()
-            parts = [self._local(t, label, active[c:c + self.chunk], alpha, beta)
+            parts = [self._local_chunk(t, label, active[c:c + self.chunk], alpha, beta)
                      for c in range(0, active.numel(), self.chunk)]
             new = torch.cat([v for v, _ in parts])
             lab = torch.cat([v for _, v in parts])
@@ -660,13 +663,7 @@ class EikonalSolver:
             changed = new < old - tol_ms                  # dropped by > tol (or from inf)
             t.view(-1)[pos[better]] = new[better]
             label.view(-1)[pos[better]] = lab[better]
-            moved = active[changed]
-            if band:
-                pc = pos[changed]
-                late = new[changed] > limit[torch.div(moved, n, rounding_mode="floor")]
-                held.view(-1)[pc] = late
-                moved = moved[~late]
-            active = self._neighbours_of(moved, batch, t)
+            self._activate(active[changed], t, hop, pend)
         self.last_sweeps, self.last_updates = sweeps, updates
         self.last_wall_s = time.perf_counter() - start
         out = t[:, :n]
@@ -762,25 +759,24 @@ class EikonalSolver:
         fd = (d * fib).sum(dim=-1)
         return torch.sqrt(a * (d * d).sum(dim=-1) + bt * fd * fd)
 
-    def _neighbours_of(self, flat: torch.Tensor, batch: int,
-                       t: torch.Tensor | None = None) -> torch.Tensor:
-        """Sorted unique pairs b * n + j for the usable neighbours j of the pairs ``flat``.
-
-        With ``t``, only neighbours later than the voxel itself (or unreached): an
-        earlier neighbour does not take its value from a later one (causality).
-        """
+    def _activate(self, flat: torch.Tensor, t: torch.Tensor, hop: torch.Tensor,
+                  pend: torch.Tensor) -> None:
+        """Mark the later (or unreached) usable neighbours of the pairs ``flat`` =
+        b * n + i for an update, with the lower bound t_i + hop_b of their new values
+        (the smallest over the pairs that activate them) in ``pend`` (B, n + 1)."""
         n = self.n
         if flat.numel() == 0:
-            return flat
+            return
         b = torch.div(flat, n, rounding_mode="floor")
         nb = self.neighbour[flat - b * n]                           # (m, 26)
         row = (b * (n + 1))[:, None]
-        if t is not None:
-            tf = t.view(-1)
-            nb = torch.where(tf[row + nb] > tf[row[:, 0] + flat - b * n][:, None], nb, n)
-        flag = torch.zeros((batch, n + 1), dtype=torch.bool, device=self.device)
-        flag.view(-1)[row + nb] = True
-        return torch.nonzero(flag[:, :n].reshape(-1)).reshape(-1)
+        tf = t.view(-1)
+        tx = tf[row[:, 0] + flat - b * n]                           # (m,)
+        nb = torch.where(tf[row + nb] > tx[:, None], nb, n)
+        bound = (tx + hop[b])[:, None].expand(-1, nb.shape[1])
+        pend.view(-1).scatter_reduce_(0, (row + nb).reshape(-1), bound.reshape(-1),
+                                      reduce="amin")
+        pend[:, n] = math.inf
 
 
 def _edge_min(t0: torch.Tensor, pv: torch.Tensor, fin: torch.Tensor, al: torch.Tensor,
