@@ -59,9 +59,11 @@ end moves to the earliest waiting bound plus ``band_ms`` once no pair inside the
 left to update. A plain Jacobi FIM spreads one voxel per sweep whatever the times, so in
 a heart the slow myocardial front fills the tissue first and is overwritten, voxel by
 voxel, as the fast layer's earlier front arrives: on the LLNL heart at 0.5 mm (871,643
-voxels, normal and LBBB) 14.8 updates per voxel and 131 s, against 3.2 updates per voxel
-and 14 s with the default 2 ms band. The two fixed points differ by at most 0.3 ms (mean
-0.01-0.02 ms): which neighbour's source label a voxel takes may change with the order.
+voxels, normal and LBBB, compiled, 2 threads; benchmarks/fine_eikonal_cost.py) 14.7
+updates per voxel and 48 s, against 3.1 updates per voxel and 14 s with the default 2 ms
+band. The two fixed points differ by at most 0.25 / 0.5 / 1.6 ms at 0.5 / 1 / 2 mm (mean
+0.01 / 0.03 / 0.06 ms): which neighbour's source label a voxel takes may change with the
+order.
 
 Measured accuracy (tests/test_eikonal.py, float32): point source in a homogeneous box,
 fibres along an axis and oblique, c_l / c_t = 0.6 / 0.25: < 1e-5 relative everywhere;
