@@ -77,9 +77,12 @@ def beats(tmp_path_factory):
 
 
 def test_the_demo_parametric_heart_beats_normally():
-    """The demo's parametric heart 0 (config.yaml's seed) at 2 mm: a normal beat by every
-    criterion, upright T in I, II, V5 and V6 included (inverted in I, V5, V6 with the M
-    cells mid-wall, endo/M fractions 0.3/0.3; docs/monodomain.md)."""
+    """The demo's parametric heart 0 (config.yaml's seed) at 2 mm, its eikonal on the 2 mm
+    grid (the schema's default): a normal beat by every criterion, upright T in I, II, V5
+    and V6 included (inverted in I, V5, V6 with the M cells mid-wall, endo/M fractions
+    0.3/0.3; docs/monodomain.md). With the demo's 1 mm eikonal, and in the 0.5 mm
+    monodomain, this heart's axis is left-deviated (-65 and -110 deg): the 2 mm eikonal's
+    normal beat is partly its grid's (docs/monodomain.md, "Session 17")."""
     m, found = _normal_beat(_demo_heart(0))
     print(f"\nparametric normal: QRS {m.qrs_ms:.0f} ms, T "
           f"{ {n: round(m.leads[n].t, 2) for n in ('I', 'II', 'V5', 'V6')} }, {found}")
@@ -87,8 +90,8 @@ def test_the_demo_parametric_heart_beats_normally():
 
 
 def test_far_limb_electrodes_give_heart_3_a_normal_beat():
-    """The demo's parametric heart 3 at 2 mm with the limb electrodes at their torso
-    distances (anatomy.limb_electrode_radius_mm: torso): a normal beat by every criterion
+    """The demo's parametric heart 3 at 2 mm (eikonal on the 2 mm grid) with the limb
+    electrodes at their torso distances (anatomy.limb_electrode_radius_mm: torso): a normal beat by every criterion
     but the limb amplitude. At the contract's 100 mm its V1 reads R > S and its axis -73
     deg, through Wilson's terminal (docs/monodomain.md, "Session 16")."""
     anatomy = _demo_heart(3, limb_electrode_radius_mm="torso")
