@@ -91,9 +91,10 @@ def test_the_demo_parametric_heart_beats_normally():
 
 def test_far_limb_electrodes_give_heart_3_a_normal_beat():
     """The demo's parametric heart 3 at 2 mm (eikonal on the 2 mm grid) with the limb
-    electrodes at their torso distances (anatomy.limb_electrode_radius_mm: torso): a normal beat by every criterion
-    but the limb amplitude. At the contract's 100 mm its V1 reads R > S and its axis -73
-    deg, through Wilson's terminal (docs/monodomain.md, "Session 16")."""
+    electrodes at their torso distances (anatomy.limb_electrode_radius_mm: torso): a
+    normal beat by every criterion but the limb amplitude. At the contract's 100 mm its
+    V1 reads R > S and its axis -73 deg, through Wilson's terminal (docs/monodomain.md,
+    "Session 16")."""
     anatomy = _demo_heart(3, limb_electrode_radius_mm="torso")
     r = np.linalg.norm(anatomy.electrode_xyz - anatomy.centres().mean(axis=0), axis=1)
     np.testing.assert_allclose(r, [259.4, 222.0, 380.7, 397.6] + [100.0] * 6, atol=0.1)
