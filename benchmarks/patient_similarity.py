@@ -16,7 +16,7 @@ beats, not the model with patients at large. Measured figures: docs/monodomain.m
 "Session 16".
 
     python benchmarks/patient_similarity.py --hearts 0 1 2 3 llnl --limb-radius none torso \
-        [--json out.json]
+        [--eikonal-resolution 0.5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ def patient_beat(path: Path) -> tuple[np.ndarray, float, float]:
     return np.asarray(beats.median, np.float64), beats.qrs_onset_ms, beats.qrs_duration_ms
 
 
-def simulated_beats(heart: str, limb_radius, dx: float = 2.0) -> tuple[np.ndarray, float]:
-    """The normal and RBBB beats ``(2, 12, T)`` mV of one heart, and their sampling (ms)."""
+def simulated_beats(heart: str, limb_radius, dx: float = 2.0,
+                    eikonal_dx: float | None = None) -> tuple[np.ndarray, float]:
+    """The normal and RBBB beats ``(2, 12, T)`` mV of one heart, and their sampling (ms);
+    ``eikonal_dx``: the eikonal's voxel size (``simulate.eikonal_resolution_mm``)."""
     from textbook_criteria import anatomy_for
 
     from pipeline.settings import RunSettings, SimulateSettings
@@ -60,8 +62,10 @@ def simulated_beats(heart: str, limb_radius, dx: float = 2.0) -> tuple[np.ndarra
     run = RunSettings(device="cpu", dtype="float32", compile=True, batch_size=2, threads=2)
     with tempfile.TemporaryDirectory() as tmp:
         anatomy = anatomy_for(heart, dx, 100.0, limb_radius)
+        fine = None if eikonal_dx is None else write_fixed_inputs(
+            Path(tmp) / "eikonal", anatomy_for(heart, eikonal_dx, 100.0, limb_radius))
         data = simulate_fixed(write_fixed_inputs(Path(tmp), anatomy), "reaction_eikonal",
-                              ["normal", "rbbb"], settings, run)
+                              ["normal", "rbbb"], settings, run, eikonal_inputs=fine)
     return np.asarray(data.ecg, np.float64), float(data.dt_ms)
 
 
@@ -108,6 +112,8 @@ def main() -> None:
     ap.add_argument("--hearts", nargs="+", default=["0", "1", "2", "3", "llnl"])
     ap.add_argument("--limb-radius", nargs="+", type=_limb, default=[None, "torso"],
                     help="anatomy.limb_electrode_radius_mm: mm, 'torso' or 'none'")
+    ap.add_argument("--eikonal-resolution", type=float, default=None,
+                    help="simulate.eikonal_resolution_mm (default: the 2 mm grid)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     missing = [str(p) for p in PATIENTS.values() if not p.with_suffix(".hea").exists()]
@@ -120,7 +126,7 @@ def main() -> None:
     for limb in args.limb_radius:
         for heart in args.hearts:
             t0 = time.perf_counter()
-            ecg, dt = simulated_beats(heart, limb)
+            ecg, dt = simulated_beats(heart, limb, eikonal_dx=args.eikonal_resolution)
             step = int(round(1.0 / dt))
             for i, pattern in enumerate(("normal", "rbbb")):
                 sim = ecg[i][:, ::step] if step > 1 else ecg[i]
@@ -128,6 +134,7 @@ def main() -> None:
                 pat, onset, qrs = patients[pattern]
                 per_lead = compare(sim, f.qrs_onset_ms, f.qrs_duration_ms, pat, onset, qrs)
                 row = {"heart": heart, "pattern": pattern, "limb_electrode_radius_mm": limb,
+                       "eikonal_dx_mm": args.eikonal_resolution,
                        "sim_qrs_ms": f.qrs_duration_ms, **summarise(per_lead),
                        "leads": per_lead, "wall_s": round(time.perf_counter() - t0, 1)}
                 rows.append(row)

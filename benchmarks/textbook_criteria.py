@@ -12,7 +12,8 @@ docs/monodomain.md, "Session 11" to "Session 16".
 
     python benchmarks/textbook_criteria.py --hearts 0 1 2 3 llnl --patterns normal \
         --sources tissue myocardium --max-apicobasal 0.85 --septal-max-apicobasal 0.85 0.95 \
-        [--electrode-radius 100] [--limb-radius none torso 1000] [--json out.json]
+        [--electrode-radius 100] [--limb-radius none torso 1000] [--eikonal-resolution 0.5]
+        [--set t_rv=7] [--json out.json]
 """
 
 from __future__ import annotations
@@ -38,24 +39,35 @@ LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
 
 
 def anatomy_for(heart: str, dx: float, electrode_radius: float = 100.0,
-                limb_radius: float | str | None = None):
+                limb_radius: float | str | None = None, changes: dict | None = None):
     """Parametric heart ``int(heart)`` of config.yaml's seed, or the LLNL mesh (``llnl``),
     with the electrodes ``electrode_radius`` mm from its centre (the limb electrodes at
-    ``limb_radius``: ``anatomy.limb_electrode_radius_mm``)."""
-    from pipeline.anatomy.build import build_mesh, build_parametric
+    ``limb_radius``: ``anatomy.limb_electrode_radius_mm``); ``changes``: shape parameters
+    of the parametric heart replaced (``pipeline.anatomy.parametric.HeartShape``)."""
+    from pipeline.anatomy.build import assemble, build_mesh, build_parametric
+    from pipeline.anatomy.parametric import shape_for, voxelise_shape
     from pipeline.config import resolve
 
     cfg = resolve({"anatomy": {"resolution_mm": dx, "electrode_radius_mm": electrode_radius,
                                "limb_electrode_radius_mm": limb_radius}})["anatomy"]
     if heart == "llnl":
         return build_mesh(MESH, cfg, name="llnl")[0]
-    return build_parametric(int(heart), SEED, cfg)[0]
+    if not changes:
+        return build_parametric(int(heart), SEED, cfg)[0]
+    shape = replace(shape_for(SEED, int(heart)), **changes)
+    if not shape.valid():
+        raise SystemExit(f"--set {changes}: heart {heart}'s shape is not valid")
+    return assemble(voxelise_shape(shape, dx, f"param{int(heart):03d}"), cfg)[0]
 
 
 def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: float,
               dx: float, septal_max_apicobasal: float = 0.95, electrode_radius: float = 100.0,
-              limb_radius: float | str | None = None) -> list[dict]:
-    """The beats of ``patterns`` on one heart; each beat's morphology and criteria."""
+              limb_radius: float | str | None = None,
+              eikonal_dx: float | None = None, changes: dict | None = None) -> list[dict]:
+    """The beats of ``patterns`` on one heart; each beat's morphology and criteria.
+    ``eikonal_dx``: solve the eikonal on the same heart at this voxel size
+    (``simulate.eikonal_resolution_mm``; None: on the ``dx`` grid); ``changes``: the
+    parametric heart's shape parameters replaced."""
     from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.convergence import simulate_fixed, write_fixed_inputs
 
@@ -66,9 +78,12 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
                       threads=2)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        anatomy = anatomy_for(heart, dx, electrode_radius, limb_radius)
+        anatomy = anatomy_for(heart, dx, electrode_radius, limb_radius, changes)
+        fine = None if eikonal_dx is None else write_fixed_inputs(
+            Path(tmp) / "eikonal",
+            anatomy_for(heart, eikonal_dx, electrode_radius, limb_radius, changes))
         data = simulate_fixed(write_fixed_inputs(Path(tmp), anatomy),
-                              "reaction_eikonal", patterns, settings, run)
+                              "reaction_eikonal", patterns, settings, run, eikonal_inputs=fine)
     wall = round(time.perf_counter() - t0, 1)
     rows = []
     for k, pattern in enumerate(patterns):
@@ -80,6 +95,7 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
             "pattern": pattern, "source": source, "max_apicobasal": max_apicobasal,
             "septal_max_apicobasal": septal_max_apicobasal,
             "electrode_radius_mm": electrode_radius, "limb_electrode_radius_mm": limb_radius,
+            "dx_mm": dx, "eikonal_dx_mm": eikonal_dx, "shape_changes": changes or {},
             "qrs_ms": m.qrs_ms, "axis_deg": round(m.frontal_axis_deg, 1),
             "net_mV": {n: round(L[n].net, 3) for n in NET},
             "terminal_mV": {n: round(L[n].terminal, 3) for n in TERMINAL},
@@ -97,7 +113,8 @@ def _line(r: dict) -> str:
     waves = " ".join(f"{n} {a:.0f}/{b:.0f}" for n, (a, b) in r["r_s_ms"].items())
     return (f"{r['heart']} {r['pattern']:6s} {r['source']:10s} top {r['max_apicobasal']:.2f} "
             f"septum {r['septal_max_apicobasal']:.2f} electrodes {r['electrode_radius_mm']:g}"
-            f"/{r['limb_electrode_radius_mm'] or r['electrode_radius_mm']} mm: "
+            f"/{r['limb_electrode_radius_mm'] or r['electrode_radius_mm']} mm, "
+            f"eikonal {r['eikonal_dx_mm'] or r['dx_mm']:g} mm: "
             f"QRS {r['qrs_ms']:.0f} ms, "
             f"axis {r['axis_deg']:+.0f} deg; net {fmt(r['net_mV'])}; "
             f"terminal {fmt(r['terminal_mV'])}; R/S ms {waves}; T {fmt(r['t_mV'])}; "
@@ -122,22 +139,38 @@ def main() -> None:
     ap.add_argument("--septal-max-apicobasal", type=float, nargs="+", default=[0.95],
                     help="simulate.fast_endo_septal_max_apicobasal")
     ap.add_argument("--dx", type=float, default=2.0, help="voxel size (mm)")
+    ap.add_argument("--eikonal-resolution", type=float, nargs="+", default=[None],
+                    help="simulate.eikonal_resolution_mm (mm; default: the --dx grid); "
+                         "several values run each")
     ap.add_argument("--electrode-radius", type=float, default=100.0,
                     help="anatomy.electrode_radius_mm (DESIGN.md section 5: 100)")
     ap.add_argument("--limb-radius", nargs="+", default=[None], type=_limb,
                     help="anatomy.limb_electrode_radius_mm: mm, 'torso' or 'none' (the "
                          "electrode radius); several values run each")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="parametric hearts: replace drawn shape parameters "
+                         "(pipeline.anatomy.parametric.RANGES), e.g. t_rv=7")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args()
+    from pipeline.anatomy.parametric import RANGES
+
+    changes = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in RANGES or not value:
+            ap.error(f"--set {item}: expected KEY=VALUE with KEY one of {sorted(RANGES)}")
+        changes[key] = float(value)
     if "llnl" in args.hearts and not MESH.exists():
         ap.error(f"--hearts llnl needs the shared mesh {MESH}")
     rows = []
     for source in args.sources:
         for top in args.max_apicobasal:
             for septal in args.septal_max_apicobasal:
-                for limb, heart in ((lr, h) for lr in args.limb_radius for h in args.hearts):
+                for limb, eik, heart in ((lr, e, h) for lr in args.limb_radius
+                                         for e in args.eikonal_resolution
+                                         for h in args.hearts):
                     for r in run_heart(heart, args.patterns, source, top, args.dx, septal,
-                                       args.electrode_radius, limb):
+                                       args.electrode_radius, limb, eik, changes):
                         rows.append(r)
                         print(_line(r), flush=True)
     if args.json:

@@ -309,3 +309,34 @@ def test_a_tissue_field_sampled_between_voxel_centres():
     assert got.shape == (2, 1)
     assert got[0, 0] == pytest.approx(at[0] @ slope + 7)
     assert got[1, 0] == pytest.approx(2 * ((origin + [h, 0, 0]) @ slope + 7))
+
+
+@pytest.mark.parametrize("dx", [0.5, 1.0])
+def test_wall_thickness_of_shells_and_a_slab(dx):
+    """Walls of known thickness: a spherical shell (radii 20 and 28 mm, so 8 mm) labelled
+    LV free wall, a concentric thinner shell (radii 32 and 36 mm, 4 mm) labelled RV free
+    wall, and a flat slab 6 mm thick labelled septum; each within half a voxel, and each mass
+    the region's volume at 1.05 g/mL."""
+    from pipeline.anatomy.walls import MYOCARDIUM_G_PER_ML, describe, wall_thickness
+
+    ax = (np.arange(int(100 / dx)) + 0.5) * dx - 50.0
+    x, y, z = np.meshgrid(ax, ax, ax, indexing="ij")
+    r = np.sqrt(x ** 2 + y ** 2 + z ** 2)
+    region = np.zeros(r.shape, np.uint8)
+    region[(r >= 20) & (r < 28)] = 1
+    region[(r >= 32) & (r < 36)] = 2
+    region[(np.abs(z) < 3) & (r >= 40) & (r < 48)] = 3
+    walls = wall_thickness(region > 0, region, dx)
+    for name, want in (("lv_free_wall", 8.0), ("rv_free_wall", 4.0), ("septum", 6.0)):
+        w = walls[name]
+        assert abs(w.thickness_mm - want) <= 0.5 * dx + 1e-9, (name, w)
+        assert w.thickness_iqr_mm[0] <= w.thickness_mm <= w.thickness_iqr_mm[1]
+        assert w.mass_g == pytest.approx(
+            np.count_nonzero(region == {"lv_free_wall": 1, "rv_free_wall": 2,
+                                        "septum": 3}[name]) * dx ** 3 / 1000
+            * MYOCARDIUM_G_PER_ML)
+    assert walls["lv_free_wall"].volume_ml == pytest.approx(4 / 3 * np.pi * (28 ** 3 - 20 ** 3)
+                                                            / 1000, rel=0.03)
+    assert "RV / (LV + septum) mass" in describe(walls)
+    with pytest.raises(ValueError, match="shape"):
+        wall_thickness(region > 0, region[1:], dx)

@@ -61,6 +61,7 @@ def run_anatomy(args: argparse.Namespace) -> int:
 
     from pipeline.anatomy.build import build_mesh, build_parametric
     from pipeline.anatomy.io import write_anatomy, write_vtu
+    from pipeline.anatomy.walls import describe, wall_thickness
 
     settings, seed = _settings(args)
     if not re.fullmatch(r"[A-Za-z0-9]+", args.name):
@@ -86,6 +87,8 @@ def run_anatomy(args: argparse.Namespace) -> int:
     log.info("heart %s: %.1f cm^3 at %.2f mm, step times %s", args.name,
              anatomy.volume_mm3 / 1000, anatomy.spacing[0],
              {k: round(v, 2) for k, v in times.items()})
+    log.info("heart %s %s", args.name,
+             describe(wall_thickness(anatomy.mask, anatomy.region, anatomy.spacing)))
     return 0
 
 
