@@ -13,7 +13,7 @@ docs/monodomain.md, "Session 11" to "Session 16".
     python benchmarks/textbook_criteria.py --hearts 0 1 2 3 llnl --patterns normal \
         --sources tissue myocardium --max-apicobasal 0.85 --septal-max-apicobasal 0.85 0.95 \
         [--electrode-radius 100] [--limb-radius none torso 1000] [--eikonal-resolution 0.5]
-        [--set t_rv=7] [--json out.json]
+        [--set t_rv=7] [--medium infinite torso] [--json out.json]
 """
 
 from __future__ import annotations
@@ -63,17 +63,18 @@ def anatomy_for(heart: str, dx: float, electrode_radius: float = 100.0,
 def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: float,
               dx: float, septal_max_apicobasal: float = 0.95, electrode_radius: float = 100.0,
               limb_radius: float | str | None = None,
-              eikonal_dx: float | None = None, changes: dict | None = None) -> list[dict]:
+              eikonal_dx: float | None = None, changes: dict | None = None,
+              medium: str = "infinite") -> list[dict]:
     """The beats of ``patterns`` on one heart; each beat's morphology and criteria.
     ``eikonal_dx``: solve the eikonal on the same heart at this voxel size
     (``simulate.eikonal_resolution_mm``; None: on the ``dx`` grid); ``changes``: the
-    parametric heart's shape parameters replaced."""
+    parametric heart's shape parameters replaced; ``medium``: ``simulate.ecg_medium``."""
     from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.convergence import simulate_fixed, write_fixed_inputs
 
     settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=400.0,
                        ecg_fast_layer_source=source, fast_endo_max_apicobasal=max_apicobasal,
-                       fast_endo_septal_max_apicobasal=septal_max_apicobasal)
+                       fast_endo_septal_max_apicobasal=septal_max_apicobasal, ecg_medium=medium)
     run = RunSettings(device="cpu", dtype="float32", compile=True, batch_size=len(patterns),
                       threads=2)
     t0 = time.perf_counter()
@@ -96,6 +97,7 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
             "septal_max_apicobasal": septal_max_apicobasal,
             "electrode_radius_mm": electrode_radius, "limb_electrode_radius_mm": limb_radius,
             "dx_mm": dx, "eikonal_dx_mm": eikonal_dx, "shape_changes": changes or {},
+            "ecg_medium": medium,
             "qrs_ms": m.qrs_ms, "axis_deg": round(m.frontal_axis_deg, 1),
             "net_mV": {n: round(L[n].net, 3) for n in NET},
             "terminal_mV": {n: round(L[n].terminal, 3) for n in TERMINAL},
@@ -114,7 +116,7 @@ def _line(r: dict) -> str:
     return (f"{r['heart']} {r['pattern']:6s} {r['source']:10s} top {r['max_apicobasal']:.2f} "
             f"septum {r['septal_max_apicobasal']:.2f} electrodes {r['electrode_radius_mm']:g}"
             f"/{r['limb_electrode_radius_mm'] or r['electrode_radius_mm']} mm, "
-            f"eikonal {r['eikonal_dx_mm'] or r['dx_mm']:g} mm: "
+            f"eikonal {r['eikonal_dx_mm'] or r['dx_mm']:g} mm, {r['ecg_medium']}: "
             f"QRS {r['qrs_ms']:.0f} ms, "
             f"axis {r['axis_deg']:+.0f} deg; net {fmt(r['net_mV'])}; "
             f"terminal {fmt(r['terminal_mV'])}; R/S ms {waves}; T {fmt(r['t_mV'])}; "
@@ -147,6 +149,8 @@ def main() -> None:
     ap.add_argument("--limb-radius", nargs="+", default=[None], type=_limb,
                     help="anatomy.limb_electrode_radius_mm: mm, 'torso' or 'none' (the "
                          "electrode radius); several values run each")
+    ap.add_argument("--medium", nargs="+", default=["infinite"], choices=["infinite", "torso"],
+                    help="simulate.ecg_medium; several values run each")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="parametric hearts: replace drawn shape parameters "
                          "(pipeline.anatomy.parametric.RANGES), e.g. t_rv=7")
@@ -166,11 +170,12 @@ def main() -> None:
     for source in args.sources:
         for top in args.max_apicobasal:
             for septal in args.septal_max_apicobasal:
-                for limb, eik, heart in ((lr, e, h) for lr in args.limb_radius
-                                         for e in args.eikonal_resolution
-                                         for h in args.hearts):
+                for limb, eik, medium, heart in ((lr, e, md, h) for lr in args.limb_radius
+                                                 for e in args.eikonal_resolution
+                                                 for md in args.medium
+                                                 for h in args.hearts):
                     for r in run_heart(heart, args.patterns, source, top, args.dx, septal,
-                                       args.electrode_radius, limb, eik, changes):
+                                       args.electrode_radius, limb, eik, changes, medium):
                         rows.append(r)
                         print(_line(r), flush=True)
     if args.json:

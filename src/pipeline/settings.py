@@ -106,6 +106,7 @@ class SimulateSettings:
     gks_scale_base: float
     ecg_fast_layer_source: str = "myocardium"
     fast_endo_septal_max_apicobasal: float = 0.95
+    ecg_medium: str = "infinite"
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> SimulateSettings:

@@ -102,11 +102,17 @@ class PseudoECG:
         Names in the order of the weights' rows.
     sigma_b
         Conductivity of the medium (S/m).
+    medium
+        ``infinite`` or ``torso`` (``simulate.ecg_medium``).
+    electrode_xyz
+        Where the electrodes record, ``(n_electrodes, 3)`` mm, when known.
     """
 
     weights: np.ndarray
     electrode_names: tuple[str, ...] = ELECTRODE_NAMES
     sigma_b: float = 0.2
+    medium: str = "infinite"
+    electrode_xyz: np.ndarray | None = None
 
     @classmethod
     def from_grid(cls, mask: np.ndarray, origin: np.ndarray, spacing: np.ndarray,
@@ -130,12 +136,23 @@ class PseudoECG:
         xyz = np.asarray(origin, dtype=np.float64) + ijk * spacing
         weights = pseudo_ecg_weights(xyz, electrode_xyz, float(np.prod(spacing)), sigma_b)
         log.debug("pseudo-ECG weights: %d electrodes x %d voxels", *weights.shape)
-        return cls(weights=weights, electrode_names=tuple(electrode_names), sigma_b=float(sigma_b))
+        return cls(weights=weights, electrode_names=tuple(electrode_names), sigma_b=float(sigma_b),
+                   electrode_xyz=np.asarray(electrode_xyz, dtype=np.float64))
 
     @classmethod
-    def from_anatomy(cls, anatomy: Any, sigma_b: float) -> PseudoECG:
-        """Weights for an :class:`pipeline.anatomy.io.Anatomy` (its mask, grid and electrodes)."""
+    def from_anatomy(cls, anatomy: Any, sigma_b: float, medium: str = "infinite") -> PseudoECG:
+        """Weights for an :class:`pipeline.anatomy.io.Anatomy` (its mask, grid and electrodes).
+
+        ``medium``: ``infinite`` (the electrodes of the anatomy) or ``torso`` (a bounded
+        torso, the electrodes on its surface: :func:`pipeline.signals.torso.torso_pseudo_ecg`).
+        """
         names = tuple(str(n) for n in anatomy.electrode_names)
+        if medium == "torso":
+            from pipeline.signals.torso import torso_pseudo_ecg
+
+            return torso_pseudo_ecg(anatomy, sigma_b)
+        if medium != "infinite":
+            raise ValueError(f"simulate.ecg_medium {medium!r}: expected 'infinite' or 'torso'")
         return cls.from_grid(anatomy.mask, anatomy.origin, anatomy.spacing,
                              anatomy.electrode_xyz, sigma_b, names)
 

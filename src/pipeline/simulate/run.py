@@ -276,6 +276,7 @@ class _Outputs:
     amap: np.ndarray | None
     records: list[dict[str, Any]]
     solver_attrs: dict[str, Any]
+    electrode_xyz: list | None = None   # where the electrodes recorded (mm), rounded
 
     @classmethod
     def empty(cls, n: int, n_electrodes: int, n_points: int, n_t: int, n_tissue: int,
@@ -341,7 +342,8 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     settings = job.settings
     _threads(run)
     t_start = time.perf_counter()
-    pecg = PseudoECG.from_anatomy(job.anatomy, settings.sigma_bath_S_per_m)
+    pecg = PseudoECG.from_anatomy(job.anatomy, settings.sigma_bath_S_per_m,
+                                  settings.ecg_medium)
     shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
                                sigma_l_reference=float(job.table["sigma_l"].median()),
                                sigma_t_reference=float(job.table["sigma_t"].median()),
@@ -351,6 +353,8 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     weights = pecg.as_tensor(dtype=torch.float64, device=shard_solver.device)
     arrays = _Outputs.empty(len(job.table), len(pecg.electrode_names), len(job.point_index),
                             job.n_samples, pecg.n_tissue, settings.save_activation_map)
+    if pecg.electrode_xyz is not None:
+        arrays.electrode_xyz = np.round(pecg.electrode_xyz, 3).tolist()
     log.info("set-up %.1f s", time.perf_counter() - t_start)
     _run_batches(job, shard_solver, weights, arrays, run.batch_size, progress)
     data = _shard_data(job, arrays, run)
@@ -390,7 +394,9 @@ def _shard_data(job: ShardJob, arrays: _Outputs, run: RunSettings) -> ShardData:
         anatomy=str(job.anatomy.name), activation_map_ms=arrays.amap,
         extra_attrs={"solver": arrays.solver_attrs, "records": _jsonable(arrays.records),
                      "sources": dict(job.sources), "run": asdict(run),
-                     "sigma_bath_S_per_m": job.settings.sigma_bath_S_per_m})
+                     "sigma_bath_S_per_m": job.settings.sigma_bath_S_per_m,
+                     "ecg_medium": job.settings.ecg_medium,
+                     "electrode_xyz_mm": arrays.electrode_xyz})
 
 
 def shard_figures(shard_path: str | Path, anatomy_path: str | Path, index: int, out: Path,
