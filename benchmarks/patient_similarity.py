@@ -16,7 +16,7 @@ beats, not the model with patients at large. Measured figures: docs/monodomain.m
 "Session 16".
 
     python benchmarks/patient_similarity.py --hearts 0 1 2 3 llnl --limb-radius none torso \
-        [--eikonal-resolution 0.5] [--json out.json]
+        [--eikonal-resolution 0.5] [--medium torso] [--json out.json]
 """
 
 from __future__ import annotations
@@ -50,15 +50,18 @@ def patient_beat(path: Path) -> tuple[np.ndarray, float, float]:
 
 
 def simulated_beats(heart: str, limb_radius, dx: float = 2.0,
-                    eikonal_dx: float | None = None) -> tuple[np.ndarray, float]:
+                    eikonal_dx: float | None = None,
+                    medium: str = "infinite") -> tuple[np.ndarray, float]:
     """The normal and RBBB beats ``(2, 12, T)`` mV of one heart, and their sampling (ms);
-    ``eikonal_dx``: the eikonal's voxel size (``simulate.eikonal_resolution_mm``)."""
+    ``eikonal_dx``: the eikonal's voxel size (``simulate.eikonal_resolution_mm``);
+    ``medium``: ``simulate.ecg_medium``."""
     from textbook_criteria import anatomy_for
 
     from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.convergence import simulate_fixed, write_fixed_inputs
 
-    settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=400.0)
+    settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=400.0,
+                       ecg_medium=medium)
     run = RunSettings(device="cpu", dtype="float32", compile=True, batch_size=2, threads=2)
     with tempfile.TemporaryDirectory() as tmp:
         anatomy = anatomy_for(heart, dx, 100.0, limb_radius)
@@ -114,6 +117,8 @@ def main() -> None:
                     help="anatomy.limb_electrode_radius_mm: mm, 'torso' or 'none'")
     ap.add_argument("--eikonal-resolution", type=float, default=None,
                     help="simulate.eikonal_resolution_mm (default: the 2 mm grid)")
+    ap.add_argument("--medium", default="infinite", choices=["infinite", "torso"],
+                    help="simulate.ecg_medium")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     missing = [str(p) for p in PATIENTS.values() if not p.with_suffix(".hea").exists()]
@@ -126,7 +131,8 @@ def main() -> None:
     for limb in args.limb_radius:
         for heart in args.hearts:
             t0 = time.perf_counter()
-            ecg, dt = simulated_beats(heart, limb, eikonal_dx=args.eikonal_resolution)
+            ecg, dt = simulated_beats(heart, limb, eikonal_dx=args.eikonal_resolution,
+                                      medium=args.medium)
             step = int(round(1.0 / dt))
             for i, pattern in enumerate(("normal", "rbbb")):
                 sim = ecg[i][:, ::step] if step > 1 else ecg[i]
@@ -134,7 +140,7 @@ def main() -> None:
                 pat, onset, qrs = patients[pattern]
                 per_lead = compare(sim, f.qrs_onset_ms, f.qrs_duration_ms, pat, onset, qrs)
                 row = {"heart": heart, "pattern": pattern, "limb_electrode_radius_mm": limb,
-                       "eikonal_dx_mm": args.eikonal_resolution,
+                       "eikonal_dx_mm": args.eikonal_resolution, "ecg_medium": args.medium,
                        "sim_qrs_ms": f.qrs_duration_ms, **summarise(per_lead),
                        "leads": per_lead, "wall_s": round(time.perf_counter() - t0, 1)}
                 rows.append(row)

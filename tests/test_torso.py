@@ -16,9 +16,9 @@ def test_solid_angles_of_a_closed_surface() -> None:
     mesh = ellipsoid_mesh(100.0, 80.0, 120.0, 32, 16)
     c = mesh.centroids
     total = solid_angles(np.array([[0.0, 0.0, 0.0], [60.0, -30.0, 50.0], [300.0, 0.0, 0.0]]),
-                         mesh.corners).sum(axis=1)
+                         mesh).sum(axis=1)
     np.testing.assert_allclose(total, [4 * np.pi, 4 * np.pi, 0.0], atol=1e-9)
-    on = solid_angles(c[:5], mesh.corners)
+    on = solid_angles(c[:5], mesh)
     np.testing.assert_allclose(np.diag(on[:, :5]), 0.0)
     np.testing.assert_allclose(on.sum(axis=1), 2 * np.pi, atol=2e-2)
     assert mesh.volume_mm3 == pytest.approx(4 / 3 * np.pi * 100 * 80 * 120, rel=0.03)
@@ -81,5 +81,19 @@ def test_the_adult_torso_holds_the_electrode_sites() -> None:
     assert 35e6 < mesh.volume_mm3 < 50e6
     gap = np.linalg.norm(mesh.centroids[None] - BODY_SITES[:, None], axis=-1).min(axis=1)
     assert gap[4:].max() < 20.0 and gap.max() < 35.0, gap
-    inside = solid_angles(BODY_HEART_CENTRE[None], mesh.corners).sum()
+    inside = solid_angles(BODY_HEART_CENTRE[None], mesh).sum()
     assert inside == pytest.approx(4 * np.pi)
+
+
+def test_one_triangle_subtends_an_octant() -> None:
+    """The triangle (1, 0, 0), (0, 1, 0), (0, 0, 1) cuts one octant of the unit directions
+    round the origin: pi / 2 sr seen from the origin (the side opposite its normal), -pi / 2
+    with its corners reversed; the same far from the coordinates' origin."""
+    from pipeline.signals.torso import TorsoMesh
+
+    corners = np.eye(3) * 40.0
+    for shift in (np.zeros(3), np.array([500.0, -300.0, 250.0])):
+        for order, want in (([0, 1, 2], np.pi / 2), ([0, 2, 1], -np.pi / 2)):
+            mesh = TorsoMesh(corners + shift, np.array([order]))
+            got = solid_angles(shift[None], mesh)[0, 0]
+            assert got == pytest.approx(want, abs=1e-12)

@@ -44,6 +44,7 @@ as its electrodes are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -97,9 +98,6 @@ class TorsoMesh:
         c = self.corners
         return float(np.einsum("ij,ij->i", c[:, 0], np.cross(c[:, 1], c[:, 2])).sum() / 6.0)
 
-    def moved(self, rotation: np.ndarray, shift: np.ndarray) -> TorsoMesh:
-        """The mesh with each vertex ``v`` taken to ``rotation @ v + shift``."""
-        return TorsoMesh(self.vertices @ np.asarray(rotation).T + shift, self.triangles)
 
 
 def ring_mesh(z: np.ndarray, scale: np.ndarray, half_width: float, half_depth: float,
@@ -166,20 +164,32 @@ def adult_torso(edge_mm: float = 15.0) -> TorsoMesh:
     return ring_mesh(z, scale, a, b, TORSO_CENTRE_Y_MM, n_around)
 
 
-def solid_angles(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
+def solid_angles(points: np.ndarray, mesh: TorsoMesh) -> np.ndarray:
     """Solid angle (sr) each triangle subtends at each point, ``(n_points, n_triangles)``.
 
     Positive where the point lies on the side opposite the triangle's normal (inside a
     closed surface with outward normals); 0 for a point in the triangle's plane
-    (van Oosterom & Strackee 1983).
+    (van Oosterom & Strackee 1983). The triple product and the dot products of the
+    corner vectors ``R_i = v_i - x`` are expanded into matrix products
+    (``R_1 . (R_2 x R_3) = (v_1 - x) . N`` with ``N`` the triangle's normal), in
+    coordinates centred on the mesh, so that no ``(n_points, n_triangles, 3, 3)`` array
+    is formed.
     """
-    r = corners[None, :, :, :] - np.asarray(points, np.float64)[:, None, None, :]
-    n = np.linalg.norm(r, axis=-1)
-    r1, r2, r3 = r[:, :, 0], r[:, :, 1], r[:, :, 2]
-    n1, n2, n3 = n[:, :, 0], n[:, :, 1], n[:, :, 2]
-    num = np.einsum("pti,pti->pt", r1, np.cross(r2, r3))
-    den = (n1 * n2 * n3 + np.einsum("pti,pti->pt", r1, r2) * n3
-           + np.einsum("pti,pti->pt", r1, r3) * n2 + np.einsum("pti,pti->pt", r2, r3) * n1)
+    shift = mesh.vertices.mean(axis=0)
+    v = mesh.vertices - shift
+    x = np.asarray(points, np.float64) - shift
+    a, b, c = (v[mesh.triangles[:, k]] for k in range(3))
+    normal = np.cross(b - a, c - a)
+    num = np.einsum("ti,ti->t", a, normal)[None] - x @ normal.T
+    xx = np.einsum("pi,pi->p", x, x)[:, None]
+    vv = np.einsum("vi,vi->v", v, v)
+    dist = np.sqrt(np.maximum(vv[None] - 2.0 * x @ v.T + xx, 0.0))
+    n1, n2, n3 = (dist[:, mesh.triangles[:, k]] for k in range(3))
+
+    def dot(p: np.ndarray, q: np.ndarray) -> np.ndarray:    # R_p . R_q
+        return np.einsum("ti,ti->t", p, q)[None] - x @ (p + q).T + xx
+
+    den = n1 * n2 * n3 + dot(a, b) * n3 + dot(a, c) * n2 + dot(b, c) * n1
     omega = 2.0 * np.arctan2(num, den)
     # In the triangle's plane the signed volume is 0 and arctan2 gives 0 or +-pi by the sign
     # of the denominator (+-pi inside the triangle): the solid angle is 0 there.
@@ -203,22 +213,20 @@ class BoundedTorso:
             raise ValueError("the torso mesh encloses no volume with outward normals")
         self.mesh = mesh
         self.centroids = mesh.centroids
-        corners = mesh.corners
         n = len(self.centroids)
         omega = np.empty((n, n))
-        for s in range(0, n, 512):
-            omega[s:s + 512] = solid_angles(self.centroids[s:s + 512], corners)
+        for s in range(0, n, 1024):
+            omega[s:s + 1024] = solid_angles(self.centroids[s:s + 1024], mesh)
         areas = mesh.areas
         system = np.eye(n) - omega / (2.0 * np.pi) + np.outer(np.ones(n), areas / areas.sum())
         self._lu = lu_factor(system)
-        self._corners = corners
 
     def electrode_coefficients(self, electrode_xyz: np.ndarray) -> np.ndarray:
         """``c`` ``(n_electrodes, n_triangles)``: ``phi(x_e) = 2 phi_inf(x_e) + c_e .
         phi_inf(centroids)``, for electrodes on the surface."""
         from scipy.linalg import lu_solve
 
-        omega = solid_angles(np.asarray(electrode_xyz, np.float64), self._corners)
+        omega = solid_angles(np.asarray(electrode_xyz, np.float64), self.mesh)
         return lu_solve(self._lu, omega.T / np.pi, trans=1).T
 
     def weights(self, tissue_xyz: np.ndarray, electrode_xyz: np.ndarray,
@@ -236,14 +244,16 @@ class BoundedTorso:
         tissue_xyz = np.asarray(tissue_xyz, np.float64)
         coeff = self.electrode_coefficients(electrode_xyz)
         out = 2.0 * pseudo_ecg_weights(tissue_xyz, electrode_xyz, voxel_volume_mm3, sigma_b)
-        inside = solid_angles(tissue_xyz[:1], self._corners).sum()
+        inside = solid_angles(tissue_xyz[:1], self.mesh).sum()
         if not np.isclose(inside, 4.0 * np.pi, atol=1e-3):
             raise ValueError(f"the tissue lies outside the torso (solid angle {inside:.3f} sr "
                              "at a voxel, 4 pi inside)")
         scale = voxel_volume_mm3 / (4.0 * np.pi * sigma_b)
+        cc = np.einsum("ti,ti->t", self.centroids, self.centroids)[:, None]
         for s in range(0, len(tissue_xyz), chunk):
             x = tissue_xyz[s:s + chunk]
-            r = np.sqrt(((self.centroids[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1))
+            r = np.sqrt(np.maximum(cc - 2.0 * self.centroids @ x.T
+                                   + np.einsum("pi,pi->p", x, x)[None], 0.0))
             if r.min() < MIN_CLEARANCE_MM:
                 raise ValueError(f"a tissue voxel at {x[np.argmin(r.min(axis=0))].tolist()} mm "
                                  f"lies {r.min():.1f} mm from the torso surface; at least "
@@ -286,7 +296,8 @@ def torso_pseudo_ecg(anatomy, sigma_b: float, edge_mm: float = 15.0):
     The heart is posed in the body frame as its electrodes were
     (:func:`pose_from_electrodes`; its centre, the tissue centroid, at
     :data:`pipeline.anatomy.electrodes.BODY_HEART_CENTRE`), and each electrode records at
-    the surface centroid nearest its body-frame site.
+    the surface centroid nearest its body-frame site (:func:`body_torso`). The weights are
+    computed in the body frame; the recorded electrode positions are in the heart's.
 
     Parameters
     ----------
@@ -303,24 +314,32 @@ def torso_pseudo_ecg(anatomy, sigma_b: float, edge_mm: float = 15.0):
         The heart does not fit inside the torso with :data:`MIN_CLEARANCE_MM` to spare, or
         its electrodes were not placed by the body-frame pose; the message names the heart.
     """
-    from pipeline.anatomy.electrodes import BODY_HEART_CENTRE, BODY_SITES
+    from pipeline.anatomy.electrodes import BODY_HEART_CENTRE
     from pipeline.errors import InputError
     from pipeline.signals.ecg import PseudoECG
 
     xyz = anatomy.centres()
     centre = xyz.mean(axis=0)
-    body = adult_torso(edge_mm)
-    sites = body.centroids[np.argmin(np.linalg.norm(
-        body.centroids[None] - BODY_SITES[:, None], axis=-1), axis=1)]
+    torso, sites = body_torso(edge_mm)
     try:
         rotation = pose_from_electrodes(centre, anatomy.electrode_xyz)
-        back = rotation.T                       # body -> heart frame
-        shift = centre - back @ BODY_HEART_CENTRE
-        torso = BoundedTorso(body.moved(back, shift))
-        electrodes = sites @ back.T + shift
-        weights = torso.weights(xyz, electrodes, float(np.prod(anatomy.spacing)), sigma_b)
+        weights = torso.weights((xyz - centre) @ rotation.T + BODY_HEART_CENTRE, sites,
+                                float(np.prod(anatomy.spacing)), sigma_b)
     except ValueError as exc:
         raise InputError(f"heart {anatomy.name}: simulate.ecg_medium torso: {exc}") from exc
     names = tuple(str(n) for n in anatomy.electrode_names)
     return PseudoECG(weights=weights, electrode_names=names, sigma_b=float(sigma_b),
-                     medium="torso", electrode_xyz=electrodes)
+                     medium="torso", electrode_xyz=(sites - BODY_HEART_CENTRE) @ rotation + centre)
+
+
+@lru_cache(maxsize=4)
+def body_torso(edge_mm: float = 15.0) -> tuple[BoundedTorso, np.ndarray]:
+    """:func:`adult_torso` factorised, and the electrode sites on it ``(10, 3)`` mm: the
+    surface centroids nearest :data:`pipeline.anatomy.electrodes.BODY_SITES`. Body frame;
+    computed once per process and edge (about 10 s at 15 mm on 2 cores)."""
+    from pipeline.anatomy.electrodes import BODY_SITES
+
+    torso = BoundedTorso(adult_torso(edge_mm))
+    nearest = np.argmin(np.linalg.norm(torso.centroids[None] - BODY_SITES[:, None], axis=-1),
+                        axis=1)
+    return torso, torso.centroids[nearest]
