@@ -57,11 +57,12 @@ def test_the_pose_is_recovered_from_the_electrodes_and_a_heart_outside_is_refuse
     centre = np.array([10.0, -5.0, 40.0])
     radii = np.array([259.0, 222.0, 381.0, 398.0] + [100.0] * 6)
     xyz = centre + radii[:, None] * (body_directions() @ rot)
-    np.testing.assert_allclose(pose_from_electrodes(centre, xyz), rot, atol=1e-9)
+    np.testing.assert_allclose(pose_from_electrodes(centre, xyz, body_directions()), rot,
+                               atol=1e-9)
     bad = xyz.copy()
     bad[4] += [0.0, 30.0, 0.0]
     with pytest.raises(ValueError, match="not the body-frame sites"):
-        pose_from_electrodes(centre, bad)
+        pose_from_electrodes(centre, bad, body_directions())
     torso = BoundedTorso(ellipsoid_mesh(100.0, 100.0, 100.0, 24, 12))
     site = torso.centroids[:1]
     with pytest.raises(ValueError, match="outside the torso"):

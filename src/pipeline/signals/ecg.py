@@ -140,19 +140,11 @@ class PseudoECG:
                    electrode_xyz=np.asarray(electrode_xyz, dtype=np.float64))
 
     @classmethod
-    def from_anatomy(cls, anatomy: Any, sigma_b: float, medium: str = "infinite") -> PseudoECG:
-        """Weights for an :class:`pipeline.anatomy.io.Anatomy` (its mask, grid and electrodes).
-
-        ``medium``: ``infinite`` (the electrodes of the anatomy) or ``torso`` (a bounded
-        torso, the electrodes on its surface: :func:`pipeline.signals.torso.torso_pseudo_ecg`).
+    def from_anatomy(cls, anatomy: Any, sigma_b: float) -> PseudoECG:
+        """Weights for an :class:`pipeline.anatomy.io.Anatomy` (its mask, grid and electrodes),
+        in the infinite medium (a bounded torso: :func:`pipeline.signals.torso.torso_pseudo_ecg`).
         """
         names = tuple(str(n) for n in anatomy.electrode_names)
-        if medium == "torso":
-            from pipeline.signals.torso import torso_pseudo_ecg
-
-            return torso_pseudo_ecg(anatomy, sigma_b)
-        if medium != "infinite":
-            raise ValueError(f"simulate.ecg_medium {medium!r}: expected 'infinite' or 'torso'")
         return cls.from_grid(anatomy.mask, anatomy.origin, anatomy.spacing,
                              anatomy.electrode_xyz, sigma_b, names)
 

@@ -34,8 +34,9 @@ with :math:`w^\\infty` the infinite-medium weights at the electrode and at the c
 Leads are differences of electrodes, so the constant chosen by the deflation cancels.
 
 The torso (:func:`adult_torso`) is an elliptic cylinder with rounded ends in the body frame
-of :mod:`pipeline.anatomy.electrodes` (x right, y anterior, z superior; origin at the
-sternum, 4th intercostal space): 330 mm wide, 230 mm deep, its front at the sternum, from
+of ``pipeline.anatomy.electrodes`` (x right, y anterior, z superior; origin at the
+sternum, 4th intercostal space; the simulate stage passes that module's sites, since this
+floor does not import the anatomy): 330 mm wide, 230 mm deep, its front at the sternum, from
 the shoulders (z = +200 mm) to the iliac crests (z = -430 mm). The electrodes are the
 body-frame sites moved to the nearest centroid of the surface. The heart is posed in it
 as its electrodes are.
@@ -262,23 +263,23 @@ class BoundedTorso:
         return out
 
 
-def pose_from_electrodes(centre: np.ndarray, electrode_xyz: np.ndarray) -> np.ndarray:
+def pose_from_electrodes(centre: np.ndarray, electrode_xyz: np.ndarray,
+                         directions: np.ndarray) -> np.ndarray:
     """The rotation ``R`` (body = R heart) that placed the electrodes.
 
     :func:`pipeline.anatomy.electrodes.place_electrodes` puts electrode ``e`` at
-    ``centre + r_e R^T d_e`` (``d_e`` its body-frame direction); whatever the radii, the
-    directions from ``centre`` give ``R`` (Kabsch's least-squares rotation).
+    ``centre + r_e R^T d_e`` (``d_e`` its body-frame unit direction, ``directions``
+    ``(n, 3)``); whatever the radii, the directions from ``centre`` give ``R`` (Kabsch's
+    least-squares rotation).
 
     Raises
     ------
     ValueError
         The directions do not fit one rotation within 1e-2 (electrodes placed otherwise).
     """
-    from pipeline.anatomy.electrodes import body_directions
-
     u = np.asarray(electrode_xyz, np.float64) - np.asarray(centre, np.float64)
     u /= np.linalg.norm(u, axis=1, keepdims=True)
-    d = body_directions()
+    d = np.asarray(directions, np.float64)
     left, _, right = np.linalg.svd(u.T @ d)
     fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(right.T @ left.T))])
     rotation = right.T @ fix @ left.T
@@ -290,14 +291,16 @@ def pose_from_electrodes(centre: np.ndarray, electrode_xyz: np.ndarray) -> np.nd
     return rotation
 
 
-def torso_pseudo_ecg(anatomy, sigma_b: float, edge_mm: float = 15.0):
+def torso_pseudo_ecg(anatomy, sigma_b: float, body_sites: np.ndarray,
+                     body_heart_centre: np.ndarray, edge_mm: float = 15.0):
     """:class:`pipeline.signals.ecg.PseudoECG` of an anatomy in :func:`adult_torso`.
 
     The heart is posed in the body frame as its electrodes were
     (:func:`pose_from_electrodes`; its centre, the tissue centroid, at
-    :data:`pipeline.anatomy.electrodes.BODY_HEART_CENTRE`), and each electrode records at
-    the surface centroid nearest its body-frame site (:func:`body_torso`). The weights are
-    computed in the body frame; the recorded electrode positions are in the heart's.
+    ``body_heart_centre``), and each electrode records at the surface centroid nearest its
+    body-frame site. The weights are computed in the body frame; the recorded electrode
+    positions are in the heart's. The simulate stage passes the sites of
+    :mod:`pipeline.anatomy.electrodes` (``BODY_SITES``, ``BODY_HEART_CENTRE``).
 
     Parameters
     ----------
@@ -305,6 +308,11 @@ def torso_pseudo_ecg(anatomy, sigma_b: float, edge_mm: float = 15.0):
         :class:`pipeline.anatomy.io.Anatomy`.
     sigma_b
         The torso's conductivity (S/m).
+    body_sites
+        The electrodes' sites in the body frame, ``(n_electrodes, 3)`` mm, in the order of
+        ``anatomy.electrode_names``.
+    body_heart_centre
+        The heart's centre in the body frame, ``(3,)`` mm.
     edge_mm
         The surface triangles' edge (mm).
 
@@ -314,32 +322,32 @@ def torso_pseudo_ecg(anatomy, sigma_b: float, edge_mm: float = 15.0):
         The heart does not fit inside the torso with :data:`MIN_CLEARANCE_MM` to spare, or
         its electrodes were not placed by the body-frame pose; the message names the heart.
     """
-    from pipeline.anatomy.electrodes import BODY_HEART_CENTRE
     from pipeline.errors import InputError
     from pipeline.signals.ecg import PseudoECG
 
     xyz = anatomy.centres()
     centre = xyz.mean(axis=0)
-    torso, sites = body_torso(edge_mm)
+    body_sites = np.asarray(body_sites, np.float64)
+    body_heart_centre = np.asarray(body_heart_centre, np.float64)
+    torso = body_torso(edge_mm)
+    sites = torso.centroids[np.argmin(np.linalg.norm(
+        torso.centroids[None] - body_sites[:, None], axis=-1), axis=1)]
+    directions = body_sites - body_heart_centre
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     try:
-        rotation = pose_from_electrodes(centre, anatomy.electrode_xyz)
-        weights = torso.weights((xyz - centre) @ rotation.T + BODY_HEART_CENTRE, sites,
+        rotation = pose_from_electrodes(centre, anatomy.electrode_xyz, directions)
+        weights = torso.weights((xyz - centre) @ rotation.T + body_heart_centre, sites,
                                 float(np.prod(anatomy.spacing)), sigma_b)
     except ValueError as exc:
         raise InputError(f"heart {anatomy.name}: simulate.ecg_medium torso: {exc}") from exc
     names = tuple(str(n) for n in anatomy.electrode_names)
     return PseudoECG(weights=weights, electrode_names=names, sigma_b=float(sigma_b),
-                     medium="torso", electrode_xyz=(sites - BODY_HEART_CENTRE) @ rotation + centre)
+                     medium="torso",
+                     electrode_xyz=(sites - body_heart_centre) @ rotation + centre)
 
 
 @lru_cache(maxsize=4)
-def body_torso(edge_mm: float = 15.0) -> tuple[BoundedTorso, np.ndarray]:
-    """:func:`adult_torso` factorised, and the electrode sites on it ``(10, 3)`` mm: the
-    surface centroids nearest :data:`pipeline.anatomy.electrodes.BODY_SITES`. Body frame;
-    computed once per process and edge (about 10 s at 15 mm on 2 cores)."""
-    from pipeline.anatomy.electrodes import BODY_SITES
-
-    torso = BoundedTorso(adult_torso(edge_mm))
-    nearest = np.argmin(np.linalg.norm(torso.centroids[None] - BODY_SITES[:, None], axis=-1),
-                        axis=1)
-    return torso, torso.centroids[nearest]
+def body_torso(edge_mm: float = 15.0) -> BoundedTorso:
+    """:func:`adult_torso` factorised (body frame); computed once per process and edge
+    (about 10 s at 15 mm on 2 cores)."""
+    return BoundedTorso(adult_torso(edge_mm))

@@ -342,8 +342,7 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     settings = job.settings
     _threads(run)
     t_start = time.perf_counter()
-    pecg = PseudoECG.from_anatomy(job.anatomy, settings.sigma_bath_S_per_m,
-                                  settings.ecg_medium)
+    pecg = pseudo_ecg(job.anatomy, settings)
     shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
                                sigma_l_reference=float(job.table["sigma_l"].median()),
                                sigma_t_reference=float(job.table["sigma_t"].median()),
@@ -365,6 +364,23 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     if out is not None:
         write_shard(out, data, {"simulate": settings.science()})
     return data
+
+
+def pseudo_ecg(anatomy: Any, settings: SimulateSettings) -> PseudoECG:
+    """The electrodes' weights over the anatomy's voxels in ``simulate.ecg_medium``: the
+    infinite medium at the anatomy's electrodes, or the bounded torso
+    (:func:`pipeline.signals.torso.torso_pseudo_ecg`) with the body-frame sites of
+    :mod:`pipeline.anatomy.electrodes`."""
+    if settings.ecg_medium == "torso":
+        from pipeline.anatomy.electrodes import BODY_HEART_CENTRE, BODY_SITES
+        from pipeline.signals.torso import torso_pseudo_ecg
+
+        return torso_pseudo_ecg(anatomy, settings.sigma_bath_S_per_m, BODY_SITES,
+                                BODY_HEART_CENTRE)
+    if settings.ecg_medium != "infinite":
+        raise InputError(f"simulate.ecg_medium {settings.ecg_medium!r}: expected 'infinite' "
+                         "or 'torso'")
+    return PseudoECG.from_anatomy(anatomy, settings.sigma_bath_S_per_m)
 
 
 def clinical_filter(ecg: np.ndarray, dt_ms: float) -> np.ndarray:
