@@ -98,3 +98,30 @@ def test_one_triangle_subtends_an_octant() -> None:
             mesh = TorsoMesh(corners + shift, np.array([order]))
             got = solid_angles(shift[None], mesh)[0, 0]
             assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_the_simulate_stage_refuses_a_heart_the_torso_cannot_pose() -> None:
+    """simulate.ecg_medium torso on a built heart: its electrodes give the pose, the ten
+    recording sites lie on the torso's surface, and a heart whose electrodes were moved
+    off the body-frame directions is refused with its name, before any simulation."""
+    from dataclasses import replace
+
+    from pipeline.anatomy.build import build_parametric
+    from pipeline.config import resolve
+    from pipeline.errors import InputError
+    from pipeline.settings import SimulateSettings
+    from pipeline.simulate.run import pseudo_ecg
+
+    anatomy, _ = build_parametric(0, 7, resolve({"anatomy": {"resolution_mm": 2.0}})["anatomy"])
+    settings = replace(SimulateSettings.defaults(), ecg_medium="torso")
+    pecg = pseudo_ecg(anatomy, settings)
+    assert pecg.medium == "torso" and pecg.weights.shape == (10, int(anatomy.mask.sum()))
+    r = np.linalg.norm(pecg.electrode_xyz - anatomy.centres().mean(axis=0), axis=1)
+    np.testing.assert_allclose(r, [241.5, 207.7, 376.0, 393.9, 92.7, 74.6, 68.2, 75.7, 104.7,
+                                   142.2], atol=0.1)    # the body-frame sites on the torso
+    moved = anatomy.electrode_xyz.copy()
+    moved[4] += [0.0, 0.0, 40.0]
+    with pytest.raises(InputError, match=f"heart {anatomy.name}: simulate.ecg_medium torso"):
+        pseudo_ecg(replace(anatomy, electrode_xyz=moved), settings)
+    with pytest.raises(InputError, match="ecg_medium 'bath'"):
+        pseudo_ecg(anatomy, replace(settings, ecg_medium="bath"))
