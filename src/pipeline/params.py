@@ -18,6 +18,20 @@ site_jitter_mm      mm     positional jitter of the early activation sites
 site_delay_max_ms   ms     largest random delay of a site
 ==================  =====  =============================================================
 
+Optional, all or none (:data:`POSE_COLUMNS`; absent: the pose of DESIGN.md section 5), the
+heart's pose in the body frame of ``pipeline.anatomy.electrodes`` (x right, y anterior, z
+superior), drawn by campaigns with ``heart_pose`` ranges (:class:`HeartPose`):
+
+==================  =====  =============================================================
+heart_rot_x_deg     deg    rotation of the heart about its centre, about the body's x axis
+heart_rot_y_deg     deg    ... then about the body's y axis
+heart_rot_z_deg     deg    ... then about the body's z axis
+heart_shift_x_mm    mm     shift of the heart in the torso along x (ecg_medium torso only)
+heart_shift_y_mm    mm     ... along y
+heart_shift_z_mm    mm     ... along z
+torso_scale         1      the torso's size about the body frame's origin (torso only)
+==================  =====  =============================================================
+
 :func:`read_params` checks everything and raises :class:`~pipeline.errors.InputError`
 naming the file, the row (``sim_id``), the column, the value and the allowed range,
 before any simulation starts.
@@ -58,9 +72,71 @@ STR_COLUMNS: tuple[str, ...] = ("anatomy", "pattern")
 COLUMNS: tuple[str, ...] = ("sim_id", "anatomy", "pattern", "sigma_l", "sigma_t",
                             "sigma_fast_endo", "gkr_scale", "bcl_ms", "seed",
                             "site_jitter_mm", "site_delay_max_ms")
+#: The optional pose columns (all or none) and their closed ranges.
+POSE_COLUMNS: tuple[str, ...] = ("heart_rot_x_deg", "heart_rot_y_deg", "heart_rot_z_deg",
+                                 "heart_shift_x_mm", "heart_shift_y_mm", "heart_shift_z_mm",
+                                 "torso_scale")
+POSE_RANGES: dict[str, tuple[float, float]] = {
+    **{f"heart_rot_{a}_deg": (-90.0, 90.0) for a in "xyz"},
+    **{f"heart_shift_{a}_mm": (-60.0, 60.0) for a in "xyz"},
+    "torso_scale": (0.5, 2.0),
+}
 #: Column dtypes as read back from CSV.
 DTYPES: dict[str, str] = {c: ("int64" if c in INT_COLUMNS else "str" if c in STR_COLUMNS
-                              else "float64") for c in COLUMNS}
+                              else "float64") for c in COLUMNS + POSE_COLUMNS}
+
+
+@dataclass(frozen=True)
+class HeartPose:
+    """Where the heart sits in the body, relative to the pose DESIGN.md section 5 gives it.
+
+    Attributes
+    ----------
+    rotation_deg
+        Rotations (deg) about the heart's centre, about the body's x, y and z axes in that
+        order (extrinsic; x right, y anterior, z superior).
+    shift_mm
+        Shift (mm) of the heart's centre in the torso, body frame.
+    torso_scale
+        The torso's size, scaled about the body frame's origin (the sternum).
+    """
+
+    rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    torso_scale: float = 1.0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> HeartPose:
+        """From a mapping with the :data:`POSE_COLUMNS` (identity where they are absent)."""
+        get = lambda k, d: float(row[k]) if k in row else d   # noqa: E731
+        return cls(rotation_deg=tuple(get(f"heart_rot_{a}_deg", 0.0) for a in "xyz"),
+                   shift_mm=tuple(get(f"heart_shift_{a}_mm", 0.0) for a in "xyz"),
+                   torso_scale=get("torso_scale", 1.0))
+
+    @property
+    def rotates(self) -> bool:
+        return any(a != 0.0 for a in self.rotation_deg)
+
+    @property
+    def moves_in_torso(self) -> bool:
+        """A shift or a torso scale: meaningful only in a bounded torso."""
+        return any(d != 0.0 for d in self.shift_mm) or self.torso_scale != 1.0
+
+    @property
+    def identity(self) -> bool:
+        return not (self.rotates or self.moves_in_torso)
+
+    def rotation(self) -> np.ndarray:
+        """The rotation matrix ``(3, 3)`` (body frame, acting on column vectors)."""
+        from scipy.spatial.transform import Rotation
+
+        return Rotation.from_euler("xyz", self.rotation_deg, degrees=True).as_matrix()
+
+    def columns(self) -> dict[str, float]:
+        """The :data:`POSE_COLUMNS` of this pose."""
+        return {**{f"heart_rot_{a}_deg": r for a, r in zip("xyz", self.rotation_deg)},
+                **{f"heart_shift_{a}_mm": d for a, d in zip("xyz", self.shift_mm)},
+                "torso_scale": self.torso_scale}
 
 
 @dataclass(frozen=True)
@@ -113,7 +189,8 @@ def validate_table(table: pd.DataFrame, source: str, *,
                    patterns: Iterable[str] = PATTERNS,
                    anatomy_name: str | None = None,
                    one_anatomy: bool = True) -> pd.DataFrame:
-    """Check a parameter table; return it with clean dtypes, columns in :data:`COLUMNS` order.
+    """Check a parameter table; return it with clean dtypes, columns in :data:`COLUMNS` order
+    (then the :data:`POSE_COLUMNS`, if it has them).
 
     Parameters
     ----------
@@ -140,7 +217,11 @@ def validate_table(table: pd.DataFrame, source: str, *,
                          f"expected columns {', '.join(COLUMNS)}")
     if len(table) == 0:
         raise InputError(f"{source}: no simulations (the table has no rows)")
-    out = table.loc[:, list(COLUMNS)].copy()
+    pose = [c for c in POSE_COLUMNS if c in table.columns]
+    if pose and len(pose) < len(POSE_COLUMNS):
+        raise InputError(f"{source}: the pose columns come all or none; missing "
+                         f"{', '.join(c for c in POSE_COLUMNS if c not in pose)}")
+    out = table.loc[:, list(COLUMNS) + pose].copy()
     for col in INT_COLUMNS:
         values = pd.to_numeric(out[col], errors="coerce")
         bad = values.isna() | (values != np.round(values)) | (values < 0)
@@ -152,7 +233,7 @@ def validate_table(table: pd.DataFrame, source: str, *,
     dup = out["sim_id"].duplicated()
     if dup.any():
         raise InputError(f"{source}: duplicate sim_id {int(out['sim_id'][dup].iloc[0])}")
-    for col, (low, high) in RANGES.items():
+    for col, (low, high) in {**RANGES, **{c: POSE_RANGES[c] for c in pose}}.items():
         values = pd.to_numeric(out[col], errors="coerce")
         bad = values.isna() | (values < low) | (values > high)
         if bad.any():
@@ -211,6 +292,15 @@ def rows(table: pd.DataFrame) -> list[SimParams]:
     """The validated table as a list of :class:`SimParams`."""
     return [SimParams(**{c: (row[c].item() if hasattr(row[c], "item") else row[c])
                          for c in COLUMNS}) for _, row in table.iterrows()]
+
+
+def poses(table: pd.DataFrame) -> list[HeartPose] | None:
+    """Each row's :class:`HeartPose`; None if the table has no pose columns or every pose
+    is the identity (DESIGN.md section 5's pose)."""
+    if not set(POSE_COLUMNS) <= set(table.columns):
+        return None
+    out = [HeartPose.from_row(row) for _, row in table.iterrows()]
+    return None if all(p.identity for p in out) else out
 
 
 def table_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:

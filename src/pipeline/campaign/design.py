@@ -18,6 +18,9 @@ How rows are made (``A`` anatomies, simulation ``i``):
   shuffled order, so every complete block holds every combination exactly once and every
   run of ``len(patterns)`` aligned rows holds every pattern once (:func:`_strata`);
 * ``seed`` is a per-simulation 32-bit integer from ``SeedSequence([seed, campaign, i])``;
+* with ``heart_pose`` ranges, the pose columns (:data:`~pipeline.params.POSE_COLUMNS`)
+  are point ``j`` of a second scrambled Sobol sequence of the anatomy, of dimension 7,
+  with its own stream: every other column is that of the same design without a pose;
 * shard ``k`` of anatomy ``a`` holds local indices ``k * shard_size ... (k + 1) *
   shard_size - 1`` and is named ``{heart}-{k:03d}``.
 
@@ -42,14 +45,14 @@ import pandas as pd
 from pipeline.config import resolve
 from pipeline.errors import InputError
 from pipeline.naming import parametric_heart, parametric_index, shard_name
-from pipeline.params import COLUMNS, DTYPES, read_params, write_params
+from pipeline.params import COLUMNS, DTYPES, POSE_COLUMNS, read_params, write_params
 
 log = logging.getLogger(__name__)
 
 #: Continuous parameters, in the order of the Sobol dimensions.
 CONTINUOUS: tuple[str, ...] = ("sigma_l", "sigma_t", "sigma_fast_endo", "site_delay_max_ms")
 # Purpose tags of the random streams (never change: they fix existing designs).
-_TAG_CONTINUOUS, _TAG_STRATA, _TAG_SEED = 1, 2, 3
+_TAG_CONTINUOUS, _TAG_STRATA, _TAG_SEED, _TAG_POSE = 1, 2, 3, 4
 
 
 def _campaign_key(campaign: str) -> int:
@@ -90,8 +93,33 @@ def _cfg(full: Mapping[str, Any], campaign: str) -> dict[str, Any]:
                          "longitudinal")
     low, high = cfg["site_delay_ms"]
     if low > high:
-        raise InputError(f"config key 'campaigns.{campaign}.site_delay_ms': low {low} > high {high}")
+        raise InputError(f"config key 'campaigns.{campaign}.site_delay_ms': low {low} > "
+                         f"high {high}")
+    _check_pose(full, campaign, cfg["heart_pose"])
     return cfg
+
+
+def _check_pose(full: Mapping[str, Any], campaign: str, pose: Mapping[str, Any]) -> None:
+    """The pose ranges: a torso scale range in order; a shift or torso scale only in a
+    bounded torso (``simulate.ecg_medium: torso``), where they mean something."""
+    key = f"config key 'campaigns.{campaign}.heart_pose"
+    low, high = pose["torso_scale"]
+    if low > high:
+        raise InputError(f"{key}.torso_scale': low {low} > high {high}")
+    medium = full.get("simulate", {}).get("ecg_medium", "infinite")
+    moves = any(v != 0 for v in pose["shift_mm"]) or list(pose["torso_scale"]) != [1.0, 1.0]
+    if moves and medium != "torso":
+        raise InputError(f"{key}': shift_mm {list(pose['shift_mm'])} and torso_scale "
+                         f"{list(pose['torso_scale'])} move the heart in a bounded torso, but "
+                         f"simulate.ecg_medium is {medium!r}; set it to 'torso', or keep "
+                         "shift_mm [0, 0, 0] and torso_scale [1, 1] (rotation_deg applies to "
+                         "both media)")
+
+
+def _pose_varies(cfg: Mapping[str, Any]) -> bool:
+    pose = cfg["heart_pose"]
+    return (any(v != 0 for v in pose["rotation_deg"]) or any(v != 0 for v in pose["shift_mm"])
+            or list(pose["torso_scale"]) != [1.0, 1.0])
 
 
 def campaign_anatomies(config: Mapping[str, Any], campaign: str) -> list[str]:
@@ -176,43 +204,65 @@ def shard_settings(config: Mapping[str, Any], campaign: str, shard: str) -> dict
     params trigger reruns only new or topped-up shards.
     """
     full = _resolved(config)
-    cfg = {k: v for k, v in _cfg(full, campaign).items() if k != "split"}
-    cfg["anatomies"] = _hearts(full, campaign)
-    cfg["n_simulations"] = int(_shard_ids(full, campaign, shard)[-1]) + 1
-    return {"seed": int(full["seed"]), "anatomy": _anatomy_subset(full, cfg["anatomies"]),
-            "campaigns": {campaign: cfg}}
+    out = table_settings(full, campaign)
+    out["campaigns"][campaign]["n_simulations"] = int(_shard_ids(full, campaign, shard)[-1]) + 1
+    return out
 
 
 def table_settings(config: Mapping[str, Any], campaign: str) -> dict[str, Any]:
     """The smallest ``--settings`` that reproduce the whole design table of a campaign.
 
     The seed and the campaign with its anatomies spelled out, without ``split`` (which
-    does not change the design) and without the other campaigns.
+    does not change the design) and without the other campaigns. ``heart_pose`` only when
+    it draws a pose (then with ``simulate.ecg_medium``, which decides whether a shift or a
+    torso scale is allowed), so the settings of a design without one are those from
+    before the pose existed, and Snakemake reruns nothing.
     """
     full = _resolved(config)
     cfg = {k: v for k, v in _cfg(full, campaign).items() if k != "split"}
     cfg["anatomies"] = _hearts(full, campaign)
-    return {"seed": int(full["seed"]), "anatomy": _anatomy_subset(full, cfg["anatomies"]),
-            "campaigns": {campaign: cfg}}
+    out = {"seed": int(full["seed"]), "anatomy": _anatomy_subset(full, cfg["anatomies"]),
+           "campaigns": {campaign: cfg}}
+    if _pose_varies(cfg):
+        out["simulate"] = {"ecg_medium": full["simulate"]["ecg_medium"]}
+    else:
+        del cfg["heart_pose"]
+    return out
 
 
 def _unit_samples(cfg: Mapping[str, Any], seed: int, ckey: int, anatomy: int,
-                  local: np.ndarray) -> np.ndarray:
-    """Points ``local`` of anatomy ``anatomy``'s sequence in [0, 1)^4, float64 (n, 4)."""
+                  local: np.ndarray, tag: int = _TAG_CONTINUOUS,
+                  dim: int = len(CONTINUOUS)) -> np.ndarray:
+    """Points ``local`` of anatomy ``anatomy``'s sequence ``tag`` in [0, 1)^dim, float64
+    (n, dim)."""
     if local.size == 0:
-        return np.zeros((0, len(CONTINUOUS)))
+        return np.zeros((0, dim))
     n = int(local.max()) + 1
-    ss = np.random.SeedSequence([seed, ckey, anatomy, _TAG_CONTINUOUS])
+    ss = np.random.SeedSequence([seed, ckey, anatomy, tag])
     if cfg["sampling"] == "sobol":
         from scipy.stats import qmc
 
-        sobol = qmc.Sobol(d=len(CONTINUOUS), scramble=True, rng=np.random.default_rng(ss))
+        sobol = qmc.Sobol(d=dim, scramble=True, rng=np.random.default_rng(ss))
         with warnings.catch_warnings():  # balance needs n = 2^m; prefixes are still fine
             warnings.simplefilter("ignore", UserWarning)
             points = sobol.random(n)
     else:
-        points = np.random.default_rng(ss).random((n, len(CONTINUOUS)))
+        points = np.random.default_rng(ss).random((n, dim))
     return points[local]
+
+
+def _pose_samples(cfg: Mapping[str, Any], seed: int, ckey: int, anatomy: int,
+                  local: np.ndarray) -> np.ndarray:
+    """The :data:`~pipeline.params.POSE_COLUMNS` of the given local indices of one
+    anatomy, float64 (n, 7): points of the anatomy's own 7-dimensional sequence (stream
+    :data:`_TAG_POSE`, so the other columns are those of the same design without a pose)
+    mapped onto ``[-r, r]`` per rotation and shift and onto the torso scale's range."""
+    unit = _unit_samples(cfg, seed, ckey, anatomy, local, _TAG_POSE, len(POSE_COLUMNS))
+    pose = cfg["heart_pose"]
+    half = np.array(list(pose["rotation_deg"]) + list(pose["shift_mm"]), dtype=np.float64)
+    low, high = (float(v) for v in pose["torso_scale"])
+    return np.concatenate([(2.0 * unit[:, :6] - 1.0) * half + 0.0,   # no -0.0
+                           low + (high - low) * unit[:, 6:]], axis=1)
 
 
 def _strata(cfg: Mapping[str, Any], seed: int, ckey: int, anatomy: int,
@@ -288,7 +338,14 @@ def design_rows(config: Mapping[str, Any], campaign: str,
             record.update({name: float(values[r, d]) for d, name in enumerate(CONTINUOUS)})
             for c in COLUMNS:
                 columns[c][row] = record[c]
-    return pd.DataFrame(columns, columns=list(COLUMNS)).astype(DTYPES)
+        if _pose_varies(cfg):
+            pose = _pose_samples(cfg, seed, ckey, a, local)
+            for d, c in enumerate(POSE_COLUMNS):
+                column = columns.setdefault(c, [None] * ids.size)
+                for r, row in enumerate(rows.tolist()):
+                    column[row] = float(pose[r, d])
+    names = list(COLUMNS) + [c for c in POSE_COLUMNS if c in columns]
+    return pd.DataFrame(columns, columns=names).astype({c: DTYPES[c] for c in names})
 
 
 def design_table(config: Mapping[str, Any], campaign: str) -> pd.DataFrame:

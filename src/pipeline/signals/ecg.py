@@ -97,7 +97,9 @@ class PseudoECG:
     Attributes
     ----------
     weights
-        float64 ``(n_electrodes, n_tissue)`` in mm^3/mS (see :func:`pseudo_ecg_weights`).
+        float64 ``(n_electrodes, n_tissue)`` in mm^3/mS (see :func:`pseudo_ecg_weights`), or
+        ``(n_simulations, n_electrodes, n_tissue)``: one set per simulation (a heart pose
+        per simulation, ``pipeline.simulate.run.shard_pseudo_ecg``).
     electrode_names
         Names in the order of the weights' rows.
     sigma_b
@@ -105,7 +107,8 @@ class PseudoECG:
     medium
         ``infinite`` or ``torso`` (``simulate.ecg_medium``).
     electrode_xyz
-        Where the electrodes record, ``(n_electrodes, 3)`` mm, when known.
+        Where the electrodes record, ``(n_electrodes, 3)`` mm (``(n_simulations,
+        n_electrodes, 3)`` with per-simulation weights), when known.
     """
 
     weights: np.ndarray
@@ -151,10 +154,10 @@ class PseudoECG:
     @property
     def n_tissue(self) -> int:
         """Number of tissue voxels the weights cover."""
-        return int(self.weights.shape[1])
+        return int(self.weights.shape[-1])
 
     def as_tensor(self, dtype: Any = None, device: Any = None) -> Any:
-        """The weights as a torch tensor ``(n_electrodes, n_tissue)`` (float64 unless told)."""
+        """The weights as a torch tensor of their shape (float64 unless told)."""
         import torch
 
         return torch.as_tensor(self.weights, dtype=dtype or torch.float64, device=device)
@@ -165,7 +168,8 @@ class PseudoECG:
         Parameters
         ----------
         source
-            ``I_m`` in uA/mm^3, numpy or torch, ``(..., n_tissue)``.
+            ``I_m`` in uA/mm^3, numpy or torch, ``(..., n_tissue)``; with per-simulation
+            weights ``(n_simulations, ..., n_tissue)``.
 
         Returns
         -------
@@ -177,6 +181,8 @@ class PseudoECG:
         source = np.asarray(source, dtype=np.float64)
         if source.shape[-1] != self.n_tissue:
             raise ValueError(f"source has {source.shape[-1]} voxels, the weights {self.n_tissue}")
+        if self.weights.ndim == 3:
+            return np.einsum("b...n,ben->b...e", source, self.weights)
         return source @ self.weights.T
 
 

@@ -49,6 +49,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline.params import HeartPose
+
 #: The torso's cross-section: semi-axes (mm) across (x) and front to back (y), and the y
 #: of its centre (its front, y = 0, is the sternum), body frame.
 TORSO_HALF_WIDTH_MM = 165.0
@@ -292,7 +294,8 @@ def pose_from_electrodes(centre: np.ndarray, electrode_xyz: np.ndarray,
 
 
 def torso_pseudo_ecg(anatomy, sigma_b: float, body_sites: np.ndarray,
-                     body_heart_centre: np.ndarray, edge_mm: float = 15.0):
+                     body_heart_centre: np.ndarray, edge_mm: float = 15.0,
+                     pose: HeartPose | None = None):
     """:class:`pipeline.signals.ecg.PseudoECG` of an anatomy in :func:`adult_torso`.
 
     The heart is posed in the body frame as its electrodes were
@@ -301,6 +304,12 @@ def torso_pseudo_ecg(anatomy, sigma_b: float, body_sites: np.ndarray,
     body-frame site. The weights are computed in the body frame; the recorded electrode
     positions are in the heart's. The simulate stage passes the sites of
     :mod:`pipeline.anatomy.electrodes` (``BODY_SITES``, ``BODY_HEART_CENTRE``).
+
+    A ``pose`` then turns the heart about its centre, shifts it and scales the torso (and
+    its electrode sites) about the body frame's origin. The BEM system is the same for
+    every scale: solid angles do not change when the whole surface is scaled, and the
+    potential of a unit source falls as 1/r, so the weights in the torso scaled by ``s``
+    are ``w_s(x) = w_1(x / s) / s``. One factorisation serves every pose.
 
     Parameters
     ----------
@@ -334,16 +343,21 @@ def torso_pseudo_ecg(anatomy, sigma_b: float, body_sites: np.ndarray,
         torso.centroids[None] - body_sites[:, None], axis=-1), axis=1)]
     directions = body_sites - body_heart_centre
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    pose = pose or HeartPose()
+    turn, shift, scale = pose.rotation(), np.asarray(pose.shift_mm), float(pose.torso_scale)
     try:
-        rotation = pose_from_electrodes(centre, anatomy.electrode_xyz, directions)
-        weights = torso.weights((xyz - centre) @ rotation.T + body_heart_centre, sites,
-                                float(np.prod(anatomy.spacing)), sigma_b)
+        rotation = turn @ pose_from_electrodes(centre, anatomy.electrode_xyz, directions)
+        body = (xyz - centre) @ rotation.T + body_heart_centre + shift
+        weights = torso.weights(body / scale, sites, float(np.prod(anatomy.spacing)),
+                                sigma_b) / scale
     except ValueError as exc:
-        raise InputError(f"heart {anatomy.name}: simulate.ecg_medium torso: {exc}") from exc
+        where = "" if pose.identity else f" (pose {pose})"
+        raise InputError(f"heart {anatomy.name}{where}: simulate.ecg_medium torso: "
+                         f"{exc}") from exc
     names = tuple(str(n) for n in anatomy.electrode_names)
     return PseudoECG(weights=weights, electrode_names=names, sigma_b=float(sigma_b),
-                     medium="torso",
-                     electrode_xyz=(sites - body_heart_centre) @ rotation + centre)
+                     medium="torso", electrode_xyz=(
+                         scale * sites - body_heart_centre - shift) @ rotation + centre)
 
 
 @lru_cache(maxsize=4)

@@ -76,7 +76,7 @@ def write_fixed_inputs(out: Path, anatomy: Any) -> Path:
 
 def simulate_fixed(inputs: Path, model: str, patterns: list[str] | tuple[str, ...],
                    settings: SimulateSettings, run: RunSettings,
-                   eikonal_inputs: Path | None = None) -> Any:
+                   eikonal_inputs: Path | None = None, poses: list | None = None) -> Any:
     """Simulate ``patterns`` with the study's fixed parameters (:data:`STUDY_ROW`).
 
     Parameters
@@ -92,6 +92,9 @@ def simulate_fixed(inputs: Path, model: str, patterns: list[str] | tuple[str, ..
     eikonal_inputs
         A folder of :func:`write_fixed_inputs` with the same heart on a finer grid: the
         reaction-eikonal mode's eikonal runs there (``simulate.eikonal_resolution_mm``).
+    poses
+        :class:`pipeline.params.HeartPose` s: then every pattern in every pose, pose by
+        pose (``len(poses) * len(patterns)`` simulations).
 
     Returns
     -------
@@ -101,8 +104,13 @@ def simulate_fixed(inputs: Path, model: str, patterns: list[str] | tuple[str, ..
     from pipeline.simulate.run import prepare_shard, run_shard
 
     name = str(read_anatomy(inputs / "anatomy.h5").name)
-    table = pd.DataFrame([{"sim_id": i, "anatomy": name, "pattern": p, **STUDY_ROW}
-                          for i, p in enumerate(patterns)])
+    if poses is None:
+        table = pd.DataFrame([{"sim_id": i, "anatomy": name, "pattern": p, **STUDY_ROW}
+                              for i, p in enumerate(patterns)])
+    else:
+        table = pd.DataFrame([{"sim_id": i * len(patterns) + k, "anatomy": name, "pattern": p,
+                               **STUDY_ROW, **pose.columns()}
+                              for i, pose in enumerate(poses) for k, p in enumerate(patterns)])
     table.to_csv(inputs / f"{model}.csv", index=False)
     fine = None if eikonal_inputs is None else eikonal_inputs / "anatomy.h5"
     if fine is not None:
