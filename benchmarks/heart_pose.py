@@ -136,8 +136,8 @@ def main() -> None:
         rows = run_heart(heart, poses, args.medium, args.eikonal_resolution)
         result["hearts"][heart] = {"spread": spread(rows), "rows": rows}
         print(json.dumps({heart: result["hearts"][heart]["spread"]}), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+        if args.json:   # after every heart, so a stopped run keeps the hearts it finished
+            args.json.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

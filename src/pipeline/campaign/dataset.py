@@ -47,6 +47,8 @@ UNITS: dict[str, str] = {
     "params/sigma_t": "S/m", "params/sigma_fast_endo": "S/m", "params/bcl_ms": "ms",
     "params/site_jitter_mm": "mm", "params/site_delay_max_ms": "ms", "params/gkr_scale": "1",
     "params/sim_id": "1", "params/seed": "1",
+    **{f"params/heart_rot_{a}_deg": "deg" for a in "xyz"},
+    **{f"params/heart_shift_{a}_mm": "mm" for a in "xyz"}, "params/torso_scale": "1",
 }
 #: Largest |ecg - leads(electrodes)| accepted, relative to the largest |ecg| (float32 data).
 LEAD_TOLERANCE = 1e-4
