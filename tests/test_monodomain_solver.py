@@ -12,7 +12,8 @@ from pipeline.cell import tp06
 from pipeline.errors import InputError, SimulationError
 from pipeline.monodomain.problem import Conductivities, Grid, MonodomainProblem
 from pipeline.monodomain.solver import MonodomainSolver
-from pipeline.monodomain.stimulus import Stimulus, StimulusSchedule, volume_to_membrane
+from pipeline.monodomain.stimulus import (Stimulus, StimulusSchedule, volume_to_membrane,
+                                          window_current)
 
 EPI = tp06.initial_state("epi", dtype=torch.float64).numpy()
 
@@ -179,6 +180,25 @@ def test_activation_stimulus_fires_every_voxel_at_its_own_time():
     assert float(gated[0, 2]) == 0.0 and float(drive.current(11.0, 0.5)[0, 2]) == -60.0
     with pytest.raises(InputError, match="gate_mV"):
         ActivationStimulus(times, amplitude=-60.0, duration_ms=2.0, gate_mV=10.0)
+    # the same drive from its window, as a multi-step call evaluates it (0-d tensor times)
+    start, end, amplitude, gate = drive.window
+    inside = window_current(start, end, torch.tensor(11.0), torch.tensor(11.5), 0.5,
+                            amplitude, gate, v)
+    assert torch.equal(inside, gated)
+
+
+def test_a_site_stimulus_is_quiet_exactly_where_its_current_is_zero():
+    """StimulusSchedule.quiet(t0, t1): no pulse overlaps [t0, t1), so a multi-step call may
+    skip the stimulus there; checked against the per-step current over a train of pulses."""
+    stim = Stimulus(voxels=np.array([0, 1]), start_ms=1.0, duration_ms=2.0, amplitude=-50.0,
+                    period_ms=10.0, count=3)
+    schedule = StimulusSchedule([[stim], []], 4, dtype=torch.float64, device="cpu")
+    dt = 0.25
+    on = [bool(schedule.current(i * dt, dt).abs().sum() > 0) for i in range(160)]
+    assert sum(on) == 3 * 8
+    for k in (1, 4, 7):
+        for i in range(0, 160 - k):
+            assert schedule.quiet(i * dt, (i + k) * dt) == (not any(on[i:i + k])), (k, i)
 
 
 def test_the_gated_drive_reproduces_the_propagated_action_potential():
@@ -345,3 +365,34 @@ def test_a_cable_stopped_at_its_middle_third_gives_the_cv_of_one_run_to_its_end(
     assert len(steps) == 1 and steps[0] < 0.85 * full.steps, (steps, full.steps)
     with pytest.raises(InputError, match="stop_voxels"):
         solver.run(stop_when_activated=True, stop_voxels=np.array([p.grid.n_tissue]))
+
+
+def test_steps_chained_in_one_compiled_call_give_the_single_step_result():
+    """``steps_per_call``: a slab of two simulations, compiled, its steps chained two per
+    call (the host's work paid once per call), against one step per call. With site
+    stimuli (their pulse steps run alone, the rest chained) and with the reaction-eikonal
+    drive (evaluated inside the call): the same records, activation, repolarisation and
+    final V, to float32 round-off."""
+    from pipeline.monodomain.stimulus import ActivationStimulus
+
+    p = _box((8, 4, 2), 0.5, [0.2, 0.3], [0.05, 0.08], 0.05, 14.0, stim_voxels=(0, 8, 16))
+    drive = ActivationStimulus(torch.linspace(0.0, 6.0, 64).repeat(2, 1), -60.0, 2.0)
+    for stimulus in (None, drive):
+        out = {}
+        for k in (1, 2):
+            solver = MonodomainSolver(p, compile=True, steps_per_call=k, stimulus=stimulus)
+            rec: list = []
+            res = solver.run(lambda t, v, rec=rec: rec.append((t, v.clone())), record_every=10)
+            out[k] = res, rec
+            assert solver.compiled
+            assert (solver.step._advance_compiled is not None) == (k == 2)   # calls chained
+        (one, rec1), (two, rec2) = out[1], out[2]
+        assert np.isfinite(one.activation_ms).all() and two.steps == one.steps == 280
+        assert [t for t, _ in rec2] == [t for t, _ in rec1]
+        assert max(float((a - b).abs().max()) for (_, a), (_, b) in zip(rec1, rec2)) < 1e-3
+        assert np.abs(two.activation_ms - one.activation_ms).max() < 1e-4               # ms
+        np.testing.assert_array_equal(np.isnan(two.repolarisation_ms),
+                                      np.isnan(one.repolarisation_ms))
+        assert np.abs(two.v_final - one.v_final).max() < 1e-3                           # mV
+    with pytest.raises(InputError, match="steps_per_call"):
+        MonodomainSolver(p, steps_per_call=0)

@@ -112,7 +112,7 @@ def section(settings: dict[str, Any] | None, name: str) -> tuple[dict[str, Any],
 #: ``simulate.compile``) does not rerun finished jobs; every other key is science.
 RUN_KEYS: dict[str, tuple[str, ...]] = {
     "cells": ("compile",),
-    "simulate": ("device", "compile", "batch_size", "dtype"),
+    "simulate": ("device", "compile", "batch_size", "dtype", "steps_per_call"),
     "learn": ("device",),
 }
 

@@ -47,6 +47,8 @@ class RunSettings:
         Simulations advanced together in one tensor.
     threads
         torch CPU threads (None leaves torch's default).
+    steps_per_call
+        Compiled time steps chained in one call (1: one step per call).
     """
 
     device: str
@@ -54,6 +56,7 @@ class RunSettings:
     compile: bool
     batch_size: int
     threads: int | None = None
+    steps_per_call: int = 1
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], **overrides: Any) -> RunSettings:
@@ -65,6 +68,8 @@ class RunSettings:
             raise InputError(f"dtype {run.dtype!r}: expected 'float32' or 'float64'")
         if run.batch_size < 1:
             raise InputError(f"batch_size {run.batch_size}: expected >= 1")
+        if run.steps_per_call < 1:
+            raise InputError(f"steps_per_call {run.steps_per_call}: expected >= 1")
         return run
 
     def torch_dtype(self) -> Any:

@@ -39,7 +39,7 @@ from pipeline.device import pick_device
 from pipeline.errors import InputError, SimulationError
 from pipeline.monodomain.diffusion import StencilParts, assemble_parts, part_weights
 from pipeline.monodomain.problem import MonodomainProblem
-from pipeline.monodomain.splitting import Reaction, SplitStep, StencilDiffusion
+from pipeline.monodomain.splitting import Reaction, SplitStep, StencilDiffusion, Window
 from pipeline.monodomain.stimulus import StimulusSchedule
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,11 @@ class MonodomainSolver:
     stimulus
         The stimulus current per step (``current(t_ms, dt_ms, v) -> (B, n)`` pA/pF, given
         the potential v (B, n) mV at t_ms, and ``last_off_ms``); the problem's stimuli
-        (:class:`StimulusSchedule`) if None.
+        (:class:`StimulusSchedule`) if None. Multi-step calls (``steps_per_call``) need
+        ``quiet(t0_ms, t1_ms) -> bool`` (no current in those steps) or ``window`` (the drive
+        as :func:`~pipeline.monodomain.stimulus.window_current`'s arguments, as
+        :class:`~pipeline.monodomain.stimulus.ActivationStimulus` has); without either,
+        every step is its own call.
     share_tables
         Keep the diffusion coefficient tables shared by the batch (weighted per simulation
         inside the kernel) where fewer shared tables than simulations suffice
@@ -210,6 +214,13 @@ class MonodomainSolver:
         tensor, so the layers conduct fast but their surrogate currents are left out of the
         source, as a conduction system of negligible mass would leave them) or ``tissue``
         (the layers' own, as in the diffusion).
+    steps_per_call
+        Compiled explicit steps chained in one call
+        (:meth:`~pipeline.monodomain.splitting.SplitStep.advance`): the host's work per
+        step (Python, dispatch, the stimulus) is paid once per call. Steps with a site
+        stimulus on, and steps that do not fill a whole call before a recording or the end,
+        run one per call; reduced to divide ``record_every``. The states are those of
+        single steps (the same kernels). 1: one step per call. Only with ``compile``.
 
     Raises
     ------
@@ -224,7 +235,9 @@ class MonodomainSolver:
                  repol_threshold_mV: float = -70.0, check_every: int = 50,
                  cg_tol: float = 1e-6, stimulus: object | None = None,
                  share_tables: bool | None = None,
-                 fast_layer_source: str = "myocardium") -> None:
+                 fast_layer_source: str = "myocardium", steps_per_call: int = 1) -> None:
+        if int(steps_per_call) < 1:
+            raise InputError(f"steps_per_call must be >= 1, got {steps_per_call}")
         if fast_layer_source not in ("tissue", "myocardium"):
             raise InputError(f"fast_layer_source must be 'tissue' or 'myocardium', got "
                              f"{fast_layer_source!r}")
@@ -235,6 +248,7 @@ class MonodomainSolver:
         self.device = pick_device(str(device))
         self.v_rep = float(repol_threshold_mV)
         self.check_every = max(1, int(check_every))
+        self.steps_per_call = int(steps_per_call)
         n = problem.grid.n_tissue
         if parts is None:
             parts = assemble_parts(problem.grid.mask, problem.grid.spacing, problem.fibre,
@@ -338,7 +352,7 @@ class MonodomainSolver:
     def run(self, callback: Callback | None = None, record_every: int | None = None, *,
             record_initial: bool = True, progress: bool = False,
             state: torch.Tensor | None = None, stop_when_activated: bool = False,
-            stop_voxels: np.ndarray | None = None) -> RunResult:
+            stop_voxels: np.ndarray | None = None, n_steps: int | None = None) -> RunResult:
         """Advance all simulations for the problem's duration.
 
         Parameters
@@ -363,6 +377,8 @@ class MonodomainSolver:
             With ``stop_when_activated``: the tissue voxels whose activation is awaited
             (default all); a cable whose CV is fitted on its middle third stops once that
             third has activated (the far end cannot change times already taken).
+        n_steps
+            Stop after this many steps (default: the problem's duration).
 
         Returns
         -------
@@ -385,32 +401,51 @@ class MonodomainSolver:
             awaited = torch.as_tensor(idx, device=self.device)
         with _threads_for(self.device, act.numel()):
             return self._loop(state, act, rep, callback, record_every, progress,
-                              stop_when_activated, awaited)
+                              stop_when_activated, awaited, n_steps)
 
     def _loop(self, state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
               callback: Callback | None, record_every: int | None, progress: bool,
-              stop_when_activated: bool, awaited: torch.Tensor | None) -> RunResult:
+              stop_when_activated: bool, awaited: torch.Tensor | None,
+              max_steps: int | None = None) -> RunResult:
         """The time loop of :meth:`run`."""
         dt, n_steps = float(self.problem.dt_ms), self.problem.n_steps
-        t_tensor = torch.zeros((), dtype=self.dtype, device=self.device)
+        if max_steps is not None:
+            n_steps = min(n_steps, max(1, int(max_steps)))
+        # start and end (ms) of every step, computed in float64 once: no copy per step
+        times = torch.tensor(np.arange(n_steps + 1, dtype=np.float64)[:, None] * dt
+                             + np.array([0.0, dt]), dtype=self.dtype, device=self.device)
+        window = getattr(self.stimuli, "window", None)
+        k = self.steps_per_call if self.step.fused else 1
+        if callback is not None:
+            k = math.gcd(k, int(record_every))
         bar = _progress(n_steps) if progress else None
-        start, step = time.perf_counter(), 0
-        for step in range(1, n_steps + 1):
-            t_tensor.fill_((step - 1) * dt)
-            i_stim = self.stimuli.current((step - 1) * dt, dt, state[0])
-            state, act, rep = self.step(state, act, rep, t_tensor, i_stim)
+        start, step, shown = time.perf_counter(), 0, 0
+        while step < n_steps:
+            first = step
+            chained = self._chained(step, k, n_steps)
+            if chained is not False:
+                state, act, rep = self.step.advance(state, act, rep, times[step:step + k],
+                                                    chained)
+                step += k
+            else:
+                i_stim = (window if window is not None
+                          else self.stimuli.current(step * dt, dt, state[0]))
+                state, act, rep = self.step(state, act, rep, times[step], i_stim)
+                step += 1
             t = step * dt
             recording = callback is not None and step % record_every == 0
             done = False
-            if step % self.check_every == 0 or recording or step == n_steps:
+            if (step // self.check_every > first // self.check_every or recording
+                    or step == n_steps):
                 self._check(state[0], step, t)
                 done = stop_when_activated and self._finished(act, state[0], t, awaited)
             if recording:
                 callback(t, state[0])
             if done:
                 break
-            if bar is not None and step % 100 == 0:
-                bar.update(100)
+            if bar is not None and step - shown >= 100:
+                bar.update(step - shown)
+                shown = step
         wall = time.perf_counter() - start
         if bar is not None:
             bar.close()
@@ -420,6 +455,26 @@ class MonodomainSolver:
                          repolarisation_ms=rep.float().cpu().numpy(),
                          v_final=state[0].float().cpu().numpy(), t_end_ms=step * dt,
                          steps=step, wall_s=wall, records=self.problem.records)
+
+    def _chained(self, step: int, k: int, n_steps: int) -> Window | None | bool:
+        """Whether the ``k`` steps after ``step`` run as one call, and their stimulus.
+
+        False: run the next step alone (``k`` is 1, ``step`` is not a multiple of ``k``,
+        fewer than ``k`` steps are left, or a site stimulus is on in those steps). Otherwise
+        the stimulus of the call: the reaction-eikonal drive's window, evaluated inside the
+        call (its overlap is zero once every window has closed), or None (a site stimulus
+        off in those steps).
+        """
+        if k < 2 or step % k or step + k > n_steps:
+            return False
+        window = getattr(self.stimuli, "window", None)
+        if window is not None:      # one graph for the whole run, the drive evaluated inside
+            return window
+        quiet = getattr(self.stimuli, "quiet", None)
+        dt = float(self.problem.dt_ms)
+        if quiet is not None and quiet(step * dt, (step + k) * dt):
+            return None
+        return False
 
     def _finished(self, act: torch.Tensor, v: torch.Tensor, t: float,
                   awaited: torch.Tensor | None) -> bool:

@@ -30,7 +30,9 @@ from typing import Any, Protocol
 
 import torch
 
+from pipeline.errors import InputError
 from pipeline.monodomain.diffusion import ell_apply
+from pipeline.monodomain.stimulus import window_current
 
 log = logging.getLogger(__name__)
 
@@ -151,20 +153,63 @@ def crossings(v: torch.Tensor, v_new: torch.Tensor, act: torch.Tensor, rep: torc
     return act, rep
 
 
+#: The reaction-eikonal drive as :func:`~pipeline.monodomain.stimulus.window_current`'s
+#: arguments: per-voxel window start and end (B, n) ms, amplitude pA/pF, gate mV or None.
+Window = tuple[torch.Tensor, torch.Tensor, float, "float | None"]
+
+
+def stimulus_current(stim: torch.Tensor | Window, times: torch.Tensor, v: torch.Tensor,
+                     dt: float) -> torch.Tensor:
+    """The stimulus current (B, n) pA/pF of a step: ``stim`` itself (a current), or a
+    window drive evaluated over [times[0], times[1]) at the potential ``v`` (B, n) mV."""
+    if isinstance(stim, torch.Tensor):
+        return stim
+    return window_current(stim[0], stim[1], times[0], times[1], dt, stim[2], stim[3], v)
+
+
 def pointwise_update(cell_step: CellStep) -> Callable[..., tuple[torch.Tensor, ...]]:
     """The pointwise kernel of an explicit step for one cell model (pure).
 
-    ``(state (S, B, n), i_diff, act, rep, t, i_stim, params, dt, v_rep) -> (state, act,
-    rep)``: the cell step, ``V += dt I_d`` and the crossing times in one pass.
+    ``(state (S, B, n), i_diff, act, rep, times (2,), stim, params, dt, v_rep) -> (state,
+    act, rep)``: the stimulus current (:func:`stimulus_current`: a (B, n) current or a
+    window drive evaluated here), the cell step, ``V += dt I_d`` and the crossing times in
+    one pass; ``times`` holds the step's start and end (ms).
     """
     def update(state: torch.Tensor, i_diff: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
-               t: torch.Tensor, i_stim: torch.Tensor, params: Any, dt: float, v_rep: float
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               times: torch.Tensor, stim: torch.Tensor | Window, params: Any, dt: float,
+               v_rep: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        i_stim = stimulus_current(stim, times, state[0], dt)
         new = cell_step(state.unbind(0), params, i_stim, dt)
         v_new = new[0] + dt * i_diff
-        act, rep = crossings(state[0], v_new, act, rep, t, dt, v_rep)
+        act, rep = crossings(state[0], v_new, act, rep, times[0], dt, v_rep)
         return torch.stack((v_new, *new[1:])), act, rep
     return update
+
+
+def advance_steps(cell_step: CellStep) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """K explicit steps in one function (pure), for one cell model.
+
+    ``(state (S, B, n), act, rep, times (K, 2), neighbour, coef, diff_factor, scales,
+    params, dt, v_rep, window) -> (state, act, rep)``: ``times[k]`` holds the start and
+    end (ms) of step k, and ``window`` is None (no stimulus) or the reaction-eikonal drive
+    (:data:`Window`). Each step is the explicit step of :class:`SplitStep`: the diffusion
+    current, then :func:`pointwise_update`. Compiled, the K steps are one graph and one
+    call, so the host's work per step (dispatch, guards) is paid once per K steps; inductor
+    then also fuses each step's neighbour gather into its cell-model loop (slower on the
+    CPU for large problems, docs/monodomain.md).
+    """
+    update = pointwise_update(cell_step)
+
+    def advance(state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor, times: torch.Tensor,
+                neighbour: torch.Tensor, coef: torch.Tensor, diff_factor: float,
+                scales: torch.Tensor | None, params: Any, dt: float, v_rep: float,
+                window: Window | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        for k in range(times.shape[0]):
+            i_diff = diffusion_current(state[0], neighbour, coef, diff_factor, scales)
+            stim = torch.zeros_like(act) if window is None else window
+            state, act, rep = update(state, i_diff, act, rep, times[k], stim, params, dt, v_rep)
+        return state, act, rep
+    return advance
 
 
 class SplitStep:
@@ -198,11 +243,16 @@ class SplitStep:
             self._kernels = (torch.compile(diffusion_current, dynamic=False),
                              torch.compile(self._eager[1], dynamic=False))
         self._tried = not self.compiled
+        self._advance = advance_steps(reaction.step)
+        self._advance_compiled: Callable | None = None
+        self.fused = self.compiled
 
     def __call__(self, state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
-                 t: torch.Tensor, i_stim: torch.Tensor
+                 t: torch.Tensor, i_stim: torch.Tensor | Window
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step; ``state`` (S, B, n), ``act``/``rep`` (B, n) ms, ``t`` 0-d (ms)."""
+        """One step; ``state`` (S, B, n), ``act``/``rep`` (B, n) ms, ``t`` (2,): the step's
+        start and end (ms); ``i_stim`` the stimulus current (B, n) pA/pF or a window drive
+        (:data:`Window`, evaluated inside the compiled kernel)."""
         if self.diffusion.implicit:
             return self._implicit(state, act, rep, t, i_stim)
         if not self._tried:
@@ -210,15 +260,15 @@ class SplitStep:
         return self._explicit(self._kernels, state, act, rep, t, i_stim)
 
     def _explicit(self, kernels: tuple[Callable, Callable], state: torch.Tensor,
-                  act: torch.Tensor, rep: torch.Tensor, t: torch.Tensor, i_stim: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  act: torch.Tensor, rep: torch.Tensor, t: torch.Tensor,
+                  i_stim: torch.Tensor | Window) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         d = self.diffusion
         i_diff = kernels[0](state[0], d.neighbour, d.coef, d.diff_factor, d.scales)
         return kernels[1](state, i_diff, act, rep, t, i_stim, self.reaction.params, self.dt,
                           self.v_rep)
 
     def _first_compiled(self, state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
-                        t: torch.Tensor, i_stim: torch.Tensor
+                        t: torch.Tensor, i_stim: torch.Tensor | Window
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The first compiled call compiles; a failure falls back to eager, logging why."""
         self._tried = True
@@ -230,10 +280,41 @@ class SplitStep:
             self._kernels, self.compiled = self._eager, False
             return self._explicit(self._kernels, state, act, rep, t, i_stim)
 
+    def advance(self, state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
+                times: torch.Tensor,
+                window: Window | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``times.shape[0]`` explicit steps in one call (:func:`advance_steps`).
+
+        ``times`` (K, 2): start and end (ms) of each step, in the state's dtype and device;
+        ``window``: None (no stimulus in these steps) or the reaction-eikonal drive. The
+        first compiled call compiles the K-step graph (one graph per K and per stimulus
+        kind); if that fails the steps run eagerly from then on, with the reason logged.
+        Explicit diffusion only.
+        """
+        if self.diffusion.implicit:
+            raise InputError("advance() runs explicit steps; this step's diffusion is implicit")
+        d = self.diffusion
+        args = (state, act, rep, times, d.neighbour, d.coef, d.diff_factor, d.scales,
+                self.reaction.params, self.dt, self.v_rep, window)
+        if not self.fused:
+            return self._advance(*args)
+        if self._advance_compiled is None:
+            self._advance_compiled = torch.compile(self._advance, dynamic=False)
+            try:
+                return self._advance_compiled(*args)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly instead
+                log.warning("torch.compile of the %d-step call failed (%s: %s); running those "
+                            "steps eagerly", times.shape[0], type(exc).__name__,
+                            str(exc).splitlines()[0] if str(exc) else "")
+                self.fused = False
+                return self._advance(*args)
+        return self._advance_compiled(*args)
+
     def _implicit(self, state: torch.Tensor, act: torch.Tensor, rep: torch.Tensor,
-                  t: torch.Tensor, i_stim: torch.Tensor
+                  t: torch.Tensor, i_stim: torch.Tensor | Window
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        i_stim = stimulus_current(i_stim, t, state[0], self.dt)
         new = self.reaction.step(state.unbind(0), self.reaction.params, i_stim, self.dt)
         v_new = self.diffusion.solve(new[0], self.dt)
-        act, rep = crossings(state[0], v_new, act, rep, t, self.dt, self.v_rep)
+        act, rep = crossings(state[0], v_new, act, rep, t[0], self.dt, self.v_rep)
         return torch.stack((v_new, *new[1:])), act, rep

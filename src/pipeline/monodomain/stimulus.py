@@ -149,6 +149,15 @@ class StimulusSchedule:
         """End of the last pulse (ms); 0 when there is none."""
         return max((e[1] for e in self.events), default=0.0)
 
+    def quiet(self, t0_ms: float, t1_ms: float) -> bool:
+        """Whether no pulse overlaps [t0, t1) (ms): the current is zero in those steps."""
+        for on, off, _, _ in self.events:
+            if on >= t1_ms:
+                break
+            if min(off, t1_ms) - max(on, t0_ms) > 1e-12 * max(1.0, abs(t1_ms)):
+                return False
+        return True
+
     def current(self, t_ms: float, dt_ms: float, v: torch.Tensor | None = None) -> torch.Tensor:
         """Current (B, n) in pA/pF for the step [t, t + dt); ``v`` is not used (site
         stimuli are not gated).
@@ -179,6 +188,25 @@ class StimulusSchedule:
                 self._current[b].index_add_(0, idx, value)
             self._key = key
         return self._current
+
+
+def window_current(start: torch.Tensor, end: torch.Tensor, t0: float | torch.Tensor,
+                   t1: float | torch.Tensor, dt_ms: float, amplitude: float,
+                   gate_mV: float | None, v: torch.Tensor | None) -> torch.Tensor:
+    """Current (B, n) pA/pF of a per-voxel window drive over the step [t0, t1) (pure).
+
+    Each voxel receives ``amplitude`` during ``[start, end)`` (ms, (B, n)), times the
+    fraction of the step the window overlaps, while its potential ``v`` (B, n) mV at t0 is
+    below ``gate_mV`` (no gate if None or ``v`` is None). ``t0``/``t1`` are floats or 0-d
+    tensors, so the same function runs in the eager loop and inside a compiled multi-step
+    call (:func:`pipeline.monodomain.splitting.advance_steps`).
+    """
+    import torch
+    overlap = (torch.clamp(end, max=t1) - torch.clamp(start, min=t0)).clamp(min=0)
+    i = overlap * (amplitude / dt_ms)
+    if gate_mV is not None and v is not None:
+        i = torch.where(v < gate_mV, i, torch.zeros((), dtype=i.dtype, device=i.device))
+    return i
 
 
 class ActivationStimulus:
@@ -231,12 +259,13 @@ class ActivationStimulus:
     def current(self, t_ms: float, dt_ms: float, v: torch.Tensor | None = None) -> torch.Tensor:
         """Current (B, n) in pA/pF for the step [t, t + dt), gated by the potential ``v``
         (B, n) mV at t when given."""
-        import torch
-        t1 = t_ms + dt_ms
         if t_ms >= self.last_off_ms:
             return self._zero
-        overlap = (torch.clamp(self.end, max=t1) - torch.clamp(self.start, min=t_ms)).clamp(min=0)
-        i = overlap * (self.amplitude / dt_ms)
-        if self.gate_mV is not None and v is not None:
-            i = torch.where(v < self.gate_mV, i, torch.zeros((), dtype=i.dtype, device=i.device))
-        return i
+        return window_current(self.start, self.end, t_ms, t_ms + dt_ms, dt_ms, self.amplitude,
+                              self.gate_mV, v)
+
+    @property
+    def window(self) -> tuple[torch.Tensor, torch.Tensor, float, float | None]:
+        """``(start, end, amplitude, gate_mV)``: the drive as the arguments of
+        :func:`window_current`, evaluated inside a multi-step call."""
+        return self.start, self.end, self.amplitude, self.gate_mV

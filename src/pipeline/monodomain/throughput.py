@@ -49,13 +49,16 @@ TABLES = {"auto": None, "shared": True, "per-simulation": False}
 
 def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: str,
                 steps: int, threads: int, device: str,
-                model: str = "monodomain", tables: str = "auto") -> dict[str, Any]:
+                model: str = "monodomain", tables: str = "auto",
+                steps_per_call: int = 1) -> dict[str, Any]:
     """Time one configuration in this process; returns a row of figures.
 
     ``model`` ``reaction_eikonal`` drives the same step with the eikonal times (its solve
     is timed apart, ``eikonal_s``); the time loop is the monodomain's. ``tables`` (a key
     of :data:`TABLES`) chooses shared or per-simulation diffusion coefficient tables; the
-    row gives their count and bytes per voxel-simulation.
+    row gives their count and bytes per voxel-simulation. ``steps_per_call`` chains that
+    many compiled steps per call (:class:`~pipeline.monodomain.solver.MonodomainSolver`);
+    the timed steps are rounded up to a multiple of it.
     """
     import torch
 
@@ -67,15 +70,17 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     prep = prepare_anatomy(anatomy)
     specs = [SimParams(sim_id=b, pattern="normal", sigma_l=0.15 + 0.01 * b, sigma_t=0.04,
                             sigma_fast_endo=0.8, seed=b) for b in range(batch)]
-    dt = 0.04
+    dt, k = 0.04, max(1, int(steps_per_call))
+    steps = -(-int(steps) // k) * k
     problem = build_problem(prep, specs, dt_ms=dt, duration_ms=dt * steps)
     stimulus, eikonal_s = (_eikonal_drive(problem, prep, device)
                            if model == "reaction_eikonal" else (None, 0.0))
     solver = MonodomainSolver(problem, device=device, dtype=torch.float32,
                               compile=(mode == "compiled"), check_every=10 ** 9,
-                              stimulus=stimulus, share_tables=TABLES[tables])
+                              stimulus=stimulus, share_tables=TABLES[tables],
+                              steps_per_call=k)
     t0 = time.perf_counter()
-    _run_steps(solver, 3)             # warm-up (compilation included)
+    _run_steps(solver, max(3, 2 * k) if k > 1 else 3)   # warm-up (compilation included)
     warmup = time.perf_counter() - t0
     if device == "cuda":
         torch.cuda.synchronize()
@@ -88,7 +93,8 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     row = {"heart": str(anatomy.name), "resolution_mm": float(anatomy.spacing[0]),
            "n_voxels": n, "batch": batch, "mode": mode, "threads": threads, "device": device,
            "model": model, "eikonal_s": round(eikonal_s, 2),
-           "steps": steps, "seconds": round(wall, 3), "warmup_s": round(warmup, 1),
+           "steps": steps, "steps_per_call": k, "seconds": round(wall, 3),
+           "warmup_s": round(warmup, 1),
            "voxel_steps_per_s": float(f"{steps * batch * n / wall:.4g}"),
            "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
            "tables": int(solver.space.coef.shape[0]),
@@ -100,21 +106,10 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
 
 
 def _run_steps(solver: Any, steps: int) -> None:
-    """Advance ``steps`` steps of the solver's problem from its initial state (no checks)."""
-    import math
-
-    import torch
-    p = solver.problem
-    state = solver.initial_state()
-    b, n = state.shape[1], state.shape[2]
-    act = torch.full((b, n), math.nan, dtype=solver.dtype, device=solver.device)
-    rep = torch.full_like(act, math.nan)
-    t = torch.zeros((), dtype=solver.dtype, device=solver.device)
-    for k in range(steps):
-        t.fill_(k * p.dt_ms)
-        i_stim = solver.stimuli.current(k * p.dt_ms, p.dt_ms, state[0])   # as in run()
-        state, act, rep = solver.step(state, act, rep, t, i_stim)
-    float(state[0, 0, 0])
+    """Advance ``steps`` steps of the solver's problem from its initial state, as a run
+    does (its time loop, no recording; the blow-up check at the last step only when the
+    solver's ``check_every`` is large)."""
+    solver.run(n_steps=steps)
 
 
 def _in_child(ctx: Any, args: tuple, timeout_s: float) -> dict[str, Any]:
@@ -148,7 +143,8 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
                 batches: Sequence[int], modes: Sequence[str], steps: int, threads: int,
                 device: str, timeout_s: float = 1800.0,
                 models: Sequence[str] = ("monodomain",),
-                tables: str = "auto") -> list[dict[str, Any]]:
+                tables: str = "auto",
+                steps_per_call: Sequence[int] = (1,)) -> list[dict[str, Any]]:
     """Run every configuration in a fresh process and return the rows (also logged).
 
     A child that dies or runs past ``timeout_s`` (set-up and compilation included) gives a
@@ -162,12 +158,14 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
         for batch in batches:
             for mode in modes:
                 for model in models:
-                    row = _in_child(ctx, (path, res, batch, mode, steps, threads, device,
-                                          model, tables), timeout_s)
-                    row.setdefault("config", {"anatomy": path, "resolution_mm": res,
-                                              "batch": batch, "mode": mode, "model": model})
-                    log.info("throughput %s", json.dumps(row))
-                    rows.append(row)
+                    for k in steps_per_call if mode == "compiled" else (1,):
+                        row = _in_child(ctx, (path, res, batch, mode, steps, threads, device,
+                                              model, tables, k), timeout_s)
+                        row.setdefault("config", {"anatomy": path, "resolution_mm": res,
+                                                  "batch": batch, "mode": mode, "model": model,
+                                                  "steps_per_call": k})
+                        log.info("throughput %s", json.dumps(row))
+                        rows.append(row)
     return rows
 
 
@@ -184,14 +182,16 @@ def memory_per_voxel_simulation(rows: Sequence[dict[str, Any]],
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
         if key in r:
-            groups.setdefault((r["heart"], r["n_voxels"], r["mode"], r["model"]), []).append(r)
+            groups.setdefault((r["heart"], r["n_voxels"], r["mode"], r["model"],
+                               r.get("steps_per_call", 1)), []).append(r)
     out = []
-    for (heart, n, mode, model), group in groups.items():
+    for (heart, n, mode, model, k), group in groups.items():
         a, b = min(group, key=lambda r: r["batch"]), max(group, key=lambda r: r["batch"])
         if a["batch"] == b["batch"]:
             continue
         per = (b[key] - a[key]) * 2**20 / ((b["batch"] - a["batch"]) * n)
         out.append({"heart": heart, "n_voxels": n, "mode": mode, "model": model,
+                    "steps_per_call": k,
                     "batches": [a["batch"], b["batch"]], "memory": key,
                     "bytes_per_voxel_simulation": round(per, 1),
                     "fixed_MB": round(a[key] - per * a["batch"] * n / 2**20, 1)})

@@ -130,6 +130,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="override simulate.batch_size")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="override simulate.dtype")
+    p.add_argument("--steps-per-call", type=int, default=None,
+                   help="override simulate.steps_per_call (compiled steps chained per call)")
 
 
 def _simulate(args: argparse.Namespace) -> int:

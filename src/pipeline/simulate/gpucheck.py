@@ -12,7 +12,10 @@ On a machine with a CUDA device, in a few minutes:
    its own process, :func:`pipeline.monodomain.throughput.measure_all`), with peak memory;
 4. **memory**: bytes per voxel-simulation from the peak memory of two batch sizes, and
    the largest batch of the 1 mm heart that fits in the free device memory;
-5. **kernels per step**: CUDA kernel launches per compiled step (torch profiler).
+5. **kernels per step**: CUDA kernel launches per compiled step (torch profiler);
+6. **chained**: the 2 mm heart (B = 8, reaction-eikonal), one compiled step per call
+   against 8 chained in one call (``simulate.steps_per_call``): on a GPU a small problem
+   is bound by the host's work per call, which chaining pays once per 8 steps.
 
 Without a CUDA device it stops at once with an error naming the missing device.
 """
@@ -128,5 +131,8 @@ def gpu_check(out: Path, folder: Path, quick: bool = False) -> dict[str, Any]:
     result["throughput"] = rows
     result["memory"] = _memory(rows)
     result["kernels_per_step"] = _kernels_per_step()
+    result["chained"] = measure_all(None, [2.0], [8], ["compiled"], steps=200, threads=2,
+                                    device="cuda", timeout_s=300.0,
+                                    models=["reaction_eikonal"], steps_per_call=[1, 8])
     write_json(out, result)
     return result

@@ -242,7 +242,8 @@ class ShardSolver:
                                 diffusion=self.settings.diffusion,
                                 repol_threshold_mV=self.settings.repol_threshold_mV,
                                 stimulus=stimulus,
-                                fast_layer_source=self.settings.ecg_fast_layer_source)
+                                fast_layer_source=self.settings.ecg_fast_layer_source,
+                                steps_per_call=self.run.steps_per_call)
 
     def attrs(self, solver: Any) -> dict[str, Any]:
         """Solver settings stored with the shard (JSON-able)."""
