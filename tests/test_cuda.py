@@ -30,6 +30,23 @@ def test_cuda_solver_matches_the_cpu_on_a_slab(compile):
 
 @pytest.mark.cuda
 @cuda
+def test_cuda_chained_steps_match_the_cpu_on_a_slab():
+    """``steps_per_call`` 8 on CUDA (one graph per 8 steps, site stimuli run alone): the
+    CPU's activation times, as one step per call gives them."""
+    from pipeline.monodomain.solver import MonodomainSolver
+    from pipeline.simulate.convergence import _slab_problem
+
+    problem = _slab_problem(0.5, 45.0, (0.45, 0.12), 0.02, length_mm=8.0)
+    cpu = MonodomainSolver(problem, device="cpu").run(stop_when_activated=True)
+    solver = MonodomainSolver(problem, device="cuda", compile=True, steps_per_call=8)
+    gpu = solver.run(stop_when_activated=True)
+    assert solver.step.fused and solver.step._advance_compiled is not None
+    assert np.isfinite(gpu.activation_ms).all()
+    assert np.nanmax(np.abs(gpu.activation_ms - cpu.activation_ms)) < 0.05   # ms
+
+
+@pytest.mark.cuda
+@cuda
 def test_cuda_eikonal_matches_the_cpu():
     from pipeline.monodomain.eikonal import problem_inputs, solve_eikonal
     from pipeline.simulate.convergence import _slab_problem
