@@ -85,14 +85,16 @@ def test_science_settings_leave_out_the_run_keys():
     config = resolve(CI)
     flipped = resolve(_with(simulate__compile=True, simulate__device="cpu",
                             simulate__batch_size=3, simulate__dtype="float64",
-                            learn__device="cuda", cells__compile=False))
+                            simulate__steps_per_call=4, learn__device="cuda",
+                            cells__compile=False))
     for section in ("simulate", "learn", "cells"):
         science = science_settings(config, section)
         assert not set(RUN_KEYS[section]) & set(science[section])
         assert science == science_settings(flipped, section)   # params unchanged: no rerun
     assert "dt_ms" in science_settings(config, "simulate")["simulate"]
     assert run_options(flipped, "simulate") == ["--device", "cpu", "--compile",
-                                                "--batch-size", "3", "--dtype", "float64"]
+                                                "--batch-size", "3", "--dtype", "float64",
+                                                "--steps-per-call", "4"]
     assert run_options(flipped, "cells") == ["--no-compile"]
 
 
