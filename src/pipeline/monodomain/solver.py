@@ -414,7 +414,9 @@ class MonodomainSolver:
         # start and end (ms) of every step, computed in float64 once: no copy per step
         times = torch.tensor(np.arange(n_steps + 1, dtype=np.float64)[:, None] * dt
                              + np.array([0.0, dt]), dtype=self.dtype, device=self.device)
-        window = getattr(self.stimuli, "window", None)
+        # compiled: the drive's window goes into the kernel (one graph for the whole run);
+        # eager: its current() skips the work once every window has closed
+        window = getattr(self.stimuli, "window", None) if self.step.compiled else None
         k = self.steps_per_call if self.step.fused else 1
         if callback is not None:
             k = math.gcd(k, int(record_every))
