@@ -212,6 +212,12 @@ def advance_steps(cell_step: CellStep) -> Callable[..., tuple[torch.Tensor, ...]
     return advance
 
 
+def _reason(exc: Exception) -> str:
+    """``Type: first line`` of a compiler failure, for the eager fallback's log line."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 class SplitStep:
     """``state(t) -> state(t + dt)`` for a batch: one reaction and one diffusion half.
 
@@ -261,7 +267,8 @@ class SplitStep:
 
     def _explicit(self, kernels: tuple[Callable, Callable], state: torch.Tensor,
                   act: torch.Tensor, rep: torch.Tensor, t: torch.Tensor,
-                  i_stim: torch.Tensor | Window) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  i_stim: torch.Tensor | Window
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         d = self.diffusion
         i_diff = kernels[0](state[0], d.neighbour, d.coef, d.diff_factor, d.scales)
         return kernels[1](state, i_diff, act, rep, t, i_stim, self.reaction.params, self.dt,
@@ -275,8 +282,7 @@ class SplitStep:
         try:
             return self._explicit(self._kernels, state, act, rep, t, i_stim)
         except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly instead
-            log.warning("torch.compile failed (%s: %s); running the step eagerly",
-                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            log.warning("torch.compile failed (%s); running the step eagerly", _reason(exc))
             self._kernels, self.compiled = self._eager, False
             return self._explicit(self._kernels, state, act, rep, t, i_stim)
 
@@ -303,9 +309,8 @@ class SplitStep:
             try:
                 return self._advance_compiled(*args)
             except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly instead
-                log.warning("torch.compile of the %d-step call failed (%s: %s); running those "
-                            "steps eagerly", times.shape[0], type(exc).__name__,
-                            str(exc).splitlines()[0] if str(exc) else "")
+                log.warning("torch.compile of the %d-step call failed (%s); running those steps "
+                            "eagerly", times.shape[0], _reason(exc))
                 self.fused = False
                 return self._advance(*args)
         return self._advance_compiled(*args)
