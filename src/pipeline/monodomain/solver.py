@@ -412,7 +412,7 @@ class MonodomainSolver:
         if max_steps is not None:
             n_steps = min(n_steps, max(1, int(max_steps)))
         # start and end (ms) of every step, computed in float64 once: no copy per step
-        times = torch.tensor(np.arange(n_steps + 1, dtype=np.float64)[:, None] * dt
+        times = torch.tensor(np.arange(n_steps, dtype=np.float64)[:, None] * dt
                              + np.array([0.0, dt]), dtype=self.dtype, device=self.device)
         # compiled: the drive's window goes into the kernel (one graph for the whole run);
         # eager: its current() skips the work once every window has closed
@@ -424,7 +424,7 @@ class MonodomainSolver:
         start, step, shown = time.perf_counter(), 0, 0
         while step < n_steps:
             first = step
-            chained = self._chained(step, k, n_steps)
+            chained = self._chained(step, k, n_steps, window)
             if chained is not False:
                 state, act, rep = self.step.advance(state, act, rep, times[step:step + k],
                                                     chained)
@@ -458,7 +458,8 @@ class MonodomainSolver:
                          v_final=state[0].float().cpu().numpy(), t_end_ms=step * dt,
                          steps=step, wall_s=wall, records=self.problem.records)
 
-    def _chained(self, step: int, k: int, n_steps: int) -> Window | None | bool:
+    def _chained(self, step: int, k: int, n_steps: int,
+                 window: Window | None) -> Window | None | bool:
         """Whether the ``k`` steps after ``step`` run as one call, and their stimulus.
 
         False: run the next step alone (``k`` is 1, ``step`` is not a multiple of ``k``,
@@ -469,7 +470,6 @@ class MonodomainSolver:
         """
         if k < 2 or step % k or step + k > n_steps:
             return False
-        window = getattr(self.stimuli, "window", None)
         if window is not None:      # one graph for the whole run, the drive evaluated inside
             return window
         quiet = getattr(self.stimuli, "quiet", None)
