@@ -9,7 +9,7 @@ APT_PACKAGES := libegl1 libgl1 libgl1-mesa-dri
 export VTK_DEFAULT_OPENGL_WINDOW := vtkEGLRenderWindow
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup apt run test lint clean gpu-check
+.PHONY: setup apt run test lint clean gpu-check gpu-wheels
 
 setup: $(VENV)/.installed
 
@@ -37,8 +37,16 @@ test: setup
 # On a CUDA machine (a few minutes): CPU-vs-CUDA agreement, Niederer on CUDA, throughput,
 # memory and kernels per step -> results/bench/gpu_check.json; then the tests marked cuda.
 gpu-check: setup
-	$(PY) -m pipeline bench gpu --json results/bench/gpu_check.json
-	$(PY) -m pytest -q -m cuda
+	PY=$(PY) bash benchmarks/gpu_check.sh results/bench 100000
+
+# A lent GPU machine has PyTorch with CUDA but no network: fill .gpu-wheels here with the
+# pure dependencies its Python lacks, carry the folder, and run there
+# `bash benchmarks/gpu_check.sh OUT_DIR` (docs/monodomain.md, "Throughput").
+GPU_PYTHON ?= 3.12
+gpu-wheels:
+	python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
+	  --python-version $(GPU_PYTHON) -d .gpu-wheels \
+	  jsonschema jsonschema-specifications referencing rpds-py pyamg
 
 lint: setup
 	snakemake --lint

@@ -1,6 +1,8 @@
-"""CUDA: the same solver on the GPU gives the CPU's activation times (skipped without CUDA).
+"""CUDA: the same solver on the GPU gives the CPU's activation times (skipped without CUDA),
+and the machinery of the GPU check, which runs on the CPU too.
 
-``make gpu-check`` runs these and ``pipeline bench gpu`` on a CUDA machine.
+``make gpu-check`` (or ``benchmarks/gpu_check.sh`` on a machine without a network) runs
+the tests marked cuda and ``pipeline bench gpu`` on a CUDA machine.
 """
 
 from __future__ import annotations
@@ -69,3 +71,72 @@ def test_gpu_check_without_cuda_names_the_missing_device(tmp_path):
     with pytest.raises(InputError, match="CUDA device"):
         from pipeline.simulate.gpucheck import gpu_check
         gpu_check(tmp_path / "g.json", tmp_path)
+
+
+def test_gpu_check_sections_record_failures_skip_past_the_budget_and_write_after_each(
+        tmp_path):
+    """A lent GPU machine gives minutes: a section that fails must not lose the others,
+    and whatever ran must be on disk when the run is cut short."""
+    import json
+    import time
+
+    from pipeline.simulate.gpucheck import run_sections
+
+    out = tmp_path / "g.json"
+    seen = []
+
+    def slow():
+        seen.append(json.loads(out.read_text()) if out.exists() else None)
+        time.sleep(0.3)
+        return [1, 2]
+
+    def broken():
+        raise RuntimeError("no kernel")
+
+    result = run_sections([("first", lambda: "ok"), ("broken", broken), ("slow", slow),
+                           ("late", lambda: "never"), ("memory", lambda: "summary")],
+                          out, {"device": "test"}, budget_s=0.2)
+    assert seen == [{"device": "test", "first": "ok", "broken": {"error": "RuntimeError: no "
+                     "kernel"}, "wall_s": {"first": 0.0, "broken": 0.0}}]
+    assert result["slow"] == [1, 2]
+    assert "skipped" in result["late"] and "late" not in result["wall_s"]
+    assert result["memory"] == "summary"
+    assert json.loads(out.read_text()) == result
+
+
+def test_throughput_children_read_one_built_heart_and_none_starts_past_the_deadline():
+    import time
+
+    from pipeline.monodomain.throughput import measure_all
+
+    rows = measure_all(None, [2.0], [1, 2], ["eager"], steps=2, threads=1, device="cpu",
+                       timeout_s=300.0)
+    assert [r["batch"] for r in rows] == [1, 2], rows
+    assert rows[0]["heart"] == rows[1]["heart"] == "param000"
+    assert rows[0]["n_voxels"] == rows[1]["n_voxels"] > 10_000
+    assert rows[0]["resolution_mm"] == 2.0
+    assert all(r["voxel_steps_per_s"] > 0 for r in rows)
+    t0 = time.perf_counter()
+    late = measure_all(None, [2.0], [1, 8], ["eager"], steps=2, threads=1, device="cpu",
+                       deadline=t0)
+    assert [r["config"]["batch"] for r in late] == [1, 8]
+    assert all("skipped" in r for r in late)
+
+
+def test_the_offline_gpu_script_finds_its_modules_and_names_the_missing_device(tmp_path):
+    """``benchmarks/gpu_check.sh`` with this environment's Python: every module it needs is
+    here, so it stops only at the missing device (exit 2), before any work."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    done = subprocess.run(["bash", str(script), str(tmp_path / "out"), "60"],
+                          env={**os.environ, "PY": sys.executable}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no CUDA device" in done.stderr and "lacks the modules" not in done.stderr
+    assert not (tmp_path / "out" / "gpu_check.json").exists()

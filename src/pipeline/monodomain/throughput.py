@@ -13,8 +13,10 @@ import json
 import logging
 import multiprocessing as mp
 import resource
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -144,14 +146,40 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
                 device: str, timeout_s: float = 1800.0,
                 models: Sequence[str] = ("monodomain",),
                 tables: str = "auto",
-                steps_per_call: Sequence[int] = (1,)) -> list[dict[str, Any]]:
+                steps_per_call: Sequence[int] = (1,),
+                deadline: float | None = None) -> list[dict[str, Any]]:
     """Run every configuration in a fresh process and return the rows (also logged).
 
     A child that dies or runs past ``timeout_s`` (set-up and compilation included) gives a
-    row with an ``error`` instead of a figure; the others still run.
+    row with an ``error`` instead of a figure; the others still run. Without
+    ``anatomies`` each resolution's parametric heart is built once, here, and every child
+    of that resolution reads it (a 0.5 mm heart takes about a minute to build). Past
+    ``deadline`` (a :func:`time.perf_counter` time) no child starts: the row says
+    ``skipped``.
     """
-    hearts: list[tuple[str | None, float]] = (
-        [(a, 0.0) for a in anatomies] if anatomies else [(None, r) for r in resolutions])
+    with tempfile.TemporaryDirectory(prefix="throughput_") as tmp:
+        hearts: list[tuple[str | None, float]] = (
+            [(a, 0.0) for a in anatomies] if anatomies
+            else [(_built_heart(r, Path(tmp)), r) for r in resolutions])
+        return _measure_hearts(hearts, batches, modes, steps, threads, device, timeout_s,
+                               models, tables, steps_per_call, deadline)
+
+
+def _built_heart(resolution: float, folder: Path) -> str:
+    """The parametric heart at ``resolution`` (mm), written to ``folder``; its path."""
+    from pipeline.anatomy.io import write_anatomy
+
+    path = folder / f"param000_{resolution:g}mm.h5"
+    write_anatomy(path, _heart(None, resolution))
+    return str(path)
+
+
+def _measure_hearts(hearts: list[tuple[str | None, float]], batches: Sequence[int],
+                    modes: Sequence[str], steps: int, threads: int, device: str,
+                    timeout_s: float, models: Sequence[str], tables: str,
+                    steps_per_call: Sequence[int],
+                    deadline: float | None) -> list[dict[str, Any]]:
+    """:func:`measure_all`'s loop over (heart file or resolution) pairs."""
     ctx = mp.get_context("spawn")
     rows = []
     for path, res in hearts:
@@ -159,8 +187,11 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
             for mode in modes:
                 for model in models:
                     for k in steps_per_call if mode == "compiled" else (1,):
-                        row = _in_child(ctx, (path, res, batch, mode, steps, threads, device,
-                                              model, tables, k), timeout_s)
+                        if deadline is not None and time.perf_counter() > deadline:
+                            row = {"skipped": "past the deadline"}
+                        else:
+                            row = _in_child(ctx, (path, res, batch, mode, steps, threads,
+                                                  device, model, tables, k), timeout_s)
                         row.setdefault("config", {"anatomy": path, "resolution_mm": res,
                                                   "batch": batch, "mode": mode, "model": model,
                                                   "steps_per_call": k})

@@ -1,6 +1,7 @@
 """``pipeline bench gpu`` (``make gpu-check``): what a CUDA machine must show, in one JSON.
 
-On a machine with a CUDA device, in a few minutes:
+On a machine with a CUDA device, in a few minutes, in this order (the JSON is rewritten
+after each section, so a run stopped early keeps what it measured):
 
 1. **agreement**: one normal beat (2 mm parametric heart, 120 ms, monodomain and
    reaction-eikonal) through the simulate stage on the CPU and on CUDA; the largest
@@ -8,16 +9,18 @@ On a machine with a CUDA device, in a few minutes:
    (max |ECG_cuda - ECG_cpu| / max |ECG_cpu|);
 2. **niederer**: P8 activation of the Niederer et al. 2011 slab at dx 0.2 and 0.1 mm on
    CUDA (the published range is 37.8-48.7 ms at the finest resolutions);
-3. **throughput**: compiled voxel-steps/s at 1 and 0.5 mm for batches 1, 8 and 64 (each in
-   its own process, :func:`pipeline.monodomain.throughput.measure_all`), with peak memory;
-4. **memory**: bytes per voxel-simulation from the peak memory of two batch sizes, and
-   the largest batch of the 1 mm heart that fits in the free device memory;
-5. **kernels per step**: CUDA kernel launches per compiled step (torch profiler);
-6. **chained**: the 2 mm heart (B = 8, reaction-eikonal), one compiled step per call
+3. **kernels per step**: CUDA kernel launches per compiled step (torch profiler);
+4. **chained**: the 2 mm heart (B = 8, reaction-eikonal), one compiled step per call
    against 8 chained in one call (``simulate.steps_per_call``): on a GPU a small problem
-   is bound by the host's work per call, which chaining pays once per 8 steps.
+   is bound by the host's work per call, which chaining pays once per 8 steps;
+5. **throughput**: compiled voxel-steps/s at 1 and 0.5 mm for batches 1, 8 and 64 (each in
+   its own process, :func:`pipeline.monodomain.throughput.measure_all`), with peak memory;
+6. **memory**: bytes per voxel-simulation from the peak memory of two batch sizes, and
+   the largest batch of the 1 mm heart that fits in the free device memory.
 
-Without a CUDA device it stops at once with an error naming the missing device.
+Without a CUDA device it stops at once with an error naming the missing device. On a
+lent machine without a network, ``benchmarks/gpu_check.sh`` runs it from the source tree
+with that machine's own PyTorch (docs/monodomain.md, "Throughput").
 """
 
 from __future__ import annotations
@@ -104,8 +107,16 @@ def _memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "max_batch_1mm": int((free - fixed) // (per * a["n_voxels"]))}
 
 
-def gpu_check(out: Path, folder: Path, quick: bool = False) -> dict[str, Any]:
+def gpu_check(out: Path, folder: Path, quick: bool = False,
+              budget_s: float | None = None) -> dict[str, Any]:
     """Run the checks of the module docstring and write them to ``out`` (JSON).
+
+    The sections run in order of importance (agreement, Niederer, kernels per step,
+    chained steps, throughput, memory), and ``out`` is rewritten after each, so a run
+    stopped early still leaves what it measured. A section that raises is recorded as
+    ``{"error": ...}`` and the next one runs. With ``budget_s`` a section (and a
+    throughput row) is skipped (``{"skipped": ...}``) once that many seconds have passed
+    since the start; the memory figures, read from the throughput rows, never are.
 
     Raises
     ------
@@ -114,25 +125,63 @@ def gpu_check(out: Path, folder: Path, quick: bool = False) -> dict[str, Any]:
     """
     import torch
 
-    from pipeline.io import write_json
     from pipeline.monodomain.niederer import run_niederer
     from pipeline.monodomain.throughput import measure_all
 
     if not torch.cuda.is_available():
         raise InputError("pipeline bench gpu needs a CUDA device; torch.cuda.is_available() "
                          "is False on this machine")
+    t0 = time.perf_counter()
+    deadline = None if budget_s is None else t0 + budget_s   # for the throughput rows
     result: dict[str, Any] = {"device": torch.cuda.get_device_name(0),
-                              "torch": torch.__version__}
-    result["agreement"] = [_agreement(folder, m) for m in ("monodomain", "reaction_eikonal")]
-    result["niederer"] = [run_niederer(dx, dt, device="cuda", compile=True).as_dict()
-                          for dx, dt in ((0.2, 0.02), (0.1, 0.01))[: 1 if quick else 2]]
-    rows = measure_all(None, [1.0] if quick else [1.0, 0.5], [1, 8] if quick else [1, 8, 64],
-                       ["compiled"], steps=50, threads=2, device="cuda", timeout_s=300.0)
-    result["throughput"] = rows
-    result["memory"] = _memory(rows)
-    result["kernels_per_step"] = _kernels_per_step()
-    result["chained"] = measure_all(None, [2.0], [8], ["compiled"], steps=200, threads=2,
-                                    device="cuda", timeout_s=300.0,
-                                    models=["reaction_eikonal"], steps_per_call=[1, 8])
-    write_json(out, result)
+                              "torch": torch.__version__, "quick": quick}
+    sections: list[tuple[str, Any]] = [
+        ("agreement", lambda: [_agreement(folder, m)
+                               for m in ("monodomain", "reaction_eikonal")]),
+        ("niederer", lambda: [run_niederer(dx, dt, device="cuda", compile=True).as_dict()
+                              for dx, dt in ((0.2, 0.02), (0.1, 0.01))[: 1 if quick else 2]]),
+        ("kernels_per_step", _kernels_per_step),
+        ("chained", lambda: measure_all(None, [2.0], [8], ["compiled"], steps=200, threads=2,
+                                        device="cuda", timeout_s=300.0,
+                                        models=["reaction_eikonal"], steps_per_call=[1, 8],
+                                        deadline=deadline)),
+        ("throughput", lambda: measure_all(
+            None, [1.0] if quick else [1.0, 0.5], [1, 8] if quick else [1, 8, 64],
+            ["compiled"], steps=50, threads=2, device="cuda", timeout_s=300.0,
+            deadline=deadline)),
+        ("memory", lambda: _memory(result["throughput"]
+                                   if isinstance(result.get("throughput"), list) else [])),
+    ]
+    return run_sections(sections, out, result, budget_s)
+
+
+def run_sections(sections: list[tuple[str, Any]], out: Path, result: dict[str, Any],
+                 budget_s: float | None = None,
+                 always: tuple[str, ...] = ("memory",)) -> dict[str, Any]:
+    """Run ``(name, callable)`` sections in order into ``result[name]``, rewriting ``out``
+    (JSON, atomically) after each.
+
+    A section that raises gives ``{"error": "Type: message"}`` and the next one runs.
+    With ``budget_s``, a section that would start that many seconds after the first gives
+    ``{"skipped": ...}``, except those named in ``always`` (cheap summaries of earlier
+    sections). ``result["wall_s"][name]`` is each run section's wall time (s).
+    """
+    from pipeline.io import write_json
+
+    t0 = time.perf_counter()
+    result.setdefault("wall_s", {})
+    for name, run in sections:
+        elapsed = time.perf_counter() - t0
+        if budget_s is not None and elapsed > budget_s and name not in always:
+            result[name] = {"skipped": f"{elapsed:.0f} s had passed (budget {budget_s:g} s)"}
+        else:
+            start = time.perf_counter()
+            try:
+                result[name] = run()
+            except Exception as exc:   # recorded; the next section still runs
+                log.exception("section %s failed", name)
+                result[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            result["wall_s"][name] = round(time.perf_counter() - start, 1)
+            log.info("section %s: %.1f s", name, result["wall_s"][name])
+        write_json(out, result)
     return result
