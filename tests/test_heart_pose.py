@@ -57,7 +57,7 @@ def test_a_turned_heart_in_the_infinite_medium_is_read_in_the_body_frame(heart):
     the weights equal those computed in the body frame, heart turned, electrodes still; the
     identity pose changes nothing; a shift or a torso scale is refused by name."""
     from pipeline.signals.ecg import pseudo_ecg_weights
-    from pipeline.simulate.run import pseudo_ecg
+    from pipeline.simulate.lead_field import pseudo_ecg
 
     _, anatomy, _ = heart
     settings = SimulateSettings.defaults()
@@ -102,7 +102,7 @@ def test_a_pose_in_the_torso_moves_the_heart_against_its_electrodes(heart):
     smaller limb leads; a heart shifted through the wall is refused with its pose."""
     from pipeline.anatomy.electrodes import BODY_HEART_CENTRE
     from pipeline.signals.torso import body_torso
-    from pipeline.simulate.run import pseudo_ecg
+    from pipeline.simulate.lead_field import pseudo_ecg
 
     _, anatomy, _ = heart
     settings = replace(SimulateSettings.defaults(), ecg_medium="torso")
@@ -178,11 +178,43 @@ def test_the_design_draws_a_pose_per_simulation_and_keeps_the_rest():
         validate_table(posed.drop(columns=["heart_shift_z_mm", "torso_scale"]), "partial.csv")
 
 
+def test_a_shards_lead_field_reads_each_batch_its_own_poses_from_a_temporary_file(heart):
+    """Three simulations, two of them in one pose: two weight sets computed, kept in a file
+    not in memory, and every batch gets exactly :func:`pseudo_ecg`'s weights of its rows'
+    poses; without poses one set serves every batch; closed, the file is gone."""
+    from pipeline.simulate.lead_field import ShardLeadField, pseudo_ecg
+
+    _, anatomy, table = heart
+    settings = SimulateSettings.defaults()
+    three = pd.concat([table, table.iloc[[1]]], ignore_index=True).assign(
+        sim_id=[0, 1, 2], **HeartPose().columns())
+    three.loc[[0, 2], ["heart_rot_x_deg", "heart_rot_z_deg"]] = [12.0, -20.0]
+    want = [pseudo_ecg(anatomy, settings, HeartPose.from_row(r)) for _, r in three.iterrows()]
+    with ShardLeadField(anatomy, settings, three) as field:
+        assert field.n_sets == 2 and isinstance(field._weights, np.memmap)
+        assert field.n_tissue == int(anatomy.mask.sum())
+        for start, stop in ((0, 2), (2, 3), (1, 3)):
+            got = field.weights(start, stop)
+            assert got.shape == (stop - start, 10, field.n_tissue)
+            for k in range(start, stop):
+                np.testing.assert_array_equal(got[k - start], want[k].weights)
+        batch = field.tensor(1, 3, "cpu")
+        assert batch.dtype == torch.float64 and batch.shape == (2, 10, field.n_tissue)
+        np.testing.assert_array_equal(field.electrode_xyz,
+                                      np.stack([w.electrode_xyz for w in want]))
+        kept = field._file
+    assert kept.closed
+    with ShardLeadField(anatomy, settings, table) as plain:
+        assert plain.n_sets == 1 and plain.electrode_xyz.shape == (10, 3)
+        np.testing.assert_array_equal(plain.weights(0, 2), pseudo_ecg(anatomy, settings).weights)
+        assert plain.tensor(0, 1, "cpu") is plain.tensor(1, 2, "cpu")
+
+
 def test_a_shard_of_two_poses_records_one_heart_through_two_sets_of_electrodes(heart):
     """Two simulations that differ only by their pose, in one batch: the same Vm, the first
     (identity) ECG equal to the shard's without pose columns, the second another, the
-    electrode positions per simulation; in the infinite medium a shift is refused before
-    any simulation, naming the file and row."""
+    electrode positions per simulation; one simulation per batch records the same; in the
+    infinite medium a shift is refused before any simulation, naming the file and row."""
     from pipeline.settings import RunSettings
     from pipeline.simulate.run import prepare_shard, run_shard
 
@@ -190,6 +222,7 @@ def test_a_shard_of_two_poses_records_one_heart_through_two_sets_of_electrodes(h
     settings = replace(SimulateSettings.defaults(), model="reaction_eikonal", dt_ms=0.1,
                        duration_ms=40.0)
     run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=2, threads=1)
+    one_by_one = replace(run, batch_size=1)
     (root / "plain.csv").write_text(table.to_csv(index=False))
     posed = table.assign(**HeartPose().columns())
     posed.loc[1, ["heart_rot_y_deg", "heart_rot_z_deg"]] = [20.0, -30.0]
@@ -200,6 +233,9 @@ def test_a_shard_of_two_poses_records_one_heart_through_two_sets_of_electrodes(h
     data = run_shard(prepare_shard(root / "anatomy.h5", cells, root / "posed.csv", settings),
                      None, run, progress=False)
     np.testing.assert_array_equal(data.vm[1], data.vm[0])
+    apart = run_shard(prepare_shard(root / "anatomy.h5", cells, root / "posed.csv", settings),
+                      None, one_by_one, progress=False)
+    np.testing.assert_allclose(apart.electrodes, data.electrodes, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(data.electrodes[0], plain.electrodes[0], rtol=1e-12, atol=1e-12)
     assert np.abs(data.ecg[1] - data.ecg[0]).max() > 0.1 * np.abs(data.ecg[0]).max()
     assert np.asarray(data.extra_attrs["electrode_xyz_mm"]).shape == (2, 10, 3)

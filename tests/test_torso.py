@@ -110,7 +110,7 @@ def test_the_simulate_stage_refuses_a_heart_the_torso_cannot_pose() -> None:
     from pipeline.config import resolve
     from pipeline.errors import InputError
     from pipeline.settings import SimulateSettings
-    from pipeline.simulate.run import pseudo_ecg
+    from pipeline.simulate.lead_field import pseudo_ecg
 
     anatomy, _ = build_parametric(0, 7, resolve({"anatomy": {"resolution_mm": 2.0}})["anatomy"])
     settings = replace(SimulateSettings.defaults(), ecg_medium="torso")

@@ -99,7 +99,7 @@ class PseudoECG:
     weights
         float64 ``(n_electrodes, n_tissue)`` in mm^3/mS (see :func:`pseudo_ecg_weights`), or
         ``(n_simulations, n_electrodes, n_tissue)``: one set per simulation (a heart pose
-        per simulation, ``pipeline.simulate.run.shard_pseudo_ecg``).
+        per simulation, ``pipeline.simulate.lead_field.ShardLeadField``).
     electrode_names
         Names in the order of the weights' rows.
     sigma_b

@@ -24,11 +24,11 @@ import pandas as pd
 
 from pipeline.errors import InputError
 from pipeline.signals.activation import activation_labels, apd90
-from pipeline.signals.ecg import PseudoECG
 from pipeline.signals.leads import leads_from_electrodes
-from pipeline.params import HeartPose, poses, read_params, rows, table_columns
+from pipeline.params import poses, read_params, rows, table_columns
 from pipeline.settings import RunSettings, SimulateSettings
 from pipeline.simulate.calibration import check_calibration, read_calibration
+from pipeline.simulate.lead_field import ShardLeadField
 from pipeline.simulate.shard import ShardData, read_shard, write_shard
 
 log = logging.getLogger(__name__)
@@ -306,10 +306,10 @@ def check_poses(table: pd.DataFrame, settings: SimulateSettings, source: str) ->
                 f"{settings.ecg_medium!r}); in the infinite medium only the rotation applies")
 
 
-def _run_batches(job: ShardJob, shard_solver: Any, weights: Any, out: _Outputs,
-                 batch_size: int, progress: bool) -> None:
-    """Simulate the job's rows ``batch_size`` at a time into ``out``; ``weights`` (E, n)
-    for every simulation, or (N, E, n), one set per simulation of the shard."""
+def _run_batches(job: ShardJob, shard_solver: Any, lead_field: ShardLeadField,
+                 out: _Outputs, batch_size: int, progress: bool) -> None:
+    """Simulate the job's rows ``batch_size`` at a time into ``out``, each batch recorded
+    through its own electrode weights (``lead_field``)."""
     from tqdm import tqdm
 
     sims = rows(job.table)
@@ -317,7 +317,7 @@ def _run_batches(job: ShardJob, shard_solver: Any, weights: Any, out: _Outputs,
     done = 0
     for b_i, batch in enumerate(tqdm(batches, desc="batches", unit="batch", disable=not progress)):
         solver = shard_solver.solver(batch)
-        w = weights if weights.ndim == 2 else weights[done:done + len(batch)]
+        w = lead_field.tensor(done, done + len(batch), shard_solver.device)
         rec = Recorder(solver.current_source, w, job.point_index, len(batch),
                        job.n_samples, job.settings.record_every_ms)
         result = solver.run(rec, record_every=job.record_every, progress=progress)
@@ -355,27 +355,26 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     -------
     ShardData
     """
-    import torch
 
     from pipeline.simulate.solver_adapter import ShardSolver
 
     settings = job.settings
     _threads(run)
     t_start = time.perf_counter()
-    pecg = shard_pseudo_ecg(job.anatomy, settings, job.table)
-    shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
-                               sigma_l_reference=float(job.table["sigma_l"].median()),
-                               sigma_t_reference=float(job.table["sigma_t"].median()),
-                               calibration=job.calibration,
-                               eikonal_anatomy=job.eikonal_anatomy)
-    shard_solver.check_propagation(job.table)
-    weights = pecg.as_tensor(dtype=torch.float64, device=shard_solver.device)
-    arrays = _Outputs.empty(len(job.table), len(pecg.electrode_names), len(job.point_index),
-                            job.n_samples, pecg.n_tissue, settings.save_activation_map)
-    if pecg.electrode_xyz is not None:   # (E, 3), or (N, E, 3) with a pose per simulation
-        arrays.electrode_xyz = np.round(pecg.electrode_xyz, 3).tolist()
-    log.info("set-up %.1f s", time.perf_counter() - t_start)
-    _run_batches(job, shard_solver, weights, arrays, run.batch_size, progress)
+    with ShardLeadField(job.anatomy, settings, job.table) as lead_field:
+        shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
+                                   sigma_l_reference=float(job.table["sigma_l"].median()),
+                                   sigma_t_reference=float(job.table["sigma_t"].median()),
+                                   calibration=job.calibration,
+                                   eikonal_anatomy=job.eikonal_anatomy)
+        shard_solver.check_propagation(job.table)
+        arrays = _Outputs.empty(len(job.table), len(lead_field.electrode_names),
+                                len(job.point_index), job.n_samples, lead_field.n_tissue,
+                                settings.save_activation_map)
+        if lead_field.electrode_xyz is not None:   # (E, 3), or (N, E, 3) with poses
+            arrays.electrode_xyz = np.round(lead_field.electrode_xyz, 3).tolist()
+        log.info("set-up %.1f s", time.perf_counter() - t_start)
+        _run_batches(job, shard_solver, lead_field, arrays, run.batch_size, progress)
     data = _shard_data(job, arrays, run)
     n_never = int(np.isnan(arrays.act).sum())
     if n_never:
@@ -384,73 +383,6 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
     if out is not None:
         write_shard(out, data, {"simulate": settings.science()})
     return data
-
-
-def pseudo_ecg(anatomy: Any, settings: SimulateSettings,
-               pose: HeartPose | None = None) -> PseudoECG:
-    """The electrodes' weights over the anatomy's voxels in ``simulate.ecg_medium``: the
-    infinite medium at the anatomy's electrodes, or the bounded torso
-    (:func:`pipeline.signals.torso.torso_pseudo_ecg`) with the body-frame sites of
-    :mod:`pipeline.anatomy.electrodes`.
-
-    With a ``pose`` (:class:`pipeline.params.HeartPose`) the heart turns about its centre
-    (the tissue centroid) in the body frame; in the torso it may also shift, and the torso
-    scale. In the infinite medium the electrodes turn the other way about the heart's
-    centre, at their distances: the heart's frame ``x`` maps to the body as
-    ``R (x - c)``, the turned heart as ``T R (x - c)``, so an electrode ``e`` is seen at
-    ``c + R^T T^T R (e - c)``.
-    """
-    from pipeline.anatomy.electrodes import BODY_HEART_CENTRE, BODY_SITES
-
-    pose = pose or HeartPose()
-    if settings.ecg_medium == "torso":
-        from pipeline.signals.torso import torso_pseudo_ecg
-
-        return torso_pseudo_ecg(anatomy, settings.sigma_bath_S_per_m, BODY_SITES,
-                                BODY_HEART_CENTRE, pose=pose)
-    if settings.ecg_medium != "infinite":
-        raise InputError(f"simulate.ecg_medium {settings.ecg_medium!r}: expected 'infinite' "
-                         "or 'torso'")
-    if pose.moves_in_torso:
-        raise InputError(f"heart {anatomy.name}: a heart shift or torso scale ({pose}) needs "
-                         "simulate.ecg_medium 'torso'")
-    if not pose.rotates:
-        return PseudoECG.from_anatomy(anatomy, settings.sigma_bath_S_per_m)
-    from pipeline.signals.torso import pose_from_electrodes
-
-    centre = anatomy.centres().mean(axis=0)
-    directions = BODY_SITES - BODY_HEART_CENTRE
-    directions = directions / np.linalg.norm(directions, axis=1, keepdims=True)
-    try:
-        body = pose_from_electrodes(centre, anatomy.electrode_xyz, directions)
-    except ValueError as exc:
-        raise InputError(f"heart {anatomy.name}: heart_rot_*_deg: {exc}") from exc
-    seen = body.T @ pose.rotation().T @ body
-    xyz = centre + (np.asarray(anatomy.electrode_xyz, np.float64) - centre) @ seen.T
-    names = tuple(str(n) for n in anatomy.electrode_names)
-    return PseudoECG.from_grid(anatomy.mask, anatomy.origin, anatomy.spacing, xyz,
-                               settings.sigma_bath_S_per_m, names)
-
-
-def shard_pseudo_ecg(anatomy: Any, settings: SimulateSettings,
-                     table: pd.DataFrame) -> PseudoECG:
-    """:func:`pseudo_ecg` for a shard: one set of weights ``(E, n)`` for every simulation,
-    or, when the table draws a heart pose per simulation (:data:`pipeline.params.
-    POSE_COLUMNS`), one per simulation ``(N, E, n)`` (equal poses computed once), with the
-    electrode positions ``(N, E, 3)``."""
-    drawn = poses(table)
-    if drawn is None:
-        return pseudo_ecg(anatomy, settings)
-    done: dict[HeartPose, PseudoECG] = {}
-    for pose in drawn:
-        if pose not in done:
-            done[pose] = pseudo_ecg(anatomy, settings, pose)
-    first = done[drawn[0]]
-    xyz = [done[p].electrode_xyz for p in drawn]
-    return PseudoECG(weights=np.stack([done[p].weights for p in drawn]),
-                     electrode_names=first.electrode_names, sigma_b=first.sigma_b,
-                     medium=first.medium,
-                     electrode_xyz=None if any(x is None for x in xyz) else np.stack(xyz))
 
 
 def clinical_filter(ecg: np.ndarray, dt_ms: float) -> np.ndarray:
