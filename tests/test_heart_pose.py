@@ -210,6 +210,18 @@ def test_a_shards_lead_field_reads_each_batch_its_own_poses_from_a_temporary_fil
         assert plain.tensor(0, 1, "cpu") is plain.tensor(1, 2, "cpu")
 
 
+def test_a_lead_field_the_disk_cannot_hold_is_an_error_naming_the_folder():
+    """The weights' file is reserved on disk before the memory map is written: no room is
+    an OSError naming the size and TMPDIR, not a bus error in the middle of a shard."""
+    import tempfile
+
+    from pipeline.simulate.lead_field import _reserved_file
+
+    with pytest.raises(OSError, match=f"no room for the lead field's .* MB in "
+                                      f"{tempfile.gettempdir()}"):
+        _reserved_file(2 ** 60)
+
+
 def test_a_shard_of_two_poses_records_one_heart_through_two_sets_of_electrodes(heart):
     """Two simulations that differ only by their pose, in one batch: the same Vm, the first
     (identity) ECG equal to the shard's without pose columns, the second another, the

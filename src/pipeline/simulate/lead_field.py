@@ -115,9 +115,9 @@ class ShardLeadField:
             slot = {pose: u for u, pose in enumerate(distinct)}
             self._index = np.array([slot[p] for p in drawn], dtype=np.int64)
             first = pseudo_ecg(anatomy, settings, distinct[0])
-            self._file = tempfile.TemporaryFile(prefix="lead_field_")
-            self._weights = np.memmap(self._file, dtype=np.float64, mode="w+",
-                                      shape=(len(distinct), *first.weights.shape))
+            shape = (len(distinct), *first.weights.shape)
+            self._file = _reserved_file(int(np.prod(shape)) * 8)
+            self._weights = np.memmap(self._file, dtype=np.float64, mode="w+", shape=shape)
             sites = []
             for u, pose in enumerate(distinct):
                 pecg = first if u == 0 else pseudo_ecg(anatomy, settings, pose)
@@ -165,3 +165,18 @@ class ShardLeadField:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _reserved_file(nbytes: int) -> Any:
+    """An unnamed temporary file (in ``TMPDIR``) with ``nbytes`` reserved on disk, so that
+    a full disk is an error here, not a bus error when the memory map is written."""
+    import os
+
+    f = tempfile.TemporaryFile(prefix="lead_field_")
+    try:
+        os.posix_fallocate(f.fileno(), 0, nbytes)
+    except OSError as exc:
+        f.close()
+        raise OSError(exc.errno, f"no room for the lead field's {nbytes / 2**20:.0f} MB "
+                                 f"in {tempfile.gettempdir()} (TMPDIR): {exc.strerror}") from exc
+    return f
