@@ -119,10 +119,14 @@ class ShardLeadField:
             self._file = _reserved_file(int(np.prod(shape)) * 8)
             self._weights = np.memmap(self._file, dtype=np.float64, mode="w+", shape=shape)
             sites = []
-            for u, pose in enumerate(distinct):
-                pecg = first if u == 0 else pseudo_ecg(anatomy, settings, pose)
-                self._weights[u] = pecg.weights
-                sites.append(pecg.electrode_xyz)
+            try:
+                for u, pose in enumerate(distinct):
+                    pecg = first if u == 0 else pseudo_ecg(anatomy, settings, pose)
+                    self._weights[u] = pecg.weights
+                    sites.append(pecg.electrode_xyz)
+            except BaseException:
+                self.close()
+                raise
             self._weights.flush()
             xyz = (None if any(x is None for x in sites)
                    else np.stack(sites)[self._index])
