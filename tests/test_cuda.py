@@ -68,9 +68,12 @@ def test_gpu_check_without_cuda_names_the_missing_device(tmp_path):
     assert main(["bench", "gpu", "--json", str(tmp_path / "g.json"),
                  "--cache", str(tmp_path)]) == 1
     assert not (tmp_path / "g.json").exists()
+    from pipeline.simulate.gpucheck import gpu_check
+
     with pytest.raises(InputError, match="CUDA device"):
-        from pipeline.simulate.gpucheck import gpu_check
         gpu_check(tmp_path / "g.json", tmp_path)
+    with pytest.raises(InputError, match="--device 'tpu': expected 'cuda' or 'cpu'"):
+        gpu_check(tmp_path / "g.json", tmp_path, device="tpu")
 
 
 def test_gpu_check_sections_record_failures_skip_past_the_budget_and_write_after_each(
@@ -115,6 +118,8 @@ def test_throughput_children_read_one_built_heart_and_none_starts_past_the_deadl
     assert rows[0]["heart"] == rows[1]["heart"] == "param000"
     assert rows[0]["n_voxels"] == rows[1]["n_voxels"] > 10_000
     assert rows[0]["resolution_mm"] == 2.0
+    assert rows[0]["config"] == {"anatomy": None, "resolution_mm": 2.0, "batch": 1,
+                                 "mode": "eager", "model": "monodomain", "steps_per_call": 1}
     assert all(r["voxel_steps_per_s"] > 0 for r in rows)
     t0 = time.perf_counter()
     late = measure_all(None, [2.0], [1, 8], ["eager"], steps=2, threads=1, device="cpu",

@@ -158,9 +158,9 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
     ``skipped``.
     """
     with tempfile.TemporaryDirectory(prefix="throughput_") as tmp:
-        hearts: list[tuple[str | None, float]] = (
-            [(a, 0.0) for a in anatomies] if anatomies
-            else [(_built_heart(r, Path(tmp)), r) for r in resolutions])
+        hearts: list[tuple[str, float, str | None]] = (
+            [(a, 0.0, a) for a in anatomies] if anatomies
+            else [(_built_heart(r, Path(tmp)), r, None) for r in resolutions])
         return _measure_hearts(hearts, batches, modes, steps, threads, device, timeout_s,
                                models, tables, steps_per_call, deadline)
 
@@ -174,15 +174,15 @@ def _built_heart(resolution: float, folder: Path) -> str:
     return str(path)
 
 
-def _measure_hearts(hearts: list[tuple[str | None, float]], batches: Sequence[int],
+def _measure_hearts(hearts: list[tuple[str, float, str | None]], batches: Sequence[int],
                     modes: Sequence[str], steps: int, threads: int, device: str,
                     timeout_s: float, models: Sequence[str], tables: str,
                     steps_per_call: Sequence[int],
                     deadline: float | None) -> list[dict[str, Any]]:
-    """:func:`measure_all`'s loop over (heart file or resolution) pairs."""
+    """:func:`measure_all`'s loop over (heart file, resolution, the file given or None)."""
     ctx = mp.get_context("spawn")
     rows = []
-    for path, res in hearts:
+    for path, res, given in hearts:
         for batch in batches:
             for mode in modes:
                 for model in models:
@@ -192,7 +192,7 @@ def _measure_hearts(hearts: list[tuple[str | None, float]], batches: Sequence[in
                         else:
                             row = _in_child(ctx, (path, res, batch, mode, steps, threads,
                                                   device, model, tables, k), timeout_s)
-                        row.setdefault("config", {"anatomy": path, "resolution_mm": res,
+                        row.setdefault("config", {"anatomy": given, "resolution_mm": res,
                                                   "batch": batch, "mode": mode, "model": model,
                                                   "steps_per_call": k})
                         log.info("throughput %s", json.dumps(row))

@@ -79,6 +79,8 @@ def register(sub: Any, bench: Any) -> None:
     g.add_argument("--json", default="results/bench/gpu_check.json", metavar="OUT")
     g.add_argument("--cache", default="results/bench/gpu", metavar="DIR")
     g.add_argument("--quick", action="store_true", help="1 mm, batches 1 and 8, dx 0.2 only")
+    g.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                   help="cpu: the same sections on the CPU, a dry run of the bench itself")
     g.add_argument("--budget", type=float, default=None, metavar="S",
                    help="skip the sections that would start after S seconds (the JSON is "
                         "written after every section)")
@@ -228,7 +230,7 @@ def _bench_gpu(args: argparse.Namespace) -> int:
     from pipeline.simulate.gpucheck import gpu_check
 
     print(json.dumps(gpu_check(Path(args.json), Path(args.cache), quick=args.quick,
-                                budget_s=args.budget), indent=1))
+                                budget_s=args.budget, device=args.device), indent=1))
     return 0
 
 

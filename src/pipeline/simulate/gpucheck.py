@@ -38,8 +38,8 @@ from pipeline.errors import InputError
 log = logging.getLogger(__name__)
 
 
-def _agreement(folder: Path, model: str) -> dict[str, Any]:
-    """CPU against CUDA for one short beat through the simulate stage."""
+def _agreement(folder: Path, model: str, device: str = "cuda") -> dict[str, Any]:
+    """CPU against ``device`` (CUDA) for one short beat through the simulate stage."""
     import pandas as pd
 
     from pipeline.settings import RunSettings, SimulateSettings
@@ -51,12 +51,12 @@ def _agreement(folder: Path, model: str) -> dict[str, Any]:
                  ).to_csv(inputs / "gpu.csv", index=False)
     settings = replace(SimulateSettings.defaults(), model=model, dt_ms=0.1, duration_ms=120.0)
     out = {}
-    for device in ("cpu", "cuda"):
-        run = RunSettings(device=device, dtype="float32", compile=True, batch_size=1, threads=2)
+    for name, dev in (("cpu", "cpu"), ("cuda", device)):
+        run = RunSettings(device=dev, dtype="float32", compile=True, batch_size=1, threads=2)
         job = prepare_shard(inputs / "anatomy.h5", inputs / "cells.h5", inputs / "gpu.csv",
                             settings)
         t0 = time.perf_counter()
-        out[device] = (run_shard(job, None, run, progress=False), time.perf_counter() - t0)
+        out[name] = (run_shard(job, None, run, progress=False), time.perf_counter() - t0)
     cpu, cuda = out["cpu"][0], out["cuda"][0]
     scale = float(np.abs(cpu.ecg).max())
     return {"model": model,
@@ -108,7 +108,7 @@ def _memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def gpu_check(out: Path, folder: Path, quick: bool = False,
-              budget_s: float | None = None) -> dict[str, Any]:
+              budget_s: float | None = None, device: str = "cuda") -> dict[str, Any]:
     """Run the checks of the module docstring and write them to ``out`` (JSON).
 
     The sections run in order of importance (agreement, Niederer, kernels per step,
@@ -117,6 +117,10 @@ def gpu_check(out: Path, folder: Path, quick: bool = False,
     ``{"error": ...}`` and the next one runs. With ``budget_s`` a section (and a
     throughput row) is skipped (``{"skipped": ...}``) once that many seconds have passed
     since the start; the memory figures, read from the throughput rows, never are.
+
+    ``device="cpu"`` runs the same sections on the CPU (the kernel count and the device
+    memory are CUDA's alone and say so): a check of the bench itself, so that a lent GPU's
+    minutes are not spent finding its errors.
 
     Raises
     ------
@@ -128,29 +132,35 @@ def gpu_check(out: Path, folder: Path, quick: bool = False,
     from pipeline.monodomain.niederer import run_niederer
     from pipeline.monodomain.throughput import measure_all
 
-    if not torch.cuda.is_available():
+    if device not in ("cuda", "cpu"):
+        raise InputError(f"pipeline bench gpu --device {device!r}: expected 'cuda' or 'cpu'")
+    if device == "cuda" and not torch.cuda.is_available():
         raise InputError("pipeline bench gpu needs a CUDA device; torch.cuda.is_available() "
                          "is False on this machine")
     t0 = time.perf_counter()
     deadline = None if budget_s is None else t0 + budget_s   # for the throughput rows
-    result: dict[str, Any] = {"device": torch.cuda.get_device_name(0),
+    result: dict[str, Any] = {"device": (torch.cuda.get_device_name(0) if device == "cuda"
+                                         else f"cpu (dry run, {torch.get_num_threads()} "
+                                              "threads)"),
                               "torch": torch.__version__, "quick": quick}
     sections: list[tuple[str, Any]] = [
-        ("agreement", lambda: [_agreement(folder, m)
+        ("agreement", lambda: [_agreement(folder, m, device)
                                for m in ("monodomain", "reaction_eikonal")]),
-        ("niederer", lambda: [run_niederer(dx, dt, device="cuda", compile=True).as_dict()
+        ("niederer", lambda: [run_niederer(dx, dt, device=device, compile=True).as_dict()
                               for dx, dt in ((0.2, 0.02), (0.1, 0.01))[: 1 if quick else 2]]),
-        ("kernels_per_step", _kernels_per_step),
+        ("kernels_per_step", _kernels_per_step if device == "cuda"
+         else lambda: {"skipped": "CUDA kernel launches: CUDA only"}),
         ("chained", lambda: measure_all(None, [2.0], [8], ["compiled"], steps=200, threads=2,
-                                        device="cuda", timeout_s=300.0,
+                                        device=device, timeout_s=300.0,
                                         models=["reaction_eikonal"], steps_per_call=[1, 8],
                                         deadline=deadline)),
         ("throughput", lambda: measure_all(
             None, [1.0] if quick else [1.0, 0.5], [1, 8] if quick else [1, 8, 64],
-            ["compiled"], steps=50, threads=2, device="cuda", timeout_s=300.0,
+            ["compiled"], steps=50, threads=2, device=device, timeout_s=300.0,
             deadline=deadline)),
-        ("memory", lambda: _memory(result["throughput"]
-                                   if isinstance(result.get("throughput"), list) else [])),
+        ("memory", lambda: (_memory(result["throughput"]
+                                    if isinstance(result.get("throughput"), list) else [])
+                            if device == "cuda" else {"skipped": "device memory: CUDA only"})),
     ]
     return run_sections(sections, out, result, budget_s)
 
