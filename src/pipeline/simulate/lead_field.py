@@ -72,7 +72,6 @@ def pseudo_ecg(anatomy: Any, settings: SimulateSettings,
                                settings.sigma_bath_S_per_m, names)
 
 
-
 class ShardLeadField:
     """The electrodes' weights of every simulation of a shard, read a batch at a time.
 
