@@ -159,3 +159,36 @@ def test_apex_to_base_gks_gradient_scales_every_cell_and_shortens_aps(heart):
     one, two = (beat.apd(res.traces[i], 0.05, 90.0) for i in (0, 1))
     print(f"epi APD90 g_Ks x1 {one:.1f} ms, x2 {two:.1f} ms")
     assert 15.0 < one - two < 80.0
+
+
+def _slab(h: float, wall_mm: float = 8.0, side_mm: float = 12.0):
+    """TissueCoords of a flat LV wall on a grid of voxel size h: tissue for 0 < z < wall,
+    the cavity below z = 0 (so the endocardium is the plane z = 0)."""
+    from pipeline.monodomain.patterns import TissueCoords
+
+    n_side, n_wall = round(side_mm / h), round(wall_mm / h)
+    ijk = np.argwhere(np.ones((n_side, n_side, n_wall), dtype=bool))
+    xyz = (ijk + 0.5) * h
+    boundary = ((ijk[:, 2] == 0) | (ijk[:, 2] == n_wall - 1) | (ijk[:, :2] == 0).any(axis=1)
+                | (ijk[:, :2] == n_side - 1).any(axis=1))
+    n = len(ijk)
+    return TissueCoords(xyz=xyz, transmural=xyz[:, 2] / wall_mm, apicobasal=np.full(n, 0.5),
+                        rotational=np.zeros(n), ventricle=np.full(n, -1.0),
+                        region=np.ones(n, dtype=np.int64), boundary=boundary, spacing=h)
+
+
+@pytest.mark.parametrize("h, voxels", [(0.25, 4), (0.5, 2), (1.0, 1), (2.0, 1)])
+def test_the_fast_layer_is_as_deep_as_asked_at_every_voxel_size(h, voxels):
+    """A 1 mm layer under a flat endocardium: 4, 2 and 1 voxels at 0.25, 0.5 and 1 mm (the
+    midpoint rule for the tissue within 1 mm of the wall), one voxel at 2 mm. Measured from
+    the surface voxels' centres instead, it was 1.5 mm thick at 0.5 mm and 2 mm at 1 mm."""
+    from pipeline.monodomain.patterns import fast_layers
+
+    c = _slab(h)
+    layer = fast_layers(c, depth_mm=1.0)["fast_lv"]
+    middle = (np.abs(c.xyz[:, :2] - 6.0) < 2.0).all(axis=1)     # away from the side walls
+    per_column = layer[middle].sum() / (middle.sum() / round(8.0 / h))
+    assert per_column == voxels
+    assert c.xyz[layer & middle, 2].max() < 1.0 or h == 2.0     # centres inside 1 mm
+    with pytest.raises(InputError, match="fast layer would be one voxel"):
+        fast_layers(_slab(2.0), depth_mm=0.9)

@@ -54,7 +54,9 @@ CACHED = ("ecg", "act", "apd90", "total_ms", "wall_s", "map")
 #: version is run again. 2: the R-E+ drive is gated at -40 mV and the ECG source uses the
 #: tissue's conductivities, not the CV-calibrated ones (both changed the ECG). 3: the fast
 #: layers reach apicobasal 0.95 on the septum (``simulate.fast_endo_septal_max_apicobasal``).
-CACHE_VERSION = 3
+#: 4: the fast layers' depth is measured from the endocardium's faces, not from the surface
+#: voxels' centres (1 mm thick at 0.5 and 1 mm, not 1.5 and 2 mm).
+CACHE_VERSION = 4
 
 
 def write_fixed_inputs(out: Path, anatomy: Any) -> Path:

@@ -173,6 +173,22 @@ class ShardSolver:
         return ActivationStimulus(times.to(self.dtype), self.settings.stim_amplitude_pA_per_pF,
                                   self.settings.stim_duration_ms)
 
+    def _given_stimulus(self, activation_ms: Any, batch: int) -> Any:
+        """The R-E+ drive from given times (B, n) ms, checked against the batch and grid."""
+        import torch
+
+        from pipeline.errors import InputError
+        from pipeline.monodomain.stimulus import ActivationStimulus
+
+        times = torch.as_tensor(np.asarray(activation_ms, dtype=np.float64))
+        if times.shape != (batch, self.n_tissue):
+            raise InputError(f"activation_ms has shape {tuple(times.shape)}: expected "
+                             f"({batch}, {self.n_tissue}), one time per simulation and "
+                             "tissue voxel of this grid")
+        return ActivationStimulus(times.to(device=self.device, dtype=self.dtype),
+                                  self.settings.stim_amplitude_pA_per_pF,
+                                  self.settings.stim_duration_ms)
+
     def check_propagation(self, table: Any) -> str | None:
         """Warn (naming the simulation) if the shard's slowest conductivity blocks here.
 
@@ -228,15 +244,29 @@ class ShardSolver:
         """Tissue voxels of the anatomy."""
         return int(self.prepared.grid.n_tissue)
 
-    def solver(self, rows: Sequence[SimParams]) -> Any:
-        """A ready :class:`MonodomainSolver` for a batch of rows (diffusion parts shared)."""
+    def solver(self, rows: Sequence[SimParams], activation_ms: Any = None) -> Any:
+        """A ready :class:`MonodomainSolver` for a batch of rows (diffusion parts shared).
+
+        ``activation_ms`` (reaction-eikonal mode only): (B, n) activation times (ms) of this
+        grid's tissue voxels that drive R-E+ instead of the eikonal's, e.g. a converged
+        run's map sampled here (``benchmarks/ecg_gap.py``); NaN voxels are never driven.
+        """
+        from pipeline.errors import InputError
         from pipeline.monodomain.batch import problem_from_settings
         from pipeline.monodomain.solver import MonodomainSolver
 
         problem = problem_from_settings(self.prepared, list(rows), self.settings,
                                         cv_scale=self.cv_scale, cv_scale_t=self.cv_scale_t,
                                         initial_states=self.initial_states)
-        stimulus = self._activation_stimulus(problem, rows) if self.eikonal is not None else None
+        if activation_ms is not None:
+            if self.eikonal is None:
+                raise InputError("given activation times drive only simulate.model "
+                                 f"'reaction_eikonal', not {self.settings.model!r}")
+            stimulus = self._given_stimulus(activation_ms, len(rows))
+        elif self.eikonal is not None:
+            stimulus = self._activation_stimulus(problem, rows)
+        else:
+            stimulus = None
         return MonodomainSolver(problem, parts=self.prepared.parts, device=self.device,
                                 dtype=self.dtype, compile=self.run.compile,
                                 diffusion=self.settings.diffusion,
