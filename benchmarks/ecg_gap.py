@@ -69,8 +69,7 @@ def reference_driven(folder: Path, heart: str, pattern: str, ref_map: np.ndarray
         rec = Recorder(solver.current_source, field.tensor(0, 1, shard.device),
                        job.point_index, 1, job.n_samples, 1.0)
         result = solver.run(rec, record_every=job.record_every)
-    return {"ecg": leads_from_electrodes(rec.electrodes[0]), "map": result.activation_ms[0],
-            "given_map": times}
+    return {"ecg": leads_from_electrodes(rec.electrodes[0]), "map": result.activation_ms[0]}
 
 
 def figures(name: str, case: dict, ref: dict, act_at_ref: np.ndarray, voxel_mae: float,

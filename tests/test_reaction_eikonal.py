@@ -290,7 +290,7 @@ def test_a_wrong_eikonal_anatomy_is_refused_before_any_simulation(two_grids, tmp
 def test_given_activation_times_drive_the_coarse_voxels(two_grids):
     """ShardSolver.solver(rows, activation_ms=...): R-E+ driven by times from elsewhere (a
     converged run's map, benchmarks/ecg_gap.py) instead of the eikonal. A planar ramp at
-    0.6 mm/ms along the long axis: every voxel upstrokes at its given time within the
+    2.5 mm/ms along the long axis: every voxel upstrokes at its given time within the
     drive's latency, as with the eikonal's times above; a wrong shape, or the monodomain
     model, is refused with the expected shape or model named."""
     from pipeline.anatomy.io import read_anatomy

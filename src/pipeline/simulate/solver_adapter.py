@@ -135,7 +135,6 @@ class ShardSolver:
         from pipeline.monodomain.batch import problem_from_settings
         from pipeline.monodomain.curvature import corrected_times
         from pipeline.monodomain.eikonal import problem_inputs
-        from pipeline.monodomain.stimulus import ActivationStimulus
 
         fine = self.eikonal_prepared is not self.prepared
         source = problem if not fine else problem_from_settings(
@@ -170,7 +169,15 @@ class ShardSolver:
                 rec["eikonal_grid"] = {"spacing_mm": float(np.max(g.spacing)),
                                        "n_tissue": int(g.n_tissue),
                                        "pattern_params": src.get("pattern_params")}
-        return ActivationStimulus(times.to(self.dtype), self.settings.stim_amplitude_pA_per_pF,
+        return self._drive(times)
+
+    def _drive(self, times: Any) -> Any:
+        """The R-E+ drive (:class:`~pipeline.monodomain.stimulus.ActivationStimulus`) from
+        activation times (B, n) ms, torch."""
+        from pipeline.monodomain.stimulus import ActivationStimulus
+
+        return ActivationStimulus(times.to(device=self.device, dtype=self.dtype),
+                                  self.settings.stim_amplitude_pA_per_pF,
                                   self.settings.stim_duration_ms)
 
     def _given_stimulus(self, activation_ms: Any, batch: int) -> Any:
@@ -178,16 +185,13 @@ class ShardSolver:
         import torch
 
         from pipeline.errors import InputError
-        from pipeline.monodomain.stimulus import ActivationStimulus
 
         times = torch.as_tensor(np.asarray(activation_ms, dtype=np.float64))
         if times.shape != (batch, self.n_tissue):
             raise InputError(f"activation_ms has shape {tuple(times.shape)}: expected "
                              f"({batch}, {self.n_tissue}), one time per simulation and "
                              "tissue voxel of this grid")
-        return ActivationStimulus(times.to(device=self.device, dtype=self.dtype),
-                                  self.settings.stim_amplitude_pA_per_pF,
-                                  self.settings.stim_duration_ms)
+        return self._drive(times)
 
     def check_propagation(self, table: Any) -> str | None:
         """Warn (naming the simulation) if the shard's slowest conductivity blocks here.
