@@ -78,7 +78,8 @@ def test_calibration_settings_hold_only_what_the_calibration_depends_on():
     config = yaml.safe_load(CI_CONFIG.read_text())
     base = calibration_settings(config, "ci")
     assert base["campaigns"] == {"ci": {"conductivity": {"sigma_l": [0.1, 0.2],
-                                                          "sigma_t": [0.02, 0.06]}}}
+                                                          "sigma_t": [0.02, 0.06],
+                                                          "sigma_fast_endo": [0.5, 1.0]}}}
     config["simulate"]["duration_ms"] = 500.0            # not a calibration input
     config["campaigns"]["ci"]["n_simulations"] = 40      # growing the campaign
     assert calibration_settings(config, "ci") == base
@@ -138,7 +139,8 @@ def test_a_shard_reading_the_file_equals_one_calibrating_itself(inputs, tmp_path
                  "--settings", json.dumps({"simulate": simulate})]) == 0
     body = json.loads(cal.read_text())
     assert body["inputs"]["mode"] == "target_cv" and body["inputs"]["dx_mm"] == RESOLUTION_MM
-    assert body["ranges"] == {"sigma_l": [0.1, 0.2], "sigma_t": [0.02, 0.06]}
+    assert body["ranges"] == {"sigma_l": [0.1, 0.2], "sigma_t": [0.02, 0.06],
+                              "sigma_fast_endo": [0.5, 1.0]}
     assert (body["sigma_l_reference"], body["sigma_t_reference"]) == pytest.approx((0.15, 0.04))
     # the propagation check ran once, at the smallest sigma_t: x4.2 at 2 mm still blocks
     # (test_simulate's cable), so each shard names its own blocking simulation
@@ -223,3 +225,46 @@ def test_a_cable_runs_once_per_process_for_the_same_inputs(caplog):
         assert again == first and "ran " not in caplog.text
         slower = propagation_check(0.04, 4.0, 2.0, 0.1)
         assert "ran " in caplog.text and slower["cv_mm_per_ms"] < first["cv_mm_per_ms"]
+
+
+def test_the_fast_layers_take_their_own_scale_in_a_per_direction_calibration(inputs):  # noqa: F811
+    """Mode ``directions`` on the 2 mm heart: three scales, the fast layer's well below the
+    fibre direction's (a coarse grid slows a large conductivity less); the shard's problem
+    multiplies sigma_fast_endo by it, and its physical conductivities are the sampled ones."""
+    from pipeline.anatomy.io import read_anatomy
+    from pipeline.cell.steady import read_initial_states
+    from pipeline.params import rows
+    from pipeline.settings import RunSettings
+    from pipeline.simulate.calibration import calibrate
+    from pipeline.simulate.solver_adapter import ShardSolver
+
+    root, _, table = inputs
+    settings = _cfg(dt_ms=0.1)
+    assert settings.calibrate_directions and settings.target_cv_mm_per_ms is None
+    cal = calibrate(settings, RESOLUTION_MM, 0.15, 0.04, sigma_fast=0.8)
+    assert set(cal.record) == {"l", "t", "fast"} and cal.sigma_fast_reference == 0.8
+    assert 1.5 < cal.cv_scale_fast < 0.8 * cal.cv_scale < cal.cv_scale_t
+    achieved = cal.record["fast"]["achieved_cv_mm_per_ms"]
+    assert achieved == pytest.approx(cal.record["fast"]["target_cv_mm_per_ms"], rel=0.02)
+    run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=1, threads=1)
+    solver = ShardSolver(read_anatomy(root / "anatomy.h5"),
+                         read_initial_states(root / "cells.h5"), settings, run,
+                         calibration=cal)
+    cond = solver.solver(rows(table)).problem.conductivities
+    assert cond.sigma_fast_endo[0] == pytest.approx(0.8 * cal.cv_scale_fast)
+    assert cond.sigma_l[0] == pytest.approx(0.15 * cal.cv_scale)
+    assert cond.physical().sigma_fast_endo[0] == pytest.approx(0.8)
+    assert solver.attrs(solver.solver(rows(table)))["cv_scale_fast"] == cal.cv_scale_fast
+
+
+def test_a_calibration_file_of_version_1_is_refused_by_name(tmp_path):
+    """Version 1 files scaled the fast layer by sigma_l's factor: refused, naming the fix."""
+    from pipeline.errors import InputError
+
+    path = _file(tmp_path, _cfg(dt_ms=0.1, target_cv_mm_per_ms=0.6))
+    body = json.loads(path.read_text())
+    body["version"] = 1
+    path.write_text(json.dumps(body))
+    with pytest.raises(InputError, match=r"version 1, this pipeline reads version 2 .*"
+                                         r"rerun 'pipeline calibrate'"):
+        read_calibration(path)

@@ -100,6 +100,7 @@ def initial_states_from_table(table: Any) -> InitialStates:
 def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_ms: float,
                   duration_ms: float, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
                   cv_scale: float = 1.0, cv_scale_t: float | None = None,
+                  cv_scale_fast: float | None = None,
                   initial_states: InitialStates | None = None, site_delay_min_ms: float = 0.0,
                   stim_amplitude: float = -60.0,
                   stim_duration_ms: float = 2.0, site_radius_mm: float = 2.5,
@@ -108,8 +109,9 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_m
 
     ``cv_scale`` multiplies every conductivity (CV calibration); ``cv_scale_t``, if given,
     replaces it for sigma_t (per-direction calibration, :func:`pipeline.monodomain.cv.
-    calibrate_directions`). Both are recorded with each simulation, as are the spec and
-    the drawn pattern.
+    calibrate_directions`), ``cv_scale_fast`` for sigma_fast_endo (:func:`pipeline.
+    monodomain.cv.calibrate_fast_layer`). They are recorded with each simulation, as are
+    the spec and the drawn pattern.
 
     ``gks_apex_base`` = (apex, base) multiplies g_Ks of every cell linearly along the
     apicobasal coordinate (:func:`apicobasal_gks_scale`), the apex-to-base APD
@@ -118,8 +120,10 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_m
     if not specs:
         raise InputError("no simulation in the batch")
     scale_t = cv_scale if cv_scale_t is None else float(cv_scale_t)
-    if not (cv_scale > 0 and np.isfinite(cv_scale) and scale_t > 0 and np.isfinite(scale_t)):
-        raise InputError(f"CV scales must be > 0, got {cv_scale}, {cv_scale_t}")
+    scale_f = cv_scale if cv_scale_fast is None else float(cv_scale_fast)
+    if not all(x > 0 and np.isfinite(x) for x in (cv_scale, scale_t, scale_f)):
+        raise InputError(f"CV scales must be finite and > 0, got cv_scale {cv_scale}, "
+                         f"cv_scale_t {cv_scale_t}, cv_scale_fast {cv_scale_fast}")
     patterns = [make_pattern(s.pattern, prepared.coords, s.seed, site_jitter_mm=s.site_jitter_mm,
                              site_delay_ms=(site_delay_min_ms, s.site_delay_max_ms),
                              amplitude=stim_amplitude, duration_ms=stim_duration_ms,
@@ -130,9 +134,10 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_m
     init = (initial_states or default_initial_states)(bcl, gkr)
     cond = Conductivities(sigma_l=cv_scale * np.array([s.sigma_l for s in specs]),
                           sigma_t=scale_t * np.array([s.sigma_t for s in specs]),
-                          sigma_fast_endo=cv_scale * np.array([s.sigma_fast_endo for s in specs]),
+                          sigma_fast_endo=scale_f * np.array([s.sigma_fast_endo for s in specs]),
                           scale=np.full(len(specs), cv_scale),
-                          scale_t=np.full(len(specs), scale_t))
+                          scale_t=np.full(len(specs), scale_t),
+                          scale_fast=np.full(len(specs), scale_f))
     for s in specs:
         if scale_t * s.sigma_t > cv_scale * s.sigma_l:
             raise InputError(f"simulation {s.sim_id}: scaled sigma_t {scale_t * s.sigma_t:.4g} "
@@ -141,7 +146,7 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_m
     voxel_scales = ({} if gks_apex == gks_base == 1.0 else
                     {"g_Ks": apicobasal_gks_scale(prepared.coords.apicobasal, gks_apex, gks_base)})
     records = tuple({**asdict(s), "anatomy": prepared.name, "cv_scale": cv_scale,
-                     "cv_scale_t": scale_t, "gks_apex_base": [gks_apex, gks_base],
+                     "cv_scale_t": scale_t, "cv_scale_fast": scale_f, "gks_apex_base": [gks_apex, gks_base],
                      "pattern_params": p.record} for s, p in zip(specs, patterns))
     enabled = np.array([[p.fast_enabled[FAST_REGIONS.index(r)] for r in prepared.fast]
                         for p in patterns], dtype=bool).reshape(len(specs), len(prepared.fast))
@@ -177,7 +182,7 @@ def apicobasal_gks_scale(apicobasal: np.ndarray, apex: float, base: float) -> np
 
 def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimParams],
                           settings: SimulateSettings, *, cv_scale: float = 1.0,
-                          cv_scale_t: float | None = None,
+                          cv_scale_t: float | None = None, cv_scale_fast: float | None = None,
                           initial_states: InitialStates | None = None) -> MonodomainProblem:
     """:func:`build_problem` with the simulate stage's settings.
 
@@ -188,8 +193,8 @@ def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimParams],
     return build_problem(prepared, specs, dt_ms=settings.dt_ms,
                          duration_ms=settings.duration_ms, chi_per_mm=settings.chi_per_mm,
                          cm_uF_per_cm2=settings.cm_uF_per_cm2, cv_scale=cv_scale,
-                         cv_scale_t=cv_scale_t, initial_states=initial_states,
-                         stim_amplitude=settings.stim_amplitude_pA_per_pF,
+                         cv_scale_t=cv_scale_t, cv_scale_fast=cv_scale_fast,
+                         initial_states=initial_states, stim_amplitude=settings.stim_amplitude_pA_per_pF,
                          stim_duration_ms=settings.stim_duration_ms,
                          site_radius_mm=settings.site_radius_mm,
                          gks_apex_base=(settings.gks_scale_apex, settings.gks_scale_base))

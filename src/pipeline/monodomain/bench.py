@@ -34,23 +34,26 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def calibrate_beat(sigma_l: float, sigma_t: float, dx_mm: float,
-                   dt_ms: float) -> tuple[dict[str, float], dict[str, Any]]:
-    """Conductivity scales along and across the fibres (cable CVs at 0.1 mm, one thread).
+def calibrate_beat(sigma_l: float, sigma_t: float, dx_mm: float, dt_ms: float,
+                   sigma_fast: float) -> tuple[dict[str, float], dict[str, Any]]:
+    """Conductivity scales along and across the fibres and of the fast layer (cable CVs at
+    0.1 mm, one thread).
 
     Returns
     -------
     scales
-        ``{"cv_scale", "cv_scale_t"}`` for :func:`pipeline.monodomain.batch.build_problem`.
+        ``{"cv_scale", "cv_scale_t", "cv_scale_fast"}`` for
+        :func:`pipeline.monodomain.batch.build_problem`.
     calibration
-        ``{"l": ..., "t": ...}``: both calibrations as mappings.
+        ``{"l": ..., "t": ..., "fast": ...}``: the calibrations as mappings.
     """
-    from pipeline.monodomain.cv import calibrate_directions
+    from pipeline.monodomain.cv import calibrate_directions, calibrate_fast_layer
 
     with torch_threads(1):
         cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, dx_mm, dt_ms)
-    return ({"cv_scale": cal_l.scale, "cv_scale_t": cal_t.scale},
-            {"l": cal_l.as_dict(), "t": cal_t.as_dict()})
+        cal_f = calibrate_fast_layer(sigma_fast, dx_mm, dt_ms)
+    return ({"cv_scale": cal_l.scale, "cv_scale_t": cal_t.scale, "cv_scale_fast": cal_f.scale},
+            {"l": cal_l.as_dict(), "t": cal_t.as_dict(), "fast": cal_f.as_dict()})
 
 
 def summarise_beat(activation_ms: np.ndarray, repolarisation_ms: np.ndarray) -> dict[str, Any]:
@@ -89,7 +92,8 @@ def beat_figures(anatomy_path: str | Path, *, pattern: str = "normal", seed: int
     initial_states
         ``cells/initial_states.h5`` (None: TP06's built-in BCL 1000 ms states).
     calibrate
-        Scale sigma_l and sigma_t to their cable CVs (:func:`calibrate_beat`).
+        Scale sigma_l, sigma_t and sigma_fast_endo to their cable CVs
+        (:func:`calibrate_beat`).
     device
         ``cpu``, ``cuda`` or ``auto`` for the beat (the calibration cables run on the CPU).
 
@@ -115,7 +119,8 @@ def beat_figures(anatomy_path: str | Path, *, pattern: str = "normal", seed: int
         from pipeline.monodomain.batch import initial_states_from_table
         initial = initial_states_from_table(read_initial_states(initial_states))
     scales, calibration = (calibrate_beat(spec.sigma_l, spec.sigma_t,
-                                          float(anatomy.spacing.max()), dt_ms)
+                                          float(anatomy.spacing.max()), dt_ms,
+                                          spec.sigma_fast_endo)
                            if calibrate else ({}, None))
     problem = build_problem(prepare_anatomy(anatomy), [spec], dt_ms=dt_ms,
                             duration_ms=duration_ms, initial_states=initial, **scales)

@@ -107,11 +107,14 @@ class Conductivities:
     sigma_fast_endo
         (B,) isotropic conductivity of the fast subendocardial layer.
     scale
-        (B,) factor by which sigma_l and sigma_fast_endo were multiplied (CV calibration;
-        1 without it); the values above are already scaled.
+        (B,) factor by which sigma_l was multiplied (CV calibration; 1 without it); the
+        values above are already scaled.
     scale_t
         (B,) factor by which sigma_t was multiplied (per-direction calibration); ``scale``
         if None.
+    scale_fast
+        (B,) factor by which sigma_fast_endo was multiplied (the fast layer's own
+        calibration); ``scale`` if None.
     """
 
     sigma_l: np.ndarray
@@ -119,12 +122,16 @@ class Conductivities:
     sigma_fast_endo: np.ndarray
     scale: np.ndarray = field(default_factory=lambda: np.ones(1))
     scale_t: np.ndarray | None = None
+    scale_fast: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.scale_t is None:
             object.__setattr__(self, "scale_t", self.scale)
+        if self.scale_fast is None:
+            object.__setattr__(self, "scale_fast", self.scale)
         arrays = {k: np.atleast_1d(np.asarray(getattr(self, k), dtype=np.float64))
-                  for k in ("sigma_l", "sigma_t", "sigma_fast_endo", "scale", "scale_t")}
+                  for k in ("sigma_l", "sigma_t", "sigma_fast_endo", "scale", "scale_t",
+                            "scale_fast")}
         b = max(a.size for a in arrays.values())
         for name, a in arrays.items():
             if a.size not in (1, b) or a.ndim != 1:
@@ -146,13 +153,14 @@ class Conductivities:
     @property
     def calibrated(self) -> bool:
         """Whether any conductivity was multiplied by a CV-calibration scale other than 1."""
-        return bool(np.any(self.scale != 1.0) or np.any(self.scale_t != 1.0))
+        return bool(np.any(self.scale != 1.0) or np.any(self.scale_t != 1.0)
+                    or np.any(self.scale_fast != 1.0))
 
     def physical(self) -> Conductivities:
         """The tissue's conductivities before the CV calibration (scales 1)."""
         return Conductivities(sigma_l=self.sigma_l / self.scale,
                               sigma_t=self.sigma_t / self.scale_t,
-                              sigma_fast_endo=self.sigma_fast_endo / self.scale)
+                              sigma_fast_endo=self.sigma_fast_endo / self.scale_fast)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 On a coarse grid the monodomain conducts too slowly, so the simulate stage scales the
 sampled conductivities (:mod:`pipeline.monodomain.cv`): with ``simulate.
 target_cv_mm_per_ms`` one factor for every conductivity (mode ``target_cv``); else, with
-``simulate.calibrate_directions``, one factor for sigma_l (and sigma_fast_endo) and one for
-sigma_t, each restoring the 0.1 mm planar-wave CV (mode ``directions``). The reaction-
-eikonal model needs none.
+``simulate.calibrate_directions``, one factor each for sigma_l, sigma_t and sigma_fast_endo,
+each restoring the 0.1 mm planar-wave CV of its conductivity (mode ``directions``; the fast
+layer has its own factor since version 2 of the file: the fibre direction's over-corrects
+it by 13-51 % at 0.5-2 mm). The reaction-eikonal model needs none.
 
 A calibration is a pure function of its *inputs* (:func:`calibration_inputs`: the mode,
 the grid's dx, dt, chi, Cm, the target CV, the cable's cell model and state) and of the
@@ -41,17 +42,18 @@ from pipeline.errors import CalibrationMismatch, InputError
 
 log = logging.getLogger(__name__)
 
-#: The format tag and version of a calibration file.
-FORMAT, VERSION = "pipeline calibration", 1
+#: The format tag and version of a calibration file (2: the fast layer's own scale).
+FORMAT, VERSION = "pipeline calibration", 2
 #: The cable's cell model and state: TP06 endocardial cells from TP06's own initial state
 #: (:func:`pipeline.cell.tp06.initial_state`), not the cells stage's steady states.
 CELL_MODEL, CELLTYPE, CELL_STATE = "tp06", "endo", "tp06.initial_state"
 #: The grid whose planar-wave CVs the per-direction mode restores (mm, ms).
 REFERENCE_DX_MM, REFERENCE_DT_MS = 0.1, 0.005
-#: Conductivities (S/m) of a shard without rows to take a median of (sigma_l, sigma_t).
-DEFAULT_REFERENCE = (0.15, 0.04)
+#: Conductivities (S/m) of a shard without rows to take a median of (sigma_l, sigma_t,
+#: sigma_fast_endo): the middle of the schema's default ranges.
+DEFAULT_REFERENCE = (0.15, 0.04, 0.75)
 #: The conductivities whose ranges a calibration file records and a shard's rows must obey.
-RANGE_KEYS = ("sigma_l", "sigma_t")
+RANGE_KEYS = ("sigma_l", "sigma_t", "sigma_fast_endo")
 #: Below this cable CV (mm/ms) a conductivity counts as blocking on the grid.
 MIN_CV_MM_PER_MS = 0.02
 #: Fields of :class:`ShardCalibration` a calibration file may omit (older files).
@@ -110,6 +112,25 @@ def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
             reference_dt=REFERENCE_DT_MS, celltype=CELLTYPE, chi_per_mm=chi_per_mm,
             cm_uF_per_cm2=cm_uF_per_cm2)
         found = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
+        _write_cache(CALIBRATION_CACHE, key, found)
+    _CALIBRATIONS[key] = found
+    return json.loads(json.dumps(found))
+
+
+def fast_layer_calibration(sigma_fast: float, dx: float, dt: float,
+                           chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
+                           ) -> dict[str, Any]:
+    """:func:`pipeline.monodomain.cv.calibrate_fast_layer` as its record, reused within the
+    process and from :data:`CALIBRATION_CACHE` when set."""
+    from pipeline.monodomain.cv import calibrate_fast_layer
+
+    key = json.dumps(["fast", round(sigma_fast, 12), dx, dt, chi_per_mm, cm_uF_per_cm2])
+    found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
+    if found is None:
+        log.info("fast-layer calibration cables (not found in this process)")
+        found = calibrate_fast_layer(
+            sigma_fast, dx, dt, reference_dx=REFERENCE_DX_MM, reference_dt=REFERENCE_DT_MS,
+            celltype=CELLTYPE, chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2).as_dict()
         _write_cache(CALIBRATION_CACHE, key, found)
     _CALIBRATIONS[key] = found
     return json.loads(json.dumps(found))
@@ -200,15 +221,21 @@ class ShardCalibration:
     sigma_l_reference, sigma_t_reference
         The unscaled conductivities (S/m) it was found at.
     cv_scale
-        Factor for sigma_l and sigma_fast_endo (and sigma_t in mode ``target_cv``).
+        Factor for sigma_l (and for every conductivity in mode ``target_cv``).
     cv_scale_t
         Factor for sigma_t in mode ``directions``; None in mode ``target_cv``.
     record
         The cable results as stored with every shard (:class:`pipeline.monodomain.cv.
-        Calibration` as a mapping; ``{"l": ..., "t": ...}`` per direction).
+        Calibration` as a mapping; ``{"l": ..., "t": ..., "fast": ...}`` per direction).
     ranges
-        ``{"sigma_l": [low, high], "sigma_t": [low, high]}`` (S/m): the campaign ranges it
-        serves; empty for a shard's own calibration.
+        ``{"sigma_l": [low, high], "sigma_t": [low, high], "sigma_fast_endo": [low,
+        high]}`` (S/m): the campaign ranges it serves; empty for a shard's own calibration.
+    sigma_fast_reference
+        The unscaled sigma_fast_endo (S/m) the fast layer's scale was found at; None in
+        mode ``target_cv``.
+    cv_scale_fast
+        Factor for sigma_fast_endo in mode ``directions``; None in mode ``target_cv``
+        (``cv_scale`` then).
     wall_s
         Seconds the cables took (0 when reused).
     propagation
@@ -225,6 +252,8 @@ class ShardCalibration:
     cv_scale_t: float | None
     record: dict[str, Any]
     ranges: dict[str, list[float]] = field(default_factory=dict)
+    sigma_fast_reference: float | None = None
+    cv_scale_fast: float | None = None
     wall_s: float = 0.0
     propagation: dict[str, Any] | None = None
 
@@ -274,16 +303,18 @@ def propagation_check(sigma_t: float, scale: float, dx_mm: float, dt_ms: float,
     return {"sigma_t": float(sigma_t), "sigma_t_scaled": scaled, "cv_mm_per_ms": cv}
 
 
-def reference_from_ranges(ranges: Mapping[str, Any]) -> tuple[float, float]:
-    """The middle of the sigma_l and sigma_t ranges (S/m): the median of uniform samples
-    (rounded to 1e-12 S/m, so that [0.1, 0.2] gives 0.15, not 0.15000000000000002)."""
+def reference_from_ranges(ranges: Mapping[str, Any]) -> tuple[float, float, float]:
+    """The middle of the sigma_l, sigma_t and sigma_fast_endo ranges (S/m): the median of
+    uniform samples (rounded to 1e-12 S/m, so that [0.1, 0.2] gives 0.15, not
+    0.15000000000000002)."""
     low_high = [(float(ranges[k][0]), float(ranges[k][1])) for k in RANGE_KEYS]
-    sigma_l, sigma_t = (round(0.5 * (low + high), 12) for low, high in low_high)
-    return sigma_l, sigma_t
+    sigma_l, sigma_t, sigma_fast = (round(0.5 * (low + high), 12) for low, high in low_high)
+    return sigma_l, sigma_t, sigma_fast
 
 
 def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
-              ranges: Mapping[str, Any] | None = None) -> ShardCalibration:
+              ranges: Mapping[str, Any] | None = None,
+              sigma_fast: float = DEFAULT_REFERENCE[2]) -> ShardCalibration:
     """Find the calibration the settings ask for at the given conductivities (float64 cables).
 
     Parameters
@@ -297,6 +328,8 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
     ranges
         The conductivity ranges this calibration serves (recorded, checked on use); with
         them, the propagation check of their smallest sigma_t is run and recorded too.
+    sigma_fast
+        Reference sigma_fast_endo (S/m) before scaling (mode ``directions``).
 
     Raises
     ------
@@ -316,11 +349,16 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
         scale, scale_t = float(record["scale"]), None
         log.info("CV calibration: conductivities x %.4f (target %.3g mm/ms at dx %.3g mm)",
                  scale, inputs["target_cv_mm_per_ms"], dx_mm)
+        scale_fast = fast_reference = None
     else:
         record = direction_calibration(sigma_l, sigma_t, dx_mm, inputs["dt_ms"], **kw)
+        record["fast"] = fast_layer_calibration(float(sigma_fast), dx_mm, inputs["dt_ms"],
+                                                **kw)
         scale, scale_t = float(record["l"]["scale"]), float(record["t"]["scale"])
-        log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f (dx %.3g mm, "
-                 "dt %.3g ms)", scale, scale_t, dx_mm, inputs["dt_ms"])
+        scale_fast, fast_reference = float(record["fast"]["scale"]), float(sigma_fast)
+        log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f, "
+                 "sigma_fast_endo x %.4f (dx %.3g mm, dt %.3g ms)", scale, scale_t,
+                 scale_fast, dx_mm, inputs["dt_ms"])
     propagation = None
     if ranges:
         propagation = propagation_check(float(ranges["sigma_t"][0]), scale_t or scale, dx_mm,
@@ -332,7 +370,9 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
     return ShardCalibration(
         inputs=inputs, sigma_l_reference=float(sigma_l), sigma_t_reference=float(sigma_t),
         cv_scale=scale, cv_scale_t=scale_t, record=record,
-        ranges={k: [float(x) for x in ranges[k]] for k in RANGE_KEYS} if ranges else {},
+        ranges={k: [float(x) for x in ranges[k]] for k in RANGE_KEYS if k in ranges}
+        if ranges else {},
+        sigma_fast_reference=fast_reference, cv_scale_fast=scale_fast,
         wall_s=time.perf_counter() - t0, propagation=propagation)
 
 
@@ -368,7 +408,8 @@ def read_calibration(path: str | Path) -> ShardCalibration:
         raise InputError(f"calibration file {path}: not a '{FORMAT}' file")
     if body.get("version") != VERSION:
         raise InputError(f"calibration file {path}: version {body.get('version')}, this "
-                         f"pipeline reads version {VERSION}")
+                         f"pipeline reads version {VERSION} (version 2 gives the fast "
+                         "layer its own scale); rerun 'pipeline calibrate' for this heart")
     names = ShardCalibration.__dataclass_fields__
     missing = [k for k in names if k not in body and k not in OPTIONAL_FIELDS]
     if missing:
@@ -432,7 +473,8 @@ SIMULATE_KEYS = ("model", "dt_ms", "chi_per_mm", "cm_uF_per_cm2", "target_cv_mm_
 
 
 def campaign_ranges(config: Mapping[str, Any], campaign: str | None) -> dict[str, list[float]]:
-    """The sigma_l and sigma_t ranges (S/m) of a campaign of a resolved config.
+    """The sigma_l, sigma_t and sigma_fast_endo ranges (S/m) of a campaign of a resolved
+    config.
 
     ``campaign`` None: the schema's default ranges.
 
@@ -457,8 +499,8 @@ def campaign_ranges(config: Mapping[str, Any], campaign: str | None) -> dict[str
 def calibration_settings(config: Mapping[str, Any], campaign: str) -> dict[str, Any]:
     """The smallest ``--settings`` of ``pipeline calibrate`` for a campaign's hearts.
 
-    The seed, the simulate keys of :data:`SIMULATE_KEYS` and the campaign's sigma_l and
-    sigma_t ranges: changing anything else (the duration, the number of simulations, the
+    The seed, the simulate keys of :data:`SIMULATE_KEYS` and the campaign's sigma_l,
+    sigma_t and sigma_fast_endo ranges: changing anything else (the duration, the number of simulations, the
     run settings) leaves it unchanged, so Snakemake does not rerun the calibration.
     """
     from pipeline.config import resolve
@@ -482,10 +524,11 @@ def calibrate_heart(anatomy_path: str | Path, simulate: Any,
     simulate
         :class:`~pipeline.settings.SimulateSettings`.
     ranges
-        ``{"sigma_l": [low, high], "sigma_t": [low, high]}`` (S/m).
+        ``{"sigma_l": [low, high], "sigma_t": [low, high], "sigma_fast_endo": [low,
+        high]}`` (S/m).
     """
     from pipeline.anatomy.io import read_anatomy
 
     dx = float(np.max(read_anatomy(anatomy_path).spacing))
-    sigma_l, sigma_t = reference_from_ranges(ranges)
-    return calibrate(simulate, dx, sigma_l, sigma_t, ranges=ranges)
+    sigma_l, sigma_t, sigma_fast = reference_from_ranges(ranges)
+    return calibrate(simulate, dx, sigma_l, sigma_t, ranges=ranges, sigma_fast=sigma_fast)

@@ -365,6 +365,8 @@ def run_shard(job: ShardJob, out: str | Path | None, run: RunSettings,
         shard_solver = ShardSolver(job.anatomy, job.cells, settings, run,
                                    sigma_l_reference=float(job.table["sigma_l"].median()),
                                    sigma_t_reference=float(job.table["sigma_t"].median()),
+                                   sigma_fast_reference=float(
+                                       job.table["sigma_fast_endo"].median()),
                                    calibration=job.calibration,
                                    eikonal_anatomy=job.eikonal_anatomy)
         shard_solver.check_propagation(job.table)

@@ -49,6 +49,8 @@ class ShardSolver:
         Fibre conductivity (S/m) at which the CV calibration is done (the shard's median).
     sigma_t_reference
         Cross-fibre conductivity (S/m) of the per-direction calibration (the shard's median).
+    sigma_fast_reference
+        Fast-layer conductivity (S/m) of the per-direction calibration (the shard's median).
     calibration
         A calibration found beforehand (:func:`pipeline.simulate.calibration.
         read_calibration`, checked against the shard); found here when None and the
@@ -62,6 +64,7 @@ class ShardSolver:
     def __init__(self, anatomy: Any, cells: Any, settings: SimulateSettings, run: RunSettings,
                  sigma_l_reference: float | None = None,
                  sigma_t_reference: float | None = None,
+                 sigma_fast_reference: float | None = None,
                  calibration: ShardCalibration | None = None,
                  eikonal_anatomy: Any = None) -> None:
         from pipeline.monodomain.batch import initial_states_from_table, prepare_anatomy
@@ -79,17 +82,20 @@ class ShardSolver:
         self.known_propagation: dict[str, Any] | None = None
         self.cv_scale = 1.0
         self.cv_scale_t: float | None = None
+        self.cv_scale_fast: float | None = None
         self.eikonal: Any = None
         if settings.model == "reaction_eikonal":
             self._prepare_eikonal(eikonal_anatomy)
         elif calibration is not None or calibration_mode(settings) is not None:
             self._use_calibration(calibration or calibrate(
                 settings, float(self.spacing.max()), sigma_l_reference or DEFAULT_REFERENCE[0],
-                sigma_t_reference or DEFAULT_REFERENCE[1]))
+                sigma_t_reference or DEFAULT_REFERENCE[1],
+                sigma_fast=sigma_fast_reference or DEFAULT_REFERENCE[2]))
 
     def _use_calibration(self, calibration: ShardCalibration) -> None:
         """Scale the conductivities by a calibration (found here or read from a file)."""
         self.cv_scale, self.cv_scale_t = calibration.cv_scale, calibration.cv_scale_t
+        self.cv_scale_fast = calibration.cv_scale_fast
         self.calibration = calibration.record
         self.known_propagation = calibration.propagation
 
@@ -261,6 +267,7 @@ class ShardSolver:
 
         problem = problem_from_settings(self.prepared, list(rows), self.settings,
                                         cv_scale=self.cv_scale, cv_scale_t=self.cv_scale_t,
+                                        cv_scale_fast=self.cv_scale_fast,
                                         initial_states=self.initial_states)
         if activation_ms is not None:
             if self.eikonal is None:
@@ -288,5 +295,6 @@ class ShardSolver:
                 "dt_limit_ms": float(np.min(solver.dt_limit_ms)), "device": str(self.device),
                 "dtype": str(self.dtype), "n_tissue": self.n_tissue,
                 "spacing_mm": [float(x) for x in self.spacing], "cv_scale": self.cv_scale,
-                "cv_scale_t": self.cv_scale_t, "cv_calibration": self.calibration,
+                "cv_scale_t": self.cv_scale_t, "cv_scale_fast": self.cv_scale_fast,
+                "cv_calibration": self.calibration,
                 "propagation_warning": getattr(self, "propagation_warning", None)}
