@@ -112,6 +112,7 @@ class SimulateSettings:
     ecg_fast_layer_source: str = "myocardium"
     fast_endo_septal_max_apicobasal: float = 0.95
     ecg_medium: str = "infinite"
+    eikonal_layer_load: bool = True
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> SimulateSettings:

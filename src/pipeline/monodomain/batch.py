@@ -41,6 +41,7 @@ class PreparedAnatomy:
     coords: TissueCoords
     fast: dict[str, np.ndarray]
     parts: StencilParts | None
+    fast_depth_mm: float = 1.0
 
 
 def prepare_anatomy(anatomy: Any, *, fast_depth_mm: float = 1.0,
@@ -59,7 +60,8 @@ def prepare_anatomy(anatomy: Any, *, fast_depth_mm: float = 1.0,
     log.info("anatomy %s: %d voxels, fast layers LV %d RV %d voxels", anatomy.name,
              grid.n_tissue, int(fast["fast_lv"].sum()), int(fast["fast_rv"].sum()))
     return PreparedAnatomy(name=str(anatomy.name), grid=grid, fibre=fibre, celltype=celltype,
-                           coords=coords, fast=fast, parts=parts)
+                           coords=coords, fast=fast, parts=parts,
+                           fast_depth_mm=float(fast_depth_mm))
 
 
 def default_initial_states(bcl_ms: np.ndarray, gkr_scale: np.ndarray) -> np.ndarray:
@@ -110,7 +112,7 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_m
     ``cv_scale`` multiplies every conductivity (CV calibration); ``cv_scale_t``, if given,
     replaces it for sigma_t (per-direction calibration, :func:`pipeline.monodomain.cv.
     calibrate_directions`), ``cv_scale_fast`` for sigma_fast_endo (:func:`pipeline.
-    monodomain.cv.calibrate_fast_layer`). They are recorded with each simulation, as are
+    monodomain.layer.calibrate_fast_layer`). They are recorded with each simulation, as are
     the spec and the drawn pattern.
 
     ``gks_apex_base`` = (apex, base) multiplies g_Ks of every cell linearly along the
@@ -146,7 +148,8 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_m
     voxel_scales = ({} if gks_apex == gks_base == 1.0 else
                     {"g_Ks": apicobasal_gks_scale(prepared.coords.apicobasal, gks_apex, gks_base)})
     records = tuple({**asdict(s), "anatomy": prepared.name, "cv_scale": cv_scale,
-                     "cv_scale_t": scale_t, "cv_scale_fast": scale_f, "gks_apex_base": [gks_apex, gks_base],
+                     "cv_scale_t": scale_t, "cv_scale_fast": scale_f,
+                     "gks_apex_base": [gks_apex, gks_base],
                      "pattern_params": p.record} for s, p in zip(specs, patterns))
     enabled = np.array([[p.fast_enabled[FAST_REGIONS.index(r)] for r in prepared.fast]
                         for p in patterns], dtype=bool).reshape(len(specs), len(prepared.fast))
@@ -154,7 +157,8 @@ def build_problem(prepared: PreparedAnatomy, specs: Sequence[SimParams], *, dt_m
         grid=prepared.grid, fibre=prepared.fibre, conductivities=cond,
         celltype=prepared.celltype, initial_states=init,
         stimuli=tuple(p.stimuli for p in patterns), dt_ms=dt_ms, duration_ms=duration_ms,
-        fast_regions=prepared.fast, fast_enabled=enabled, cell_scales={"g_Kr": gkr},
+        fast_regions=prepared.fast, fast_enabled=enabled, fast_depth_mm=prepared.fast_depth_mm,
+        cell_scales={"g_Kr": gkr},
         voxel_scales=voxel_scales,
         chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2, records=records)
 
@@ -194,7 +198,8 @@ def problem_from_settings(prepared: PreparedAnatomy, specs: Sequence[SimParams],
                          duration_ms=settings.duration_ms, chi_per_mm=settings.chi_per_mm,
                          cm_uF_per_cm2=settings.cm_uF_per_cm2, cv_scale=cv_scale,
                          cv_scale_t=cv_scale_t, cv_scale_fast=cv_scale_fast,
-                         initial_states=initial_states, stim_amplitude=settings.stim_amplitude_pA_per_pF,
+                         initial_states=initial_states,
+                         stim_amplitude=settings.stim_amplitude_pA_per_pF,
                          stim_duration_ms=settings.stim_duration_ms,
                          site_radius_mm=settings.site_radius_mm,
                          gks_apex_base=(settings.gks_scale_apex, settings.gks_scale_base))

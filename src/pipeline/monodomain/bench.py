@@ -35,9 +35,10 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def calibrate_beat(sigma_l: float, sigma_t: float, dx_mm: float, dt_ms: float,
-                   sigma_fast: float) -> tuple[dict[str, float], dict[str, Any]]:
-    """Conductivity scales along and across the fibres and of the fast layer (cable CVs at
-    0.1 mm, one thread).
+                   sigma_fast: float, depth_mm: float = 1.0
+                   ) -> tuple[dict[str, float], dict[str, Any]]:
+    """Conductivity scales along and across the fibres (cable CVs at 0.1 mm) and of the
+    fast layer (its front speed on a 0.1 mm layered slab), one thread.
 
     Returns
     -------
@@ -47,11 +48,14 @@ def calibrate_beat(sigma_l: float, sigma_t: float, dx_mm: float, dt_ms: float,
     calibration
         ``{"l": ..., "t": ..., "fast": ...}``: the calibrations as mappings.
     """
-    from pipeline.monodomain.cv import calibrate_directions, calibrate_fast_layer
+    from pipeline.monodomain.cv import calibrate_directions
+    from pipeline.monodomain.layer import calibrate_fast_layer
 
     with torch_threads(1):
         cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, dx_mm, dt_ms)
-        cal_f = calibrate_fast_layer(sigma_fast, dx_mm, dt_ms)
+        cal_f = calibrate_fast_layer(sigma_fast, dx_mm, dt_ms, depth_mm=depth_mm,
+                                     sigma_l=sigma_l, sigma_t=sigma_t, scale_l=cal_l.scale,
+                                     scale_t=cal_t.scale)
     return ({"cv_scale": cal_l.scale, "cv_scale_t": cal_t.scale, "cv_scale_fast": cal_f.scale},
             {"l": cal_l.as_dict(), "t": cal_t.as_dict(), "fast": cal_f.as_dict()})
 

@@ -259,8 +259,8 @@ def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.T
 
 
 def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
-                    bounds: tuple[float, float] = FACTOR_BOUNDS, **solve_kw: Any
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+                    bounds: tuple[float, float] = FACTOR_BOUNDS, layer_load: bool = True,
+                    **solve_kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Eikonal activation times with the curvature correction: two solves.
 
     The first solve gives T0 with the planar CVs of
@@ -275,6 +275,8 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
         The problem (CVs, sources, diffusion coefficients from it).
     bounds, solve_kw
         The factor's range; keywords of :meth:`EikonalSolver.solve`.
+    layer_load
+        The fast layers' speed with the myocardium's load (``problem_inputs``).
 
     Returns
     -------
@@ -283,7 +285,7 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     factor
         float64 (B, n) the speed factors used (1 on left-out voxels).
     """
-    cv_l, cv_t, sources = problem_inputs(problem)
+    cv_l, cv_t, sources = problem_inputs(problem, layer_load=layer_load)
     first = solver.solve(cv_l, cv_t, sources, **solve_kw)
     d_l, d_t, exclude = problem_diffusion(problem)
     grid = problem.grid

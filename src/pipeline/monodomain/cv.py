@@ -301,30 +301,3 @@ def calibrate_directions(sigma_l: float, sigma_t: float, dx: float, dt: float, *
     return (calibrate_conductivity(float(ref[0]), sigma_l, dx, dt, **kw),
             calibrate_conductivity(float(ref[1]), sigma_t, dx, dt, **kw))
 
-
-def calibrate_fast_layer(sigma_fast: float, dx: float, dt: float, *,
-                         reference_dx: float = 0.1, reference_dt: float = 0.005,
-                         celltype: str = "endo", chi_per_mm: float = 140.0,
-                         cm_uF_per_cm2: float = 1.0) -> Calibration:
-    """The scale for the fast layer's isotropic conductivity that restores its fine-grid CV.
-
-    The third direction of :func:`calibrate_directions`. A coarse grid slows a planar wave
-    less the larger the conductivity (the space constant grows like sqrt(sigma)), so the
-    fibre direction's scale over-corrects the fast layer: at dt 0.04 / 0.04 / 0.1 ms
-    and the sigma_l scale of 0.15 S/m, a 0.8 S/m cable conducts 13 / 31 / 51 % faster
-    than at 0.1 mm on a 0.5 / 1 / 2 mm grid. The target is the CV of a planar wave at
-    ``reference_dx`` / ``reference_dt`` with the unscaled ``sigma_fast`` (S/m).
-
-    Raises
-    ------
-    InputError
-        No propagation on the reference cable, or no scale reaching its CV on this grid.
-    """
-    kw = dict(celltype=celltype, chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
-    ref = _reference_cvs(float(sigma_fast), float(sigma_fast), float(reference_dx),
-                         float(reference_dt), celltype, float(chi_per_mm),
-                         float(cm_uF_per_cm2))[0]
-    if not np.isfinite(ref):
-        raise InputError(f"no propagation on the reference cable (dx {reference_dx} mm) for "
-                         f"sigma_fast_endo {sigma_fast} S/m")
-    return calibrate_conductivity(float(ref), sigma_fast, dx, dt, **kw)

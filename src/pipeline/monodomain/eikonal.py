@@ -929,7 +929,8 @@ def region_parts(problem: MonodomainProblem, *, physical: bool = False
     return label, a.astype(np.float64), c.astype(np.float64)
 
 
-def problem_inputs(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.Tensor, list]:
+def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True
+                   ) -> tuple[torch.Tensor, torch.Tensor, list]:
     """Velocities and sources of a :class:`MonodomainProblem` for :meth:`EikonalSolver.solve`.
 
     Each region's tensor sigma = a I + c f f^T gives c_l = cv_from_sigma(a + c),
@@ -939,6 +940,11 @@ def problem_inputs(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.Tens
     problem without calibration (``cv_scale`` 1) for the eikonal mode, since
     :func:`cv_from_sigma` already gives the fine-grid CV.
 
+    With ``layer_load`` and a problem that knows its layers' depth
+    (``problem.fast_depth_mm``), an active fast layer's speed is multiplied by
+    :func:`pipeline.monodomain.layer.layer_load` of the simulation's conductivities: the
+    front speed of such a layer on its myocardium, not of a free cable.
+
     Returns
     -------
     cv_l, cv_t
@@ -947,8 +953,15 @@ def problem_inputs(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.Tens
         B pairs (voxel indices, start times ms).
     """
     label, a, c = region_parts(problem)
-    cv_l = velocities_from_regions(label, cv_from_sigma(a + c))
-    cv_t = velocities_from_regions(label, cv_from_sigma(a))
+    factor = np.ones_like(a)
+    if layer_load and problem.fast_depth_mm is not None and problem.fast_regions:
+        from pipeline.monodomain.layer import layer_load as load_of
+
+        cond = problem.conductivities
+        load = load_of(cond.sigma_fast_endo, cond.sigma_l, cond.sigma_t, problem.fast_depth_mm)
+        factor[:, 1:] = np.where(problem.fast_enabled, np.asarray(load)[:, None], 1.0)
+    cv_l = velocities_from_regions(label, factor * cv_from_sigma(a + c))
+    cv_t = velocities_from_regions(label, factor * cv_from_sigma(a))
     sources = []
     for stims in problem.stimuli:
         vox = np.concatenate([s.voxels for s in stims])

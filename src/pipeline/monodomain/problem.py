@@ -190,6 +190,10 @@ class MonodomainProblem:
     fast_enabled
         bool (B, n_fast_regions): whether each simulation uses each fast layer (a
         disabled layer conducts like the myocardium: bundle-branch block).
+    fast_depth_mm
+        The fast layers' depth (mm), or None if unknown: the reaction-eikonal mode slows
+        their fronts by the load of the myocardium they drive at this depth
+        (:func:`pipeline.monodomain.layer.layer_load`).
     cell_scales
         TP06 conductance scales per simulation, e.g. ``{"g_Kr": (B,)}``.
     voxel_scales
@@ -212,6 +216,7 @@ class MonodomainProblem:
     duration_ms: float
     fast_regions: Mapping[str, np.ndarray] = field(default_factory=dict)
     fast_enabled: np.ndarray | None = None
+    fast_depth_mm: float | None = None
     cell_scales: Mapping[str, np.ndarray] = field(default_factory=dict)
     voxel_scales: Mapping[str, np.ndarray] = field(default_factory=dict)
     chi_per_mm: float = 140.0
@@ -271,6 +276,10 @@ class MonodomainProblem:
             raise InputError(f"fast_enabled has shape {enabled.shape}, expected ({b}, "
                              f"{len(regions)}) for regions {list(regions)}")
         object.__setattr__(self, "fast_enabled", _frozen(enabled))
+        if self.fast_depth_mm is not None and not (math.isfinite(self.fast_depth_mm)
+                                                   and self.fast_depth_mm > 0):
+            raise InputError(f"fast_depth_mm must be a positive number of mm, got "
+                             f"{self.fast_depth_mm!r}")
         scales = {}
         for name, value in dict(self.cell_scales).items():
             arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (b,))

@@ -3,10 +3,11 @@
 On a coarse grid the monodomain conducts too slowly, so the simulate stage scales the
 sampled conductivities (:mod:`pipeline.monodomain.cv`): with ``simulate.
 target_cv_mm_per_ms`` one factor for every conductivity (mode ``target_cv``); else, with
-``simulate.calibrate_directions``, one factor each for sigma_l, sigma_t and sigma_fast_endo,
-each restoring the 0.1 mm planar-wave CV of its conductivity (mode ``directions``; the fast
-layer has its own factor since version 2 of the file: the fibre direction's over-corrects
-it by 13-51 % at 0.5-2 mm). The reaction-eikonal model needs none.
+``simulate.calibrate_directions``, one factor each for sigma_l and sigma_t, restoring the
+0.1 mm planar-wave CV of a cable, and one for sigma_fast_endo, restoring the 0.1 mm front
+speed in the fast layer on its myocardium (:mod:`pipeline.monodomain.layer`; mode
+``directions``; since version 2 of the file: sigma_l's factor made the layer 3 / 12 / 35 %
+too fast at 0.5 / 1 / 2 mm). The reaction-eikonal model needs none.
 
 A calibration is a pure function of its *inputs* (:func:`calibration_inputs`: the mode,
 the grid's dx, dt, chi, Cm, the target CV, the cable's cell model and state) and of the
@@ -117,20 +118,24 @@ def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
     return json.loads(json.dumps(found))
 
 
-def fast_layer_calibration(sigma_fast: float, dx: float, dt: float,
+def fast_layer_calibration(sigma_fast: float, dx: float, dt: float, *, depth_mm: float,
+                           sigma_l: float, sigma_t: float, scale_l: float, scale_t: float,
                            chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
                            ) -> dict[str, Any]:
-    """:func:`pipeline.monodomain.cv.calibrate_fast_layer` as its record, reused within the
-    process and from :data:`CALIBRATION_CACHE` when set."""
-    from pipeline.monodomain.cv import calibrate_fast_layer
+    """:func:`pipeline.monodomain.layer.calibrate_fast_layer` (layered slabs) as its record,
+    reused within the process and from :data:`CALIBRATION_CACHE` when set."""
+    from pipeline.monodomain.layer import calibrate_fast_layer
 
-    key = json.dumps(["fast", round(sigma_fast, 12), dx, dt, chi_per_mm, cm_uF_per_cm2])
+    key = json.dumps(["fast_layer_slab", round(sigma_fast, 12), float(depth_mm),
+                      round(sigma_l, 12), round(sigma_t, 12), round(scale_l, 12),
+                      round(scale_t, 12), dx, dt, chi_per_mm, cm_uF_per_cm2])
     found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
     if found is None:
-        log.info("fast-layer calibration cables (not found in this process)")
+        log.info("fast-layer calibration slabs (not found in this process)")
         found = calibrate_fast_layer(
-            sigma_fast, dx, dt, reference_dx=REFERENCE_DX_MM, reference_dt=REFERENCE_DT_MS,
-            celltype=CELLTYPE, chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2).as_dict()
+            sigma_fast, dx, dt, depth_mm=depth_mm, sigma_l=sigma_l, sigma_t=sigma_t,
+            scale_l=scale_l, scale_t=scale_t, celltype=CELLTYPE, chi_per_mm=chi_per_mm,
+            cm_uF_per_cm2=cm_uF_per_cm2).as_dict()
         _write_cache(CALIBRATION_CACHE, key, found)
     _CALIBRATIONS[key] = found
     return json.loads(json.dumps(found))
@@ -191,7 +196,8 @@ def calibration_inputs(simulate: Any, dx_mm: float) -> dict[str, Any] | None:
     dict or None
         ``mode``, ``dx_mm``, ``dt_ms``, ``chi_per_mm``, ``cm_uF_per_cm2``,
         ``target_cv_mm_per_ms``, ``cell_model``, ``celltype``, ``cell_state`` and the
-        reference grid (``reference_dx_mm``, ``reference_dt_ms``; directions mode only);
+        reference grid (``reference_dx_mm``, ``reference_dt_ms``) and the fast layer's
+        depth (``fast_endo_depth_mm``, of its slab) in directions mode only;
         None when the settings ask for no calibration.
     """
     mode = calibration_mode(simulate)
@@ -207,7 +213,9 @@ def calibration_inputs(simulate: Any, dx_mm: float) -> dict[str, Any] | None:
                                     else float(get("target_cv_mm_per_ms"))),
             "cell_model": CELL_MODEL, "celltype": CELLTYPE, "cell_state": CELL_STATE,
             "reference_dx_mm": REFERENCE_DX_MM if directions else None,
-            "reference_dt_ms": REFERENCE_DT_MS if directions else None}
+            "reference_dt_ms": REFERENCE_DT_MS if directions else None,
+            "fast_endo_depth_mm": (float(get("fast_endo_depth_mm")) if directions
+                                   else None)}
 
 
 @dataclass(frozen=True)
@@ -352,9 +360,10 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
         scale_fast = fast_reference = None
     else:
         record = direction_calibration(sigma_l, sigma_t, dx_mm, inputs["dt_ms"], **kw)
-        record["fast"] = fast_layer_calibration(float(sigma_fast), dx_mm, inputs["dt_ms"],
-                                                **kw)
         scale, scale_t = float(record["l"]["scale"]), float(record["t"]["scale"])
+        record["fast"] = fast_layer_calibration(
+            float(sigma_fast), dx_mm, inputs["dt_ms"], depth_mm=inputs["fast_endo_depth_mm"],
+            sigma_l=sigma_l, sigma_t=sigma_t, scale_l=scale, scale_t=scale_t, **kw)
         scale_fast, fast_reference = float(record["fast"]["scale"]), float(sigma_fast)
         log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f, "
                  "sigma_fast_endo x %.4f (dx %.3g mm, dt %.3g ms)", scale, scale_t,
@@ -469,7 +478,7 @@ def check_calibration(calibration: ShardCalibration, simulate: Any, dx_mm: float
 
 #: The simulate keys a calibration depends on (the rest of the section changes nothing).
 SIMULATE_KEYS = ("model", "dt_ms", "chi_per_mm", "cm_uF_per_cm2", "target_cv_mm_per_ms",
-                 "calibrate_directions")
+                 "calibrate_directions", "fast_endo_depth_mm")
 
 
 def campaign_ranges(config: Mapping[str, Any], campaign: str | None) -> dict[str, list[float]]:
@@ -500,8 +509,9 @@ def calibration_settings(config: Mapping[str, Any], campaign: str) -> dict[str, 
     """The smallest ``--settings`` of ``pipeline calibrate`` for a campaign's hearts.
 
     The seed, the simulate keys of :data:`SIMULATE_KEYS` and the campaign's sigma_l,
-    sigma_t and sigma_fast_endo ranges: changing anything else (the duration, the number of simulations, the
-    run settings) leaves it unchanged, so Snakemake does not rerun the calibration.
+    sigma_t and sigma_fast_endo ranges: changing anything else (the duration, the number
+    of simulations, the run settings) leaves it unchanged, so Snakemake does not rerun
+    the calibration.
     """
     from pipeline.config import resolve
 
@@ -509,6 +519,8 @@ def calibration_settings(config: Mapping[str, Any], campaign: str) -> dict[str, 
     simulate = {k: full["simulate"][k] for k in SIMULATE_KEYS}
     if simulate["target_cv_mm_per_ms"] is not None:   # it overrides calibrate_directions
         del simulate["calibrate_directions"]
+    if simulate["target_cv_mm_per_ms"] is not None or not simulate.get("calibrate_directions"):
+        del simulate["fast_endo_depth_mm"]            # only the fast layer's slab uses it
     return {"seed": int(full["seed"]), "simulate": simulate,
             "campaigns": {campaign: {"conductivity": campaign_ranges(full, campaign)}}}
 

@@ -129,6 +129,8 @@ class ShardSolver:
         (:func:`pipeline.anatomy.grid.sample_tissue`, trilinear over tissue). With
         ``simulate.eikonal_curvature`` the times are curvature-corrected
         (:func:`pipeline.monodomain.curvature.corrected_times`: two solves).
+        ``simulate.eikonal_layer_load`` gives the fast layers their loaded front speed
+        (:func:`pipeline.monodomain.layer.layer_load`).
 
         Raises
         ------
@@ -148,10 +150,11 @@ class ShardSolver:
             initial_states=self.initial_states)
         factor = None
         try:
+            load = self.settings.eikonal_layer_load
             if self.settings.eikonal_curvature:
-                times, factor = corrected_times(self.eikonal, source)
+                times, factor = corrected_times(self.eikonal, source, layer_load=load)
             else:
-                cv_l, cv_t, sources = problem_inputs(source)
+                cv_l, cv_t, sources = problem_inputs(source, layer_load=load)
                 times = self.eikonal.solve(cv_l, cv_t, sources)
         except SimulationError as exc:
             ids = [r.get("sim_id") for r in problem.records]
