@@ -57,8 +57,10 @@ CACHED = ("ecg", "act", "apd90", "total_ms", "wall_s", "map")
 #: 4: the fast layers' depth is measured from the endocardium's faces, not from the surface
 #: voxels' centres (1 mm thick at 0.5 and 1 mm, not 1.5 and 2 mm). 5 (the monodomain only):
 #: the fast layers take their own CV calibration, not sigma_l's scale (13-51 % too fast at
-#: 0.5-2 mm before); the reaction-eikonal runs never used a calibration, so they stay at 4.
-CACHE_VERSIONS: dict[str, int] = {"monodomain": 5, "reaction_eikonal": 4}
+#: 0.5-2 mm before), calibrated on a layered slab; the reaction-eikonal runs: the fast
+#: layers' speed takes the myocardium's load (``simulate.eikonal_layer_load``; the cache
+#: name of a run without it says ``_noload``).
+CACHE_VERSIONS: dict[str, int] = {"monodomain": 5, "reaction_eikonal": 5}
 
 
 def write_fixed_inputs(out: Path, anatomy: Any) -> Path:
@@ -146,8 +148,8 @@ def _inputs(folder: Path, heart: str, dx: float, seed: int) -> Path:
 def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str],
              duration_ms: float, seed: int, run: RunSettings,
              need_map: bool = False, eikonal_dx: float | None = None,
-             eikonal_curvature: bool = True,
-             fast_layer_source: str = "myocardium") -> dict[str, dict[str, Any]]:
+             eikonal_curvature: bool = True, fast_layer_source: str = "myocardium",
+             eikonal_layer_load: bool = True) -> dict[str, dict[str, Any]]:
     """Simulate the patterns on one heart at one voxel size with one model (cached).
 
     ``eikonal_dx`` (reaction-eikonal only): solve the eikonal on the heart at this finer
@@ -155,6 +157,8 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     curvature correction (``simulate.eikonal_curvature``; the cache name says ``_curv``).
     ``fast_layer_source`` ``myocardium``: the ECG source takes the fast layers at the
     myocardial tensor (``simulate.ecg_fast_layer_source``; the cache name says ``_srcmyo``).
+    ``eikonal_layer_load`` False: the eikonal's fast layers at a free cable's speed
+    (``simulate.eikonal_layer_load``; the cache name says ``_noload``).
 
     Returns
     -------
@@ -168,6 +172,8 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     curvature = model == "reaction_eikonal" and eikonal_curvature
     fine += "_curv" if curvature else ""
     fine += "_srcmyo" if fast_layer_source == "myocardium" else ""
+    load = model != "reaction_eikonal" or eikonal_layer_load
+    fine += "" if load else "_noload"
     cache = folder / f"{Path(heart).stem}_{dx:g}mm_{model}{fine}_{duration_ms:g}ms.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
@@ -182,7 +188,8 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     inputs = _inputs(folder, heart, dx, seed)
     settings = replace(SimulateSettings.defaults(), dt_ms=DT_MS.get(dx, 0.02),
                        duration_ms=duration_ms, record_every_ms=1.0, save_activation_map=True,
-                       eikonal_curvature=curvature, ecg_fast_layer_source=fast_layer_source)
+                       eikonal_curvature=curvature, ecg_fast_layer_source=fast_layer_source,
+                       eikonal_layer_load=load)
     t0 = time.perf_counter()
     data = simulate_fixed(inputs, model, patterns, settings, run, eikonal_inputs=(
         None if eikonal_dx is None else _inputs(folder, heart, eikonal_dx, seed)))
@@ -263,7 +270,8 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
           patterns: list[str], duration_ms: float, folder: Path, seed: int,
           run: RunSettings, finest_too: bool = False,
           eikonal_dx: float | None = None, eikonal_curvature: bool = True,
-          fast_layer_source: str = "myocardium") -> dict[str, Any]:
+          fast_layer_source: str = "myocardium",
+          eikonal_layer_load: bool = True) -> dict[str, Any]:
     """Every (heart, model, dx, pattern) run compared with the finest monodomain run.
 
     ``fast_layer_source``: every run's ECG source, the reference's included, takes the fast
@@ -271,6 +279,8 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
 
     ``eikonal_curvature``: the reaction-eikonal runs with the curvature correction
     (``simulate.eikonal_curvature``); their rows carry ``eikonal_curvature``.
+    ``eikonal_layer_load``: their fast layers at the loaded speed
+    (``simulate.eikonal_layer_load``); their rows carry ``eikonal_layer_load``.
 
     ``eikonal_dx``: the reaction-eikonal runs on grids coarser than this solve their
     eikonal on the heart at this voxel size (``simulate.eikonal_resolution_mm``); their
@@ -298,12 +308,14 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                        and eikonal_dx < dx else None)
                 case = run_case(folder, heart, dx, model, patterns, duration_ms, seed, run,
                                 need_map=dx != finest, eikonal_dx=eik,
-                                eikonal_curvature=eikonal_curvature, **src)
+                                eikonal_curvature=eikonal_curvature,
+                                eikonal_layer_load=eikonal_layer_load, **src)
                 refs = [("monodomain", ref)]
                 if finest_too and model != "monodomain" and dx != finest:
                     refs.append((model, run_case(folder, heart, finest, model, patterns,
                                                  duration_ms, seed, run,
                                                  eikonal_curvature=eikonal_curvature,
+                                                 eikonal_layer_load=eikonal_layer_load,
                                                  **src)))
                 at_ref, shift = {p: None for p in patterns}, 0.0
                 if dx != finest:     # both anatomies read once per run, all patterns at once
@@ -319,6 +331,8 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                                                  else eik or dx),
                                "eikonal_curvature": (model == "reaction_eikonal"
                                                      and eikonal_curvature),
+                               "eikonal_layer_load": (model == "reaction_eikonal"
+                                                      and eikonal_layer_load),
                                "ecg_fast_layer_source": fast_layer_source,
                                **compare(case[p], reference[p], at_ref[p])}
                         log.info("convergence %s", json.dumps({k: row[k] for k in (
