@@ -111,6 +111,7 @@ class SimulateSettings:
     gks_scale_base: float
     ecg_fast_layer_source: str = "myocardium"
     fast_endo_septal_max_apicobasal: float = 0.95
+    fast_endo_face_connected: bool = True
     ecg_medium: str = "infinite"
     eikonal_layer_load: bool = True
 

@@ -47,18 +47,28 @@ class PreparedAnatomy:
 def prepare_anatomy(anatomy: Any, *, fast_depth_mm: float = 1.0,
                     fast_max_apicobasal: float = 0.85,
                     fast_septal_max_apicobasal: float = 0.95,
-                    diffusion: bool = True) -> PreparedAnatomy:
+                    diffusion: bool = True,
+                    fast_face_connected: bool | None = None) -> PreparedAnatomy:
     """Coordinates, fast layers and diffusion parts of an anatomy (``Anatomy`` record);
-    ``diffusion=False`` leaves the parts out (``parts`` None: an eikonal-only grid)."""
+    ``diffusion=False`` leaves the parts out (``parts`` None: an eikonal-only grid).
+
+    ``fast_face_connected`` (default: ``diffusion``): the fast layers' voxels that touch
+    only at edges or corners are joined by a face neighbour
+    (:func:`pipeline.monodomain.patterns.fast_layers`), as the diffusion operator needs;
+    an eikonal-only grid keeps the layers as the depth rule draws them."""
     grid = Grid(origin=anatomy.origin, spacing=anatomy.spacing, mask=np.asarray(anatomy.mask))
     coords = TissueCoords.from_anatomy(anatomy)
+    if fast_face_connected is None:
+        fast_face_connected = diffusion
     fast = fast_layers(coords, depth_mm=fast_depth_mm, max_apicobasal=fast_max_apicobasal,
-                       septal_max_apicobasal=fast_septal_max_apicobasal)
+                       septal_max_apicobasal=fast_septal_max_apicobasal,
+                       face_connected=fast_face_connected)
     fibre = np.moveaxis(np.asarray(anatomy.fibre), 0, -1)[grid.mask]
     parts = assemble_parts(grid.mask, grid.spacing, fibre, fast) if diffusion else None
     celltype = np.asarray(anatomy.celltype)[grid.mask]
-    log.info("anatomy %s: %d voxels, fast layers LV %d RV %d voxels", anatomy.name,
-             grid.n_tissue, int(fast["fast_lv"].sum()), int(fast["fast_rv"].sum()))
+    log.info("anatomy %s: %d voxels, fast layers LV %d RV %d voxels%s", anatomy.name,
+             grid.n_tissue, int(fast["fast_lv"].sum()), int(fast["fast_rv"].sum()),
+             " (face-connected)" if fast_face_connected else "")
     return PreparedAnatomy(name=str(anatomy.name), grid=grid, fibre=fibre, celltype=celltype,
                            coords=coords, fast=fast, parts=parts,
                            fast_depth_mm=float(fast_depth_mm))

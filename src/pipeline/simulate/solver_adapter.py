@@ -75,7 +75,8 @@ class ShardSolver:
         self.prepared = prepare_anatomy(anatomy, fast_depth_mm=settings.fast_endo_depth_mm,
                                         fast_max_apicobasal=settings.fast_endo_max_apicobasal,
                                         fast_septal_max_apicobasal=(
-                                            settings.fast_endo_septal_max_apicobasal))
+                                            settings.fast_endo_septal_max_apicobasal),
+                                        fast_face_connected=settings.fast_endo_face_connected)
         self.initial_states = initial_states_from_table(cells)
         self.spacing = np.asarray(anatomy.spacing, dtype=np.float64)
         self.calibration: dict[str, Any] | None = None
@@ -85,7 +86,7 @@ class ShardSolver:
         self.cv_scale_fast: float | None = None
         self.eikonal: Any = None
         if settings.model == "reaction_eikonal":
-            self._prepare_eikonal(eikonal_anatomy)
+            self._prepare_eikonal(anatomy, eikonal_anatomy)
         elif calibration is not None or calibration_mode(settings) is not None:
             self._use_calibration(calibration or calibrate(
                 settings, float(self.spacing.max()), sigma_l_reference or DEFAULT_REFERENCE[0],
@@ -99,26 +100,32 @@ class ShardSolver:
         self.calibration = calibration.record
         self.known_propagation = calibration.propagation
 
-    def _prepare_eikonal(self, fine: Any = None) -> None:
+    def _prepare_eikonal(self, anatomy: Any, fine: Any = None) -> None:
         """The eikonal solver of the anatomy (its neighbour tables), built once per shard;
         conductivities stay as sampled (CVs from :func:`~pipeline.monodomain.eikonal.
         cv_from_sigma`, no calibration). With ``fine`` (the heart on a finer grid) the
-        eikonal runs there: its fast layers and stimulus balls are the fine grid's."""
+        eikonal runs there: its fast layers and stimulus balls are the fine grid's. The
+        eikonal's fast layers are never face-joined (its stencil spans 26 neighbours)."""
         from pipeline.monodomain.batch import prepare_anatomy
         from pipeline.monodomain.eikonal import EikonalSolver
 
         s = self.settings
-        self.eikonal_prepared = self.prepared if fine is None else prepare_anatomy(
-            fine, fast_depth_mm=s.fast_endo_depth_mm,
-            fast_max_apicobasal=s.fast_endo_max_apicobasal,
-            fast_septal_max_apicobasal=s.fast_endo_septal_max_apicobasal, diffusion=False)
+        self.eikonal_fine = fine is not None
+        if fine is None and not s.fast_endo_face_connected:
+            self.eikonal_prepared = self.prepared
+        else:
+            self.eikonal_prepared = prepare_anatomy(
+                anatomy if fine is None else fine, fast_depth_mm=s.fast_endo_depth_mm,
+                fast_max_apicobasal=s.fast_endo_max_apicobasal,
+                fast_septal_max_apicobasal=s.fast_endo_septal_max_apicobasal,
+                diffusion=False)
         grid = self.eikonal_prepared.grid
         self.eikonal = EikonalSolver(grid.mask, grid.spacing, self.eikonal_prepared.fibre,
                                      device=self.device, dtype=self.dtype,
                                      compile=bool(fine is not None and self.run.compile))
         log.info("reaction-eikonal: CVs from the sampled conductivities, no calibration; "
                  "eikonal on the %s grid (%g mm, %d voxels)",
-                 "simulation" if fine is None else "finer", float(np.max(grid.spacing)),
+                 "finer" if self.eikonal_fine else "simulation", float(np.max(grid.spacing)),
                  grid.n_tissue)
 
     def _activation_stimulus(self, problem: Any, rows: Sequence[SimParams]) -> Any:
@@ -144,8 +151,8 @@ class ShardSolver:
         from pipeline.monodomain.curvature import corrected_times
         from pipeline.monodomain.eikonal import problem_inputs
 
-        fine = self.eikonal_prepared is not self.prepared
-        source = problem if not fine else problem_from_settings(
+        fine = self.eikonal_fine
+        source = problem if self.eikonal_prepared is self.prepared else problem_from_settings(
             self.eikonal_prepared, list(rows), self.settings,
             initial_states=self.initial_states)
         factor = None
