@@ -27,6 +27,12 @@ needs_mesh = pytest.mark.skipif(not MESH.exists(), reason="shared LLNL mesh not 
 #: criterion, read by duration (pipeline.signals.criteria.rbbb_criteria), counts; the old
 #: reading (a terminal wave of at least 20 % of the R) did not.
 NOT_YET: set[tuple[str, str]] = set()
+#: Criteria the LLNL heart should miss: its RV is at the hypertrophy threshold (free wall
+#: 5.1 mm, RV/LV mass 0.66), and its normal beat has no rS in V1 in the 0.5 mm monodomain
+#: and with the 1 and 0.5 mm eikonals (docs/monodomain.md, "Session 18", section 2). The
+#: 2 mm eikonal's rS in V1 was its grid's: since its fast layers carry the myocardium's load
+#: (session 23) the 2 mm beat agrees with the converged ones.
+ANATOMY: set[tuple[str, str]] = {("normal", "rS_in_V1")}
 LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
 
 
@@ -146,7 +152,9 @@ def test_textbook_criteria(beats, index, pattern):
     found = CRITERIA[pattern](m)
     print(f"\n{pattern}: QRS {m.qrs_ms:.0f} ms, criteria {found}")
     missed = {name for name, ok in found.items() if not ok}
-    assert missed <= {name for p, name in NOT_YET if p == pattern}, missed
+    v1 = m.leads["V1"]
+    print(f"V1: r {v1.r:.3f} mV, s {v1.s:.3f} mV, net {v1.net:+.3f} mV")
+    assert missed <= {name for p, name in NOT_YET | ANATOMY if p == pattern}, missed
     still = {name for p, name in NOT_YET if p == pattern} & missed
     if still:
         print(f"{pattern}: not met yet: {sorted(still)}")

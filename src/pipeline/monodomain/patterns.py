@@ -232,9 +232,20 @@ def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
     layers = {"fast_lv": inner & lv, "fast_rv": inner & ~lv}
     if not face_connected:
         return layers
-    # joins come from the same side of the same ventricle, on the endocardial half, below
-    # the reach, nearest the endocardium first
     allowed = (coords.transmural < 0.5) & (coords.apicobasal < reach)
+    return _face_connected_layers(coords, layers, allowed, lv, endo)
+
+
+def _face_connected_layers(coords: TissueCoords, layers: dict[str, np.ndarray],
+                           allowed: np.ndarray, lv: np.ndarray,
+                           endo: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`fast_layers`' layers with :func:`face_connect`'s joins, drawn on the grid.
+
+    Joins come from ``allowed`` tissue (the endocardial half, below the reach) of the same
+    ventricle (``lv``: bool (n,)), nearest the endocardium (faces of ``endo``) first.
+    """
+    from scipy.spatial import cKDTree
+
     dist, _ = cKDTree(endocardial_faces(coords, endo)).query(coords.xyz)
     ijk = np.rint((coords.xyz - coords.xyz.min(axis=0)) / coords.spacing).astype(np.int64)
     shape = tuple(ijk.max(axis=0) + 1)

@@ -76,7 +76,9 @@ class ShardSolver:
                                         fast_max_apicobasal=settings.fast_endo_max_apicobasal,
                                         fast_septal_max_apicobasal=(
                                             settings.fast_endo_septal_max_apicobasal),
-                                        fast_face_connected=settings.fast_endo_face_connected)
+                                        fast_face_connected=(
+                                            settings.fast_endo_face_connected
+                                            and settings.model == "monodomain"))
         self.initial_states = initial_states_from_table(cells)
         self.spacing = np.asarray(anatomy.spacing, dtype=np.float64)
         self.calibration: dict[str, Any] | None = None
@@ -105,17 +107,20 @@ class ShardSolver:
         conductivities stay as sampled (CVs from :func:`~pipeline.monodomain.eikonal.
         cv_from_sigma`, no calibration). With ``fine`` (the heart on a finer grid) the
         eikonal runs there: its fast layers and stimulus balls are the fine grid's. The
-        eikonal's fast layers are never face-joined (its stencil spans 26 neighbours)."""
+        eikonal's fast layers are never face-joined (its stencil spans 26 neighbours), nor
+        are the R-E+ diffusion's: the eikonal, not the face-coupled operator, carries the
+        front, and the joins would add half again the layer's fast-conducting volume at
+        2 mm (docs/monodomain.md, "Session 24")."""
         from pipeline.monodomain.batch import prepare_anatomy
         from pipeline.monodomain.eikonal import EikonalSolver
 
         s = self.settings
         self.eikonal_fine = fine is not None
-        if fine is None and not s.fast_endo_face_connected:
+        if fine is None:
             self.eikonal_prepared = self.prepared
         else:
             self.eikonal_prepared = prepare_anatomy(
-                anatomy if fine is None else fine, fast_depth_mm=s.fast_endo_depth_mm,
+                fine, fast_depth_mm=s.fast_endo_depth_mm,
                 fast_max_apicobasal=s.fast_endo_max_apicobasal,
                 fast_septal_max_apicobasal=s.fast_endo_septal_max_apicobasal,
                 diffusion=False)
