@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import InputError, SimulationError
-from pipeline.monodomain.cv import Calibration, _interpolate
+from pipeline.errors import InputError
+from pipeline.monodomain.cv import Calibration, scan_scales
 from pipeline.monodomain.problem import Conductivities, Grid, MonodomainProblem
 from pipeline.monodomain.stimulus import Stimulus
 
@@ -187,16 +187,10 @@ def calibrate_fast_layer(sigma_fast: float, dx: float, dt: float, *, depth_mm: f
     s_max = min(16.0, d_max * chi_per_mm * cm_uF_per_cm2 * 0.01 / sigma_fast)
     scales = np.geomspace(0.5, s_max, 25)
     slab = dict(depth_mm=depth_mm, sigma_l=sigma_l * scale_l, sigma_t=sigma_t * scale_t, **kw)
-    try:
-        cv = layer_cv(sigma_fast * scales, dx, dt, **slab)
-    except SimulationError as exc:
-        raise InputError(f"fast-layer calibration failed on the slab: {exc}") from exc
-    estimate = _interpolate(scales, cv, target)
-    if estimate is None:
-        raise InputError(f"no fast-layer scale in [0.5, {s_max:.3g}] gives the 0.1 mm front "
-                         f"speed {target:.4f} mm/ms at dx {dx} mm, dt {dt} ms (speeds "
-                         f"{np.round(cv, 3).tolist()} mm/ms)")
-    achieved = float(layer_cv(np.array([sigma_fast * estimate]), dx, dt, **slab)[0])
+    estimate, achieved = scan_scales(
+        lambda sc, check: layer_cv(sigma_fast * sc, dx, dt, **slab), scales, target,
+        where="on the slab", what=f"fast-layer scale in [0.5, {s_max:.3g}] gives the 0.1 mm "
+        "front speed", dx=dx, dt=dt)
     if not abs(achieved / target - 1.0) <= 0.02:
         log.warning("fast-layer calibration reached %.4f mm/ms for target %.4f", achieved,
                     target)
