@@ -115,6 +115,28 @@ def test_a_ball_of_sources_far_field():
     assert np.abs((t - exact)[far] / exact[far]).max() < 0.02
 
 
+def test_a_ball_in_a_fast_layer_does_not_seed_a_layer_beyond_slow_tissue():
+    """Two fast sheets (1 mm/ms, one voxel thick) 6 mm apart with slow tissue (0.2 mm/ms)
+    between, a stimulus ball (radius 2.5 voxels) centred in one sheet. The other sheet can
+    be reached only through 3 voxels of slow tissue: at least 2.5 mm at 0.2 mm/ms past the
+    ball's own voxels (12.5 ms; the hop into a sheet voxel is taken at the sheet's speed).
+    The ball's seeding once took the straight cone between two fast voxels, 6 mm at the
+    sheet's speed (6 ms), and the RV septal layer of the LLNL heart activated 6.5 ms early
+    with a 1 mm eikonal (docs/monodomain.md, "Session 25")."""
+    mask, ijk = box((31, 7, 13))
+    sheet = (ijk[:, 1] == 0) | (ijk[:, 1] == 6)
+    cv = np.where(sheet, 1.0, 0.2)[None]
+    c = np.array([15, 0, 6])
+    ball = np.flatnonzero(np.linalg.norm(ijk - c, axis=1) <= 2.5)
+    t = solve_eikonal(mask, 1.0, np.tile([1.0, 0, 0], (ijk.shape[0], 1)), cv, cv,
+                      [(torch.as_tensor(ball), torch.zeros(ball.size))])[0].numpy()
+    across = np.flatnonzero((ijk[:, 1] == 6))
+    assert t[across].min() > 12.0, t[across].min()
+    # the slow tissue itself: within one hop of the straight path from the ball's edge
+    mid = np.flatnonzero((ijk == [15, 4, 6]).all(axis=1))[0]
+    assert 9.0 < t[mid] < 11.0 + 1e-3, t[mid]
+
+
 def test_batched_simulations_equal_separate_solves():
     mask, ijk = box((14, 12, 10))
     rng = np.random.default_rng(1)

@@ -88,15 +88,19 @@ def beats(tmp_path_factory):
 
 def test_the_demo_parametric_heart_beats_normally():
     """The demo's parametric heart 0 (config.yaml's seed) at 2 mm, its eikonal on the 2 mm
-    grid (the schema's default): a normal beat by every criterion, upright T in I, II, V5
-    and V6 included (inverted in I, V5, V6 with the M cells mid-wall, endo/M fractions
-    0.3/0.3; docs/monodomain.md). With the demo's 1 mm eikonal, and in the 0.5 mm
-    monodomain, this heart's axis is left-deviated (-65 and -110 deg): the 2 mm eikonal's
-    normal beat is partly its grid's (docs/monodomain.md, "Session 17")."""
+    grid (the schema's default): a normal beat by every criterion that does not read the
+    frontal axis, upright T in I, II, V5 and V6 included (inverted in I, V5, V6 with the M
+    cells mid-wall, endo/M fractions 0.3/0.3; docs/monodomain.md). Its axis is superior, as
+    in the 0.5 mm monodomain (-110 deg) and with the demo's 1 mm eikonal (-65 deg): the
+    near field of the limb electrodes at DESIGN.md's 100 mm ("Session 18"). Until the
+    eikonal's ball seeding stopped jumping between fast layers (session 25) this 2 mm beat
+    met the axis too; that normal axis was its grid's (docs/monodomain.md, "Session 25")."""
     m, found = _normal_beat(_demo_heart(0))
-    print(f"\nparametric normal: QRS {m.qrs_ms:.0f} ms, T "
+    print(f"\nparametric normal: QRS {m.qrs_ms:.0f} ms, axis {m.frontal_axis_deg:+.0f} deg, T "
           f"{ {n: round(m.leads[n].t, 2) for n in ('I', 'II', 'V5', 'V6')} }, {found}")
-    assert all(found.values()), found
+    axis = {"normal_axis", "positive_qrs_I_II_V5_V6"}
+    assert all(ok for name, ok in found.items() if name not in axis), found
+    assert -150.0 < m.frontal_axis_deg < -30.0, m.frontal_axis_deg
 
 
 def test_the_converged_normal_beat_in_a_bounded_torso_is_normal_by_every_criterion():

@@ -699,10 +699,13 @@ class EikonalSolver:
         A group is a 26-connected set of one simulation's sources with the same start
         time, at most ``max_extent`` voxels from its centroid (a stimulus ball). Tissue
         voxels within ``margin`` voxels of it that see it (the segment to the nearest
-        group voxel runs through tissue) get t_s + min_p ||x - p||_M, M the slower of
-        the metrics at p and x, and the label of the minimising p: the plain update
-        would interpolate between the group's voxels (values below their cones), which
-        switches the factored update off and leaves the curved front's error. Extended
+        group voxel runs through tissue) get t_s + min_p ||x - p||_M, M the slowest of
+        the metrics at p, at x and at the voxels on that segment, and the label of the
+        minimising p: the plain update would interpolate between the group's voxels
+        (values below their cones), which switches the factored update off and leaves
+        the curved front's error. The segment's voxels count since 2026-12-04: with the
+        ends only, a ball in a fast layer seeded a fast layer 3-5 mm beyond it across
+        slow myocardium at the layer's speed (docs/monodomain.md, "Session 25"). Extended
         groups (a face, a layer) are left to the plain update, which is exact for them.
         """
         from scipy import ndimage
@@ -741,8 +744,9 @@ class EikonalSolver:
                     q = gp[near.argmin(axis=1)]
                     fr = np.linspace(0.0, 1.0, 2 * math.ceil(margin) + 3)[1:-1]
                     seg = np.rint(q[:, None] + fr[None, :, None] * (cp - q)[:, None]).astype(int)
-                    seen = (index[seg[..., 0], seg[..., 1], seg[..., 2]] >= 0).all(axis=1)
-                    cand = cand[seen]
+                    on_seg = index[seg[..., 0], seg[..., 1], seg[..., 2]]    # (c, F)
+                    seen = (on_seg >= 0).all(axis=1)
+                    cand, on_seg = cand[seen], on_seg[seen]
                     if cand.size == 0:
                         continue
                     ct_ = torch.as_tensor(cand, device=dev)
@@ -755,6 +759,14 @@ class EikonalSolver:
                                    self.fibre[gt][None]),
                         self._norm(d, alpha, beta, bb, ct_[:, None].expand(-1, g.size),
                                    self.fibre[ct_][:, None]))
+                    # and the slowest voxel on the way: a straight cone between two fast
+                    # voxels (a ball in the fast layer, a layer beyond the myocardium) must
+                    # not skip the slow tissue between them
+                    for f in range(on_seg.shape[1]):
+                        sv = torch.as_tensor(on_seg[:, f], device=dev)
+                        cones = torch.maximum(cones, self._norm(
+                            d, alpha, beta, bb, sv[:, None].expand(-1, g.size),
+                            self.fibre[sv][:, None]))
                     val, arg = cones.min(dim=1)
                     val = val + float(time_s)
                     pos = int(b) * (n + 1) + ct_
