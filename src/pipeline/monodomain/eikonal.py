@@ -751,23 +751,8 @@ class EikonalSolver:
                         continue
                     ct_ = torch.as_tensor(cand, device=dev)
                     gt = torch.as_tensor(g, device=dev)
-                    d = ((self._ijk[ct_][:, None, :] - self._ijk[gt][None]).to(t.dtype)
-                         * self._h)                                          # (c, g, 3)
-                    bb = int(b)
-                    cones = torch.maximum(
-                        self._norm(d, alpha, beta, bb, gt[None, :].expand(cand.size, -1),
-                                   self.fibre[gt][None]),
-                        self._norm(d, alpha, beta, bb, ct_[:, None].expand(-1, g.size),
-                                   self.fibre[ct_][:, None]))
-                    # and the slowest voxel on the way: a straight cone between two fast
-                    # voxels (a ball in the fast layer, a layer beyond the myocardium) must
-                    # not skip the slow tissue between them
-                    for f in range(on_seg.shape[1]):
-                        sv = torch.as_tensor(on_seg[:, f], device=dev)
-                        cones = torch.maximum(cones, self._norm(
-                            d, alpha, beta, bb, sv[:, None].expand(-1, g.size),
-                            self.fibre[sv][:, None]))
-                    val, arg = cones.min(dim=1)
+                    val, arg = self._group_cones(ct_, gt, on_seg, alpha, beta, int(b),
+                                                 t.dtype).min(dim=1)
                     val = val + float(time_s)
                     pos = int(b) * (n + 1) + ct_
                     better = val < t.view(-1)[pos]
@@ -775,6 +760,25 @@ class EikonalSolver:
                     label.view(-1)[pos[better]] = gt[arg[better]]
                     out.append(int(b) * n + ct_[better])
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.int64, device=dev)
+
+    def _group_cones(self, cand: torch.Tensor, group: torch.Tensor, on_seg: np.ndarray,
+                     alpha: torch.Tensor, beta: torch.Tensor, b: int,
+                     dtype: torch.dtype) -> torch.Tensor:
+        """Travel times (c, g) ms from each group voxel to each candidate: the straight
+        segment under the slowest metric of its ends and of the voxels ``on_seg`` (c, F)
+        on the candidate's segment to the group. A straight cone between two fast voxels
+        (a ball in a fast layer, a layer beyond the myocardium) must not skip the slow
+        tissue between them."""
+        c, g = cand.numel(), group.numel()
+        d = (self._ijk[cand][:, None, :] - self._ijk[group][None]).to(dtype) * self._h
+        cones = torch.maximum(
+            self._norm(d, alpha, beta, b, group[None, :].expand(c, -1), self.fibre[group][None]),
+            self._norm(d, alpha, beta, b, cand[:, None].expand(-1, g), self.fibre[cand][:, None]))
+        for f in range(on_seg.shape[1]):
+            sv = torch.as_tensor(on_seg[:, f], device=cand.device)
+            cones = torch.maximum(cones, self._norm(d, alpha, beta, b, sv[:, None].expand(-1, g),
+                                                    self.fibre[sv][:, None]))
+        return cones
 
     @staticmethod
     def _norm(d: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, b: int,
