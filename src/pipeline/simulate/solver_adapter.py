@@ -88,7 +88,7 @@ class ShardSolver:
         self.cv_scale_fast: float | None = None
         self.eikonal: Any = None
         if settings.model == "reaction_eikonal":
-            self._prepare_eikonal(anatomy, eikonal_anatomy)
+            self._prepare_eikonal(eikonal_anatomy)
         elif calibration is not None or calibration_mode(settings) is not None:
             self._use_calibration(calibration or calibrate(
                 settings, float(self.spacing.max()), sigma_l_reference or DEFAULT_REFERENCE[0],
@@ -102,7 +102,7 @@ class ShardSolver:
         self.calibration = calibration.record
         self.known_propagation = calibration.propagation
 
-    def _prepare_eikonal(self, anatomy: Any, fine: Any = None) -> None:
+    def _prepare_eikonal(self, fine: Any = None) -> None:
         """The eikonal solver of the anatomy (its neighbour tables), built once per shard;
         conductivities stay as sampled (CVs from :func:`~pipeline.monodomain.eikonal.
         cv_from_sigma`, no calibration). With ``fine`` (the heart on a finer grid) the
