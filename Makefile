@@ -40,13 +40,14 @@ gpu-check: setup
 	PY=$(PY) bash benchmarks/gpu_check.sh results/bench 100000
 
 # A lent GPU machine has PyTorch with CUDA but no network: fill .gpu-wheels here with the
-# pure dependencies its Python lacks, carry the folder, and run there
-# `bash benchmarks/gpu_check.sh OUT_DIR` (docs/monodomain.md, "Throughput").
+# dependencies its Python lacks, carry the folder, and run there
+# `bash benchmarks/gpu_check.sh OUT_DIR` or `bash benchmarks/gpu_session.sh OUT_DIR MESH`
+# (docs/monodomain.md, "Throughput"; meshio reads the mesh of the session's fine reference).
 GPU_PYTHON ?= 3.12
 gpu-wheels:
 	python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
 	  --python-version $(GPU_PYTHON) -d .gpu-wheels \
-	  jsonschema jsonschema-specifications referencing rpds-py pyamg
+	  jsonschema jsonschema-specifications referencing rpds-py pyamg meshio
 
 lint: setup
 	snakemake --lint
