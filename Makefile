@@ -45,9 +45,11 @@ gpu-check: setup
 # (docs/monodomain.md, "Throughput"; meshio reads the mesh of the session's fine reference).
 GPU_PYTHON ?= 3.12
 gpu-wheels:
-	python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
-	  --python-version $(GPU_PYTHON) -d .gpu-wheels \
-	  jsonschema jsonschema-specifications referencing rpds-py pyamg meshio
+	python3 -m pip download -q --no-deps --only-binary=:all: --python-version $(GPU_PYTHON) \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+	  --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .gpu-wheels \
+	  jsonschema jsonschema-specifications referencing rpds-py 'pyamg>=5.4' meshio
 
 lint: setup
 	snakemake --lint

@@ -145,3 +145,57 @@ def test_the_offline_gpu_script_finds_its_modules_and_names_the_missing_device(t
     assert done.returncode == 2, done.stdout + done.stderr
     assert "no CUDA device" in done.stderr and "lacks the modules" not in done.stderr
     assert not (tmp_path / "out" / "gpu_check.json").exists()
+
+
+def test_gpu_check_runs_no_section_it_is_asked_to_skip(tmp_path):
+    """``pipeline bench gpu --skip``: a section measured by an earlier call is recorded as
+    skipped on request and not run (here every costly one, so this takes no time)."""
+    import json
+
+    from pipeline.simulate.gpucheck import gpu_check
+
+    names = ("agreement", "niederer", "kernels_per_step", "chained", "throughput")
+    result = gpu_check(tmp_path / "g.json", tmp_path / "cache", device="cpu", skip=names)
+    assert all(result[n] == {"skipped": "asked (--skip)"} for n in names)
+    assert json.loads((tmp_path / "g.json").read_text())["throughput"] == result["throughput"]
+
+
+def test_a_packed_run_comes_back_within_its_quantum(tmp_path):
+    """``benchmarks/fine_reference.py``: a cached study run split into files a lent machine
+    gives back (maps as uint16 in 0.01 ms) comes back with every array, the maps within
+    0.005 ms and their never-activated voxels still NaN; a map past what uint16 holds is
+    refused by name."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "fine_reference", Path(__file__).resolve().parents[1] / "benchmarks" /
+        "fine_reference.py")
+    fr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fr)
+    rng = np.random.default_rng(0)
+    amap = rng.uniform(0.0, 450.0, 100_000).astype(np.float32)
+    amap[::97] = np.nan
+    arrays = {"patterns": json.dumps(["normal", "lbbb"]), "version": np.array(6)}
+    for p in ("normal", "lbbb"):
+        arrays.update({f"{p}/ecg": rng.normal(size=(12, 450)), f"{p}/act": amap[:75],
+                       f"{p}/total_ms": np.array(151.0), f"{p}/map": amap})
+    run = tmp_path / "heart_0.25mm_monodomain_450ms.npz"
+    np.savez(run, **arrays)
+    files = fr.pack(run, tmp_path / "out")
+    assert len(files) == 3 and all(f.stat().st_size < fr.MAX_BYTES for f in files)
+    (back,) = fr.unpack(tmp_path / "out", tmp_path / "cache")
+    assert back.name == run.name
+    with np.load(back) as z:
+        assert set(z.files) == set(arrays)
+        np.testing.assert_array_equal(z["lbbb/ecg"], arrays["lbbb/ecg"])
+        got = z["normal/map"]
+    assert np.array_equal(np.isnan(got), np.isnan(amap))
+    assert np.nanmax(np.abs(got - amap)) <= 0.005 + 1e-4
+    arrays["normal/map"] = np.full(10, 700.0, dtype=np.float32)
+    np.savez(run, **arrays)
+    with pytest.raises(ValueError, match="normal/map reaches 700.0 ms"):
+        fr.pack(run, tmp_path / "out2")

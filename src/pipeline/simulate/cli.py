@@ -1,14 +1,13 @@
 """Command line of the simulate stage: ``pipeline simulate`` and ``pipeline simulate-figures``.
 
 ``pipeline simulate --anatomy H5 --cells H5 --params CSV --out H5 [--calibration JSON]
-[--eikonal-anatomy H5] [--settings JSON]`` checks every input, then runs the shard's simulations in batches and
-writes the shard file atomically. ``pipeline calibrate --anatomy H5 --out JSON [--campaign
-NAME] [--settings JSON]`` finds a heart's CV calibration once for all its shards
-(:mod:`pipeline.simulate.calibration`). ``pipeline simulate-figures --shard H5 --anatomy H5
---index I --out DIR`` draws the 12-lead ECG, the activation map and Vm traces of one simulation.
-``pipeline bench shard`` times one shard on a parametric heart; ``pipeline bench
-convergence`` runs the resolution study (:mod:`pipeline.simulate.convergence`).
-"""
+[--eikonal-anatomy H5] [--settings JSON]`` checks every input, then runs the shard's
+simulations in batches and writes the shard file atomically. ``pipeline calibrate --anatomy H5
+--out JSON [--campaign NAME] [--settings JSON]`` finds a heart's CV calibration once for all
+its shards (:mod:`pipeline.simulate.calibration`). ``pipeline simulate-figures --shard H5
+--anatomy H5 --index I --out DIR`` draws the 12-lead ECG, the activation map and Vm traces of
+one simulation. ``pipeline bench shard`` times one shard on a parametric heart; ``pipeline
+bench convergence`` runs the resolution study (:mod:`pipeline.simulate.convergence`). """
 
 from __future__ import annotations
 
@@ -84,6 +83,10 @@ def register(sub: Any, bench: Any) -> None:
     g.add_argument("--budget", type=float, default=None, metavar="S",
                    help="skip the sections that would start after S seconds (the JSON is "
                         "written after every section)")
+    g.add_argument("--skip", nargs="+", default=[], metavar="SECTION",
+                   choices=["agreement", "niederer", "kernels_per_step", "chained",
+                            "throughput"],
+                   help="sections not to run (measured in an earlier call, say)")
     add_common(g)
     g.set_defaults(func=_bench_gpu)
 
@@ -234,7 +237,8 @@ def _bench_gpu(args: argparse.Namespace) -> int:
     from pipeline.simulate.gpucheck import gpu_check
 
     print(json.dumps(gpu_check(Path(args.json), Path(args.cache), quick=args.quick,
-                                budget_s=args.budget, device=args.device), indent=1))
+                                budget_s=args.budget, device=args.device,
+                                skip=tuple(args.skip)), indent=1))
     return 0
 
 

@@ -108,8 +108,12 @@ def _memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def gpu_check(out: Path, folder: Path, quick: bool = False,
-              budget_s: float | None = None, device: str = "cuda") -> dict[str, Any]:
+              budget_s: float | None = None, device: str = "cuda",
+              skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run the checks of the module docstring and write them to ``out`` (JSON).
+
+    ``skip``: names of sections not to run (each recorded as ``{"skipped": "asked"}``), as
+    when an earlier call on the same machine measured them.
 
     The sections run in order of importance (agreement, Niederer, kernels per step,
     chained steps, throughput, memory), and ``out`` is rewritten after each, so a run
@@ -162,6 +166,8 @@ def gpu_check(out: Path, folder: Path, quick: bool = False,
                                     if isinstance(result.get("throughput"), list) else [])
                             if device == "cuda" else {"skipped": "device memory: CUDA only"})),
     ]
+    sections = [(name, (lambda: {"skipped": "asked (--skip)"}) if name in skip else run)
+                for name, run in sections]
     return run_sections(sections, out, result, budget_s)
 
 
