@@ -90,8 +90,50 @@ def _face_lookup(mask: np.ndarray, faces: list[tuple[np.ndarray, np.ndarray]],
     return table
 
 
+@dataclass(frozen=True)
+class FaceGeometry:
+    """The faces of a masked grid, shared by every operator assembled on it.
+
+    Attributes
+    ----------
+    ijk
+        int64 (n_tissue, 3) grid indices of the tissue voxels, in tissue (C) order.
+    table
+        int64 (3, 2, n_tissue): :func:`_face_lookup`.
+    delta
+        CSR (n_faces, n_tissue): forward differences across the faces divided by h_d
+        (1/mm).
+    """
+
+    ijk: np.ndarray
+    table: np.ndarray
+    delta: sp.csr_matrix
+
+
+def face_geometry(mask: np.ndarray, spacing: np.ndarray) -> FaceGeometry:
+    """The faces, the face lookup and the difference operator of ``mask`` (bool (nx, ny, nz))
+    with voxel edges ``spacing`` (3,) mm."""
+    spacing = np.asarray(spacing, dtype=np.float64)
+    index = tissue_index(mask)
+    n = int(mask.sum())
+    faces = _faces(mask, index)
+    counts = [p.size for p, _ in faces]
+    offset = [0, counts[0], counts[0] + counts[1]]
+    rows, cols, vals = [], [], []
+    for d, (p, q) in enumerate(faces):
+        f = offset[d] + np.arange(p.size)
+        rows += [f, f]
+        cols += [p, q]
+        vals += [np.full(p.size, -1.0 / spacing[d]), np.full(p.size, 1.0 / spacing[d])]
+    delta = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(sum(counts), n))
+    return FaceGeometry(ijk=np.argwhere(mask), table=_face_lookup(mask, faces, offset),
+                        delta=delta)
+
+
 def assemble_stiffness(mask: np.ndarray, spacing: np.ndarray, tensors: np.ndarray,
-                       owner_weight: np.ndarray | None = None) -> sp.csr_matrix:
+                       owner_weight: np.ndarray | None = None,
+                       geometry: FaceGeometry | None = None) -> sp.csr_matrix:
     """Assemble ``A = -Delta^T K Delta`` for one conductivity tensor field.
 
     Parameters
@@ -105,7 +147,10 @@ def assemble_stiffness(mask: np.ndarray, spacing: np.ndarray, tensors: np.ndarra
         tissue (C) order.
     owner_weight
         Optional (n_tissue,) factor per voxel (e.g. 0/1 for the voxels of one region);
-        the octants of a voxel carry its weight.
+        the octants of a voxel carry its weight, and a voxel of weight 0 adds nothing.
+    geometry
+        :func:`face_geometry` of ``mask`` and ``spacing``, when several operators are
+        assembled on one grid (built here otherwise).
 
     Returns
     -------
@@ -113,25 +158,11 @@ def assemble_stiffness(mask: np.ndarray, spacing: np.ndarray, tensors: np.ndarra
         (n_tissue, n_tissue), float64, in S/m / mm^2 = uA/mm^3 per mV: ``(A V)_p`` is
         div(sigma grad V) at voxel p.
     """
-    spacing = np.asarray(spacing, dtype=np.float64)
-    index = tissue_index(mask)
-    n = int(mask.sum())
-    faces = _faces(mask, index)
-    counts = [p.size for p, _ in faces]
-    offset = [0, counts[0], counts[0] + counts[1]]
-    n_faces = sum(counts)
-    table = _face_lookup(mask, faces, offset)
+    geo = geometry if geometry is not None else face_geometry(mask, spacing)
+    table, n_faces = geo.table, geo.delta.shape[0]
+    n = geo.ijk.shape[0]
     w = np.ones(n) if owner_weight is None else np.asarray(owner_weight, dtype=np.float64)
-
-    # Delta: faces x voxels, forward differences divided by h_d.
-    rows, cols, vals = [], [], []
-    for d, (p, q) in enumerate(faces):
-        f = offset[d] + np.arange(p.size)
-        rows += [f, f]
-        cols += [p, q]
-        vals += [np.full(p.size, -1.0 / spacing[d]), np.full(p.size, 1.0 / spacing[d])]
-    delta = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n_faces, n))
+    owns = w != 0.0
 
     # K: sum over voxels and octants of (w/8) sigma[d, e] on the pair of faces (f_d, f_e).
     # The diagonal (d, d) pair of one face appears in 4 octants -> weight 1/2; an
@@ -140,7 +171,7 @@ def assemble_stiffness(mask: np.ndarray, spacing: np.ndarray, tensors: np.ndarra
     for d in range(3):
         for s in range(2):
             f = table[d, s]
-            ok = f >= 0
+            ok = np.flatnonzero((f >= 0) & owns)
             krow.append(f[ok])
             kcol.append(f[ok])
             kval.append(0.5 * w[ok] * tensors[ok, d, d])
@@ -149,15 +180,22 @@ def assemble_stiffness(mask: np.ndarray, spacing: np.ndarray, tensors: np.ndarra
             for s in range(2):
                 for t in range(2):
                     fd, fe = table[d, s], table[e, t]
-                    ok = (fd >= 0) & (fe >= 0)
+                    ok = np.flatnonzero((fd >= 0) & (fe >= 0) & owns)
                     # g_d = s_d (V[p + s_d e_d] - V[p]) / h_d is the forward difference
                     # Delta_f of face f_d whatever the sign s_d, so no sign appears here.
                     val = 0.25 * w[ok] * tensors[ok, d, e]
                     krow += [fd[ok], fe[ok]]
                     kcol += [fe[ok], fd[ok]]
                     kval += [val, val]
-    k = sp.csr_matrix((np.concatenate(kval), (np.concatenate(krow), np.concatenate(kcol))),
-                      shape=(n_faces, n_faces))
+    krow, kcol, delta = np.concatenate(krow), np.concatenate(kcol), geo.delta
+    if not owns.all():      # only the faces of owned voxels carry flux: a smaller product
+        flags = np.zeros(n_faces, dtype=bool)
+        flags[krow] = True
+        used = np.flatnonzero(flags)
+        renumber = np.full(n_faces, -1, dtype=np.int64)
+        renumber[used] = np.arange(used.size)
+        krow, kcol, delta, n_faces = renumber[krow], renumber[kcol], delta[used], used.size
+    k = sp.csr_matrix((np.concatenate(kval), (krow, kcol)), shape=(n_faces, n_faces))
     return (-(delta.T @ k @ delta)).tocsr()
 
 
@@ -184,9 +222,10 @@ def neighbour_table(mask: np.ndarray) -> np.ndarray:
     return neighbour.astype(np.int32)
 
 
-def to_ell(mask: np.ndarray, matrix: sp.spmatrix) -> np.ndarray:
-    """Off-diagonal entries of a 19-point-pattern matrix as ELLPACK coefficients (n, 18)."""
-    ijk = np.argwhere(mask)
+def to_ell(mask: np.ndarray, matrix: sp.spmatrix, ijk: np.ndarray | None = None) -> np.ndarray:
+    """Off-diagonal entries of a 19-point-pattern matrix as ELLPACK coefficients (n, 18);
+    ``ijk``: ``np.argwhere(mask)`` where the caller has it."""
+    ijk = np.argwhere(mask) if ijk is None else ijk
     coo = sp.coo_matrix(matrix)
     keep = coo.row != coo.col
     row, col, val = coo.row[keep], coo.col[keep], coo.data[keep]
@@ -199,9 +238,9 @@ def to_ell(mask: np.ndarray, matrix: sp.spmatrix) -> np.ndarray:
     slot = lut[(off[:, 0] + 1) * 9 + (off[:, 1] + 1) * 3 + (off[:, 2] + 1)]
     if np.any(slot < 0):
         raise AssertionError("operator has entries outside the 19-point stencil")
-    coef = np.zeros((ijk.shape[0], len(OFFSETS)))
-    np.add.at(coef, (row, slot), val)
-    return coef
+    m = len(OFFSETS)
+    flat = row.astype(np.int64) * m + slot
+    return np.bincount(flat, weights=val, minlength=ijk.shape[0] * m).reshape(-1, m)
 
 
 def check_fibres(mask: np.ndarray, fibre: np.ndarray) -> np.ndarray:
@@ -399,17 +438,16 @@ def assemble_parts(mask: np.ndarray, spacing: np.ndarray, fibre: np.ndarray,
         owner[name] = sel
     eye = np.broadcast_to(np.eye(3), (n, 3, 3))
     ff = fibre_tensors(vec)
-    names, coefs = [], []
-    for region, sel in owner.items():
-        if not sel.any():
-            continue
-        for kind, tensors in (("iso", eye), ("fibre", ff)):
-            a = assemble_stiffness(mask, spacing, tensors, sel.astype(np.float64))
-            names.append((region, kind))
-            coefs.append(to_ell(mask, a))
+    geometry = face_geometry(mask, spacing)
+    names = [(region, kind) for region, sel in owner.items() if sel.any()
+             for kind in ("iso", "fibre")]
+    coef = np.empty((len(names), n, len(OFFSETS)))    # filled in place: no stacked copy
+    for j, (region, kind) in enumerate(names):
+        a = assemble_stiffness(mask, spacing, eye if kind == "iso" else ff,
+                               owner[region].astype(np.float64), geometry=geometry)
+        coef[j] = to_ell(mask, a, geometry.ijk)
     log.debug("assembled %d parts over %d tissue voxels", len(names), n)
-    return StencilParts(names=tuple(names), neighbour=neighbour_table(mask),
-                        coef=np.stack(coefs))
+    return StencilParts(names=tuple(names), neighbour=neighbour_table(mask), coef=coef)
 
 
 def part_weights(parts: StencilParts, region_sigma: dict[str, tuple[np.ndarray, np.ndarray]]

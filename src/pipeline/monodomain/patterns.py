@@ -224,7 +224,7 @@ def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
     if not endo.any():
         raise InputError("the anatomy has no endocardial surface voxel for the fast layer")
     dist, _ = cKDTree(endocardial_faces(coords, endo)).query(
-        coords.xyz, distance_upper_bound=depth_mm + 1e-6)
+        coords.xyz, distance_upper_bound=depth_mm + 1e-6, workers=-1)
     inner = ((dist <= depth_mm + 1e-6) | endo) & (coords.transmural < 0.5)
     reach = np.where(coords.region == 3, septal_max_apicobasal, max_apicobasal)
     inner &= coords.apicobasal < reach
@@ -233,20 +233,27 @@ def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
     if not face_connected:
         return layers
     allowed = (coords.transmural < 0.5) & (coords.apicobasal < reach)
-    return _face_connected_layers(coords, layers, allowed, lv, endo)
+    return _face_connected_layers(coords, layers, allowed, lv, endo, depth_mm)
 
 
 def _face_connected_layers(coords: TissueCoords, layers: dict[str, np.ndarray],
                            allowed: np.ndarray, lv: np.ndarray,
-                           endo: np.ndarray) -> dict[str, np.ndarray]:
+                           endo: np.ndarray, depth_mm: float,
+                           max_passes: int = 4) -> dict[str, np.ndarray]:
     """:func:`fast_layers`' layers with :func:`face_connect`'s joins, drawn on the grid.
 
     Joins come from ``allowed`` tissue (the endocardial half, below the reach) of the same
     ventricle (``lv``: bool (n,)), nearest the endocardium (faces of ``endo``) first.
+    A join is a face neighbour of the layer as it stands after the previous pass, so no
+    candidate lies further than ``depth_mm + max_passes`` voxels from the endocardium; the
+    distances are searched that far only (the same joins; 7 M voxels at 0.25 mm: an
+    unbounded search took 50 s).
     """
     from scipy.spatial import cKDTree
 
-    dist, _ = cKDTree(endocardial_faces(coords, endo)).query(coords.xyz)
+    bound = depth_mm + (max_passes + 1) * np.sqrt(3.0) * coords.spacing
+    dist, _ = cKDTree(endocardial_faces(coords, endo)).query(
+        coords.xyz, distance_upper_bound=bound, workers=-1)
     ijk = np.rint((coords.xyz - coords.xyz.min(axis=0)) / coords.spacing).astype(np.int64)
     shape = tuple(ijk.max(axis=0) + 1)
     at = tuple(ijk.T)
@@ -256,7 +263,7 @@ def _face_connected_layers(coords: TissueCoords, layers: dict[str, np.ndarray],
     for name, side in (("fast_lv", lv), ("fast_rv", ~lv)):
         grid, ok = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
         grid[at], ok[at] = layers[name], allowed & side
-        out[name] = face_connect(grid, ok, dist_grid)[at]
+        out[name] = face_connect(grid, ok, dist_grid, max_passes=max_passes)[at]
     return out
 
 

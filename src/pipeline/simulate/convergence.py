@@ -47,7 +47,7 @@ STUDY_ROW: dict[str, Any] = {"sigma_l": 0.15, "sigma_t": 0.04, "sigma_fast_endo"
                              "site_jitter_mm": 0.0, "site_delay_max_ms": 0.0}
 #: Time step (ms) per voxel size (mm) of the monodomain runs (explicit diffusion's limit and
 #: TP06's accuracy); the reaction-eikonal runs use the same.
-DT_MS: dict[float, float] = {2.0: 0.1, 1.0: 0.04, 0.5: 0.04, 0.25: 0.015}
+DT_MS: dict[float, float] = {2.0: 0.1, 1.0: 0.04, 0.5: 0.04, 0.25: 0.0125}
 #: What a cached run keeps per pattern (``map`` is optional in older caches).
 CACHED = ("ecg", "act", "apd90", "total_ms", "wall_s", "map")
 #: Version of the simulate stage's physics a cached run was made with; a cache of another
