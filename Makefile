@@ -9,7 +9,7 @@ APT_PACKAGES := libegl1 libgl1 libgl1-mesa-dri
 export VTK_DEFAULT_OPENGL_WINDOW := vtkEGLRenderWindow
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup apt run test lint clean gpu-check gpu-wheels
+.PHONY: setup apt run test lint clean gpu-check gpu-wheels gpu-prep
 
 setup: $(VENV)/.installed
 
@@ -50,6 +50,16 @@ gpu-wheels:
 	  --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
 	  --platform manylinux2014_x86_64 -d .gpu-wheels \
 	  jsonschema jsonschema-specifications referencing rpds-py 'pyamg>=5.4' meshio
+
+# Everything a lent GPU machine's session (benchmarks/gpu_session.sh) carries: the wheels and
+# the LLNL mesh of the resolution study's fine reference, in .carry/ (git ignores it).
+SHARED_MESH ?= ../shared/data/anatomy/cardiac_ml_heart/heart_mesh.vtk
+gpu-prep: gpu-wheels
+	mkdir -p .carry && cp $(SHARED_MESH) .carry/heart_mesh.vtk
+	grep -qx '/.carry/' .git/info/exclude 2>/dev/null || echo '/.carry/' >> .git/info/exclude
+	@echo "carry: .gpu-wheels .carry; run: bash benchmarks/gpu_session.sh start \$$OUT" \
+	  ".carry/heart_mesh.vtk 200 0.25 250, then at once: bash benchmarks/gpu_session.sh" \
+	  "collect \$$OUT 400"
 
 lint: setup
 	snakemake --lint
