@@ -119,7 +119,8 @@ def test_throughput_children_read_one_built_heart_and_none_starts_past_the_deadl
     assert rows[0]["n_voxels"] == rows[1]["n_voxels"] > 10_000
     assert rows[0]["resolution_mm"] == 2.0
     assert rows[0]["config"] == {"anatomy": None, "resolution_mm": 2.0, "batch": 1,
-                                 "mode": "eager", "model": "monodomain", "steps_per_call": 1}
+                                 "mode": "eager", "model": "monodomain", "steps_per_call": 1,
+                                 "layout": "voxel"}
     assert all(r["voxel_steps_per_s"] > 0 for r in rows)
     t0 = time.perf_counter()
     late = measure_all(None, [2.0], [1, 8], ["eager"], steps=2, threads=1, device="cpu",

@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     t.add_argument("--steps-per-call", type=int, nargs="*", default=[1], metavar="K",
                    help="compiled steps chained per call (simulate.steps_per_call); one row "
                         "per value")
+    t.add_argument("--ell-layout", nargs="*", default=["voxel"], choices=["voxel", "slot"],
+                   help="the diffusion tables in memory: voxel by voxel (the default) or "
+                        "slot by slot (coalesced loads on CUDA); one row per value")
     t.add_argument("--json", metavar="OUT", default=None)
     add_common(t)
     t.set_defaults(func=run_throughput_cmd)
@@ -134,7 +137,8 @@ def run_throughput_cmd(args: argparse.Namespace) -> int:
     rows = measure_all(anatomies=args.anatomy, resolutions=args.resolution, batches=args.batch,
                        modes=args.mode, steps=args.steps, threads=args.threads,
                        device=args.device, timeout_s=args.timeout, models=args.model,
-                       tables=args.tables, steps_per_call=args.steps_per_call)
+                       tables=args.tables, steps_per_call=args.steps_per_call,
+                       layouts=args.ell_layout)
     key = "peak_cuda_MB" if args.device == "cuda" else "peak_rss_MB"
     _write(args.json, {"throughput": rows, "memory": memory_per_voxel_simulation(rows, key)})
     return 0

@@ -221,6 +221,12 @@ class MonodomainSolver:
         stimulus on, and steps that do not fill a whole call before a recording or the end,
         run one per call; reduced to divide ``record_every``. The states are those of
         single steps (the same kernels). 1: one step per call. Only with ``compile``.
+    slot_major
+        Keep the neighbour and coefficient tables slot by slot in memory (a (K, n) block
+        per table, seen as the usual (n, K)), so that the kernel's load of slot k over
+        consecutive voxels is contiguous (coalesced on CUDA) instead of K words apart. The
+        same arithmetic in the same order; an experiment of ``pipeline bench throughput
+        --ell-layout`` (docs/monodomain.md, "CUDA on an NVIDIA H200").
 
     Raises
     ------
@@ -235,7 +241,8 @@ class MonodomainSolver:
                  repol_threshold_mV: float = -70.0, check_every: int = 50,
                  cg_tol: float = 1e-6, stimulus: object | None = None,
                  share_tables: bool | None = None,
-                 fast_layer_source: str = "myocardium", steps_per_call: int = 1) -> None:
+                 fast_layer_source: str = "myocardium", steps_per_call: int = 1,
+                 slot_major: bool = False) -> None:
         if int(steps_per_call) < 1:
             raise InputError(f"steps_per_call must be >= 1, got {steps_per_call}")
         if fast_layer_source not in ("tissue", "myocardium"):
@@ -266,9 +273,10 @@ class MonodomainSolver:
             weights, dtype=np.float64 if dtype == torch.float64 else np.float32,
             share=(compile and self.device.type == "cuda") if share_tables is None
             else share_tables)
+        self.slot_major = bool(slot_major)
         self.space = StencilDiffusion(
-            neighbour=torch.as_tensor(parts.neighbour, device=self.device),
-            coef=torch.as_tensor(tables, dtype=dtype, device=self.device),
+            neighbour=self._layout(torch.as_tensor(parts.neighbour, device=self.device)),
+            coef=self._layout(torch.as_tensor(tables, dtype=dtype, device=self.device)),
             scales=None if scales is None else torch.as_tensor(scales, dtype=dtype,
                                                                device=self.device),
             diff_factor=diff_factor, implicit=diffusion == "implicit", cg_tol=float(cg_tol))
@@ -285,6 +293,12 @@ class MonodomainSolver:
                  "%s, %s, %s, setup %.1f s", problem.batch, n, problem.dt_ms,
                  float(self.dt_limit_ms.min()), diffusion, self.device, dtype,
                  time.perf_counter() - t0)
+
+    def _layout(self, table: torch.Tensor) -> torch.Tensor:
+        """``table`` (..., n, K) as it is, or slot-major in memory with ``slot_major``."""
+        if not self.slot_major:
+            return table
+        return table.transpose(-1, -2).contiguous().transpose(-1, -2)
 
     def _host_memory(self) -> None:
         """Keep freed memory on the CPU when the state exceeds glibc's mmap threshold."""
@@ -321,7 +335,7 @@ class MonodomainSolver:
             dtype=np.float64 if dtype == torch.float64 else np.float32, share=True)
         return StencilDiffusion(
             neighbour=self.space.neighbour,
-            coef=torch.as_tensor(tables, dtype=dtype, device=self.device),
+            coef=self._layout(torch.as_tensor(tables, dtype=dtype, device=self.device)),
             scales=None if scales is None else torch.as_tensor(scales, dtype=dtype,
                                                                device=self.device),
             diff_factor=problem.diffusion_factor(), implicit=False)

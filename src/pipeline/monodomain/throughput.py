@@ -9,6 +9,7 @@ stimulus and the fast layers are in play), warms up (compilation included), time
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import multiprocessing as mp
@@ -52,7 +53,7 @@ TABLES = {"auto": None, "shared": True, "per-simulation": False}
 def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: str,
                 steps: int, threads: int, device: str,
                 model: str = "monodomain", tables: str = "auto",
-                steps_per_call: int = 1) -> dict[str, Any]:
+                steps_per_call: int = 1, layout: str = "voxel") -> dict[str, Any]:
     """Time one configuration in this process; returns a row of figures.
 
     ``model`` ``reaction_eikonal`` drives the same step with the eikonal times (its solve
@@ -60,7 +61,8 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     of :data:`TABLES`) chooses shared or per-simulation diffusion coefficient tables; the
     row gives their count and bytes per voxel-simulation. ``steps_per_call`` chains that
     many compiled steps per call (:class:`~pipeline.monodomain.solver.MonodomainSolver`);
-    the timed steps are rounded up to a multiple of it.
+    the timed steps are rounded up to a multiple of it. ``layout`` ``slot``: the tables
+    slot-major in memory (the solver's ``slot_major``).
     """
     import torch
 
@@ -80,7 +82,7 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     solver = MonodomainSolver(problem, device=device, dtype=torch.float32,
                               compile=(mode == "compiled"), check_every=10 ** 9,
                               stimulus=stimulus, share_tables=TABLES[tables],
-                              steps_per_call=k)
+                              steps_per_call=k, slot_major=layout == "slot")
     t0 = time.perf_counter()
     _run_steps(solver, max(3, 2 * k) if k > 1 else 3)   # warm-up (compilation included)
     warmup = time.perf_counter() - t0
@@ -95,7 +97,7 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     row = {"heart": str(anatomy.name), "resolution_mm": float(anatomy.spacing[0]),
            "n_voxels": n, "batch": batch, "mode": mode, "threads": threads, "device": device,
            "model": model, "eikonal_s": round(eikonal_s, 2),
-           "steps": steps, "steps_per_call": k, "seconds": round(wall, 3),
+           "steps": steps, "steps_per_call": k, "layout": layout, "seconds": round(wall, 3),
            "warmup_s": round(warmup, 1),
            "voxel_steps_per_s": float(f"{steps * batch * n / wall:.4g}"),
            "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -147,7 +149,8 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
                 models: Sequence[str] = ("monodomain",),
                 tables: str = "auto",
                 steps_per_call: Sequence[int] = (1,),
-                deadline: float | None = None) -> list[dict[str, Any]]:
+                deadline: float | None = None,
+                layouts: Sequence[str] = ("voxel",)) -> list[dict[str, Any]]:
     """Run every configuration in a fresh process and return the rows (also logged).
 
     A child that dies or runs past ``timeout_s`` (set-up and compilation included) gives a
@@ -155,14 +158,14 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
     ``anatomies`` each resolution's parametric heart is built once, here, and every child
     of that resolution reads it (a 0.5 mm heart takes about a minute to build). Past
     ``deadline`` (a :func:`time.perf_counter` time) no child starts: the row says
-    ``skipped``.
+    ``skipped``. ``layouts``: one row per table layout (:func:`measure_one`'s ``layout``).
     """
     with tempfile.TemporaryDirectory(prefix="throughput_") as tmp:
         hearts: list[tuple[str, float, str | None]] = (
             [(a, 0.0, a) for a in anatomies] if anatomies
             else [(_built_heart(r, Path(tmp)), r, None) for r in resolutions])
         return _measure_hearts(hearts, batches, modes, steps, threads, device, timeout_s,
-                               models, tables, steps_per_call, deadline)
+                               models, tables, steps_per_call, deadline, layouts)
 
 
 def _built_heart(resolution: float, folder: Path) -> str:
@@ -178,25 +181,26 @@ def _measure_hearts(hearts: list[tuple[str, float, str | None]], batches: Sequen
                     modes: Sequence[str], steps: int, threads: int, device: str,
                     timeout_s: float, models: Sequence[str], tables: str,
                     steps_per_call: Sequence[int],
-                    deadline: float | None) -> list[dict[str, Any]]:
+                    deadline: float | None,
+                    layouts: Sequence[str] = ("voxel",)) -> list[dict[str, Any]]:
     """:func:`measure_all`'s loop over (heart file, resolution, the file given or None)."""
     ctx = mp.get_context("spawn")
     rows = []
     for path, res, given in hearts:
         for batch in batches:
             for mode in modes:
-                for model in models:
-                    for k in steps_per_call if mode == "compiled" else (1,):
-                        if deadline is not None and time.perf_counter() > deadline:
-                            row = {"skipped": "past the deadline"}
-                        else:
-                            row = _in_child(ctx, (path, res, batch, mode, steps, threads,
-                                                  device, model, tables, k), timeout_s)
-                        row.setdefault("config", {"anatomy": given, "resolution_mm": res,
-                                                  "batch": batch, "mode": mode, "model": model,
-                                                  "steps_per_call": k})
-                        log.info("throughput %s", json.dumps(row))
-                        rows.append(row)
+                for model, k, layout in itertools.product(
+                        models, steps_per_call if mode == "compiled" else (1,), layouts):
+                    if deadline is not None and time.perf_counter() > deadline:
+                        row = {"skipped": "past the deadline"}
+                    else:
+                        row = _in_child(ctx, (path, res, batch, mode, steps, threads,
+                                              device, model, tables, k, layout), timeout_s)
+                    row.setdefault("config", {"anatomy": given, "resolution_mm": res,
+                                              "batch": batch, "mode": mode, "model": model,
+                                              "steps_per_call": k, "layout": layout})
+                    log.info("throughput %s", json.dumps(row))
+                    rows.append(row)
     return rows
 
 

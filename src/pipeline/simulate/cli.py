@@ -85,7 +85,7 @@ def register(sub: Any, bench: Any) -> None:
                         "written after every section)")
     g.add_argument("--skip", nargs="+", default=[], metavar="SECTION",
                    choices=["agreement", "niederer", "kernels_per_step", "chained",
-                            "throughput"],
+                            "throughput", "layout"],
                    help="sections not to run (measured in an earlier call, say)")
     add_common(g)
     g.set_defaults(func=_bench_gpu)

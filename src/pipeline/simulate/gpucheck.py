@@ -15,7 +15,9 @@ after each section, so a run stopped early keeps what it measured):
    is bound by the host's work per call, which chaining pays once per 8 steps;
 5. **throughput**: compiled voxel-steps/s at 1 and 0.5 mm for batches 1, 8 and 64 (each in
    its own process, :func:`pipeline.monodomain.throughput.measure_all`), with peak memory;
-6. **memory**: bytes per voxel-simulation from the peak memory of two batch sizes, and
+6. **layout**: the same at 1 mm for batches 8 and 64 with the diffusion tables slot-major
+   in memory (coalesced loads; session 26 measured batch 64 slower per voxel than 8);
+7. **memory**: bytes per voxel-simulation from the peak memory of two batch sizes, and
    the largest batch of the 1 mm heart that fits in the free device memory.
 
 Without a CUDA device it stops at once with an error naming the missing device. On a
@@ -116,7 +118,7 @@ def gpu_check(out: Path, folder: Path, quick: bool = False,
     when an earlier call on the same machine measured them.
 
     The sections run in order of importance (agreement, Niederer, kernels per step,
-    chained steps, throughput, memory), and ``out`` is rewritten after each, so a run
+    chained steps, throughput, layout, memory), and ``out`` is rewritten after each, so a run
     stopped early still leaves what it measured. A section that raises is recorded as
     ``{"error": ...}`` and the next one runs. With ``budget_s`` a section (and a
     throughput row) is skipped (``{"skipped": ...}``) once that many seconds have passed
@@ -162,6 +164,9 @@ def gpu_check(out: Path, folder: Path, quick: bool = False,
             None, [1.0] if quick else [1.0, 0.5], [1, 8] if quick else [1, 8, 64],
             ["compiled"], steps=50, threads=2, device=device, timeout_s=300.0,
             deadline=deadline)),
+        ("layout", lambda: measure_all(
+            None, [1.0], [8] if quick else [8, 64], ["compiled"], steps=50, threads=2,
+            device=device, timeout_s=300.0, deadline=deadline, layouts=["slot"])),
         ("memory", lambda: (_memory(result["throughput"]
                                     if isinstance(result.get("throughput"), list) else [])
                             if device == "cuda" else {"skipped": "device memory: CUDA only"})),
