@@ -153,9 +153,9 @@ def test_gpu_check_runs_no_section_it_is_asked_to_skip(tmp_path):
     skipped on request and not run (here every costly one, so this takes no time)."""
     import json
 
-    from pipeline.simulate.gpucheck import gpu_check
+    from pipeline.simulate.gpucheck import SECTIONS, gpu_check
 
-    names = ("agreement", "niederer", "kernels_per_step", "chained", "throughput")
+    names = SECTIONS
     result = gpu_check(tmp_path / "g.json", tmp_path / "cache", device="cpu", skip=names)
     assert all(result[n] == {"skipped": "asked (--skip)"} for n in names)
     assert json.loads((tmp_path / "g.json").read_text())["throughput"] == result["throughput"]

@@ -83,9 +83,9 @@ def register(sub: Any, bench: Any) -> None:
     g.add_argument("--budget", type=float, default=None, metavar="S",
                    help="skip the sections that would start after S seconds (the JSON is "
                         "written after every section)")
-    g.add_argument("--skip", nargs="+", default=[], metavar="SECTION",
-                   choices=["agreement", "niederer", "kernels_per_step", "chained",
-                            "throughput", "layout"],
+    from pipeline.simulate.gpucheck import SECTIONS
+
+    g.add_argument("--skip", nargs="+", default=[], metavar="SECTION", choices=SECTIONS,
                    help="sections not to run (measured in an earlier call, say)")
     add_common(g)
     g.set_defaults(func=_bench_gpu)

@@ -39,6 +39,10 @@ from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
+#: The sections :func:`gpu_check` runs, in order, that ``skip`` may name (``memory``, a
+#: summary of ``throughput``, always runs).
+SECTIONS = ("agreement", "niederer", "kernels_per_step", "chained", "throughput", "layout")
+
 
 def _agreement(folder: Path, model: str, device: str = "cuda") -> dict[str, Any]:
     """CPU against ``device`` (CUDA) for one short beat through the simulate stage."""
@@ -171,6 +175,7 @@ def gpu_check(out: Path, folder: Path, quick: bool = False,
                                     if isinstance(result.get("throughput"), list) else [])
                             if device == "cuda" else {"skipped": "device memory: CUDA only"})),
     ]
+    assert [name for name, _ in sections[:-1]] == list(SECTIONS)
     sections = [(name, (lambda: {"skipped": "asked (--skip)"}) if name in skip else run)
                 for name, run in sections]
     return run_sections(sections, out, result, budget_s)
