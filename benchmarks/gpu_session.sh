@@ -10,9 +10,9 @@
 # reference in a process session of its own (setsid: it outlives the call while the machine
 # stays warm) and runs benchmarks/gpu_check.sh with CHECK_BUDGET_S (200) in the foreground.
 # The reference builds the heart at DX_MM (0.25) on the CPUs, then runs
-# `pipeline bench convergence` for the normal and LBBB beats over DURATION_MS (300) on the
+# `pipeline bench convergence` for the normal and LBBB beats over DURATION_MS (250) on the
 # GPU; its set-up is on the CPUs too (minutes at 0.25 mm), so its time loop starts after
-# the check. `collect`, the next call, waits up to WAIT_S (240) for it and packs the run in
+# the check. `collect`, the next call, waits up to WAIT_S (400) for it and packs the run in
 # files of at most 16 MiB (benchmarks/fine_reference.py) under OUT_DIR, with session.log.
 # DEVICE=cpu: the reference on the CPU (a dry run where there is no GPU); FINE_CACHE: the
 # reference's folder (a heart built there is reused).
@@ -26,7 +26,7 @@ mkdir -p "$out" "$cache"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
 if [ "$verb" = collect ]; then
-    wait_s=${3:-240}
+    wait_s=${3:-400}
     while [ ! -f "$cache/done" ] && [ "$SECONDS" -lt "$wait_s" ]; do sleep 2; done
     cp "$cache/session.log" "$out/" 2>/dev/null
     [ -f "$cache/done" ] || { echo "the reference is still running after $wait_s s" >&2; exit 3; }
@@ -36,7 +36,7 @@ if [ "$verb" = collect ]; then
     exit $?
 fi
 
-mesh=${3:?MESH}; budget=${4:-200}; dx=${5:-0.25}; dur=${6:-300}
+mesh=${3:?MESH}; budget=${4:-200}; dx=${5:-0.25}; dur=${6:-250}
 [ -f "$mesh" ] || { echo "error: mesh $mesh not found (carry it with the tree)" >&2; exit 2; }
 log="$cache/session.log"
 rm -f "$cache/done"
