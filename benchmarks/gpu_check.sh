@@ -10,7 +10,8 @@
 # Writes OUT_DIR/gpu_tests.log (pytest -m cuda), OUT_DIR/gpu_check.json (rewritten after
 # every section, so a run cut short keeps what it measured) and OUT_DIR/gpu_bench.log.
 # BUDGET_S (default 420): no bench section or throughput row starts after that many
-# seconds from the script's start (the tests included).
+# seconds from the script's start (the tests included). GPU_SKIP: bench sections to skip
+# (names as `pipeline bench gpu --skip` takes them, space separated).
 # Exit status: 0 when the tests pass and the bench ran, 2 without CUDA or a dependency,
 # else the failing step's.
 set -uo pipefail
@@ -52,7 +53,7 @@ fi
 tests=${PIPESTATUS[0]}
 left=$(( budget > SECONDS ? budget - SECONDS : 0 ))
 "$PY" -m pipeline bench gpu --json "$out/gpu_check.json" --cache "${TMPDIR:-/tmp}/gpu_check" \
-    --budget "$left" 2>&1 | tee "$out/gpu_bench.log"
+    --budget "$left" ${GPU_SKIP:+--skip $GPU_SKIP} 2>&1 | tee "$out/gpu_bench.log"
 bench=${PIPESTATUS[0]}
 echo "cuda tests: exit $tests; bench gpu: exit $bench"
 [ "$tests" -eq 0 ] || exit "$tests"
