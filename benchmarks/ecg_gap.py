@@ -56,7 +56,8 @@ def reference_driven(folder: Path, heart: str, pattern: str, ref_map: np.ndarray
     anatomy = read_anatomy(coarse / "anatomy.h5")
     settings = replace(SimulateSettings.defaults(), model="reaction_eikonal",
                        dt_ms=conv.DT_MS[2.0], duration_ms=DURATION_MS, record_every_ms=1.0,
-                       save_activation_map=True, ecg_fast_layer_source="myocardium")
+                       save_activation_map=True, ecg_fast_layer_source="myocardium",
+                       eikonal_resolution_mm=None)
     table = coarse / "reference_driven.csv"
     pd.DataFrame([{"sim_id": 0, "anatomy": str(anatomy.name), "pattern": pattern,
                    **conv.STUDY_ROW}]).to_csv(table, index=False)

@@ -113,7 +113,7 @@ def one_heart(heart: str, patterns: list[str], times: str = "eikonal",
     0.5 mm monodomain's own activation map (a check of the template model itself)."""
     settings = replace(SimulateSettings.defaults(), model="reaction_eikonal", dt_ms=0.1,
                        duration_ms=450.0, eikonal_curvature=True,
-                       ecg_fast_layer_source=fast_layer_source)
+                       ecg_fast_layer_source=fast_layer_source, eikonal_resolution_mm=None)
     src = "_srcmyo" if fast_layer_source == "myocardium" else ""
     tmpl = ap_templates(settings)
     anat = {dx: read_anatomy(FOLDER / f"{heart}_{dx:g}mm" / "anatomy.h5") for dx in (2.0, 0.5)}

@@ -52,16 +52,21 @@ def test_one_calibration_per_heart_feeds_every_monodomain_shard(tmp_path):
 
 
 def test_the_reaction_eikonal_mode_needs_no_calibration(tmp_path):
-    text = _dry_run(tmp_path, model="reaction_eikonal")
-    assert "calibrate" not in job_counts(text)
-    assert "--calibration" not in text
-    assert "anatomy_eikonal" not in job_counts(text) and "--eikonal-anatomy" not in text
+    """No calibration; with eikonal_resolution_mm null, or not finer than the 2 mm grid,
+    no finer eikonal heart either."""
+    for value in (None, 2.0):
+        (tmp_path / str(value)).mkdir()
+        text = _dry_run(tmp_path / str(value), model="reaction_eikonal",
+                        eikonal_resolution_mm=value)
+        assert "calibrate" not in job_counts(text)
+        assert "--calibration" not in text
+        assert "anatomy_eikonal" not in job_counts(text) and "--eikonal-anatomy" not in text
 
 
 def test_a_finer_eikonal_grid_is_built_once_per_heart_and_fed_to_every_shard(tmp_path):
-    """simulate.eikonal_resolution_mm: one anatomy_eikonal job per heart at that voxel size
-    (no PNG), read by every shard; the monodomain ignores the key."""
-    text = _dry_run(tmp_path, model="reaction_eikonal", eikonal_resolution_mm=1.0)
+    """simulate.eikonal_resolution_mm (default 1 mm): one anatomy_eikonal job per heart at
+    that voxel size (no PNG), read by every shard; the monodomain ignores the key."""
+    text = _dry_run(tmp_path, model="reaction_eikonal")
     assert job_counts(text)["anatomy_eikonal"] == 1 and job_counts(text)["simulate"] == 2
     assert ("pipeline anatomy --parametric 0 --name param000 --resolution 1.0 --no-png "
             "--out results/anatomy/param000/eikonal") in text

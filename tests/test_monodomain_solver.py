@@ -400,9 +400,10 @@ def test_steps_chained_in_one_compiled_call_give_the_single_step_result():
 
 @pytest.mark.parametrize("compile", [False, True])
 def test_slot_major_tables_give_the_same_step(compile):
-    """``slot_major`` stores the neighbour and coefficient tables slot by slot (an
-    experiment for coalesced loads on CUDA): the same arithmetic in the same order, so the
-    same activation times and final potential to float32 rounding, eager and compiled."""
+    """``slot_major`` stores the neighbour and coefficient tables slot by slot (CUDA's
+    default, for coalesced loads): the same arithmetic in the same order, so the same
+    activation times and final potential to float32 rounding, eager and compiled. On the
+    CPU the default stays voxel-major."""
     from pipeline.monodomain.solver import MonodomainSolver
     from pipeline.simulate.convergence import _slab_problem
 
@@ -410,6 +411,7 @@ def test_slot_major_tables_give_the_same_step(compile):
     runs = [MonodomainSolver(problem, compile=compile, slot_major=s).run(n_steps=300)
             for s in (False, True)]
     solver = MonodomainSolver(problem, slot_major=True)
+    assert not MonodomainSolver(problem).slot_major
     assert solver.space.neighbour.stride() == (1, solver.space.neighbour.shape[0])
     assert solver.space.coef.stride()[1] == 1
     np.testing.assert_allclose(runs[1].v_final, runs[0].v_final, rtol=0, atol=1e-4)

@@ -275,7 +275,7 @@ def test_a_wrong_eikonal_anatomy_is_refused_before_any_simulation(two_grids, tmp
     coarse, fine = two_grids["coarse"], two_grids["fine"]
     _table(read_anatomy(coarse / "anatomy.h5").name).to_csv(tmp_path / "p.csv", index=False)
     re = replace(SimulateSettings.defaults(), model="reaction_eikonal", dt_ms=0.1,
-                 duration_ms=20.0)
+                 duration_ms=20.0, eikonal_resolution_mm=None)
 
     def refused(settings, path, match):
         with pytest.raises(InputError, match=match):
@@ -289,6 +289,15 @@ def test_a_wrong_eikonal_anatomy_is_refused_before_any_simulation(two_grids, tmp
     refused(replace(re, model="monodomain", eikonal_resolution_mm=1.0), fine_h5,
             "reaction_eikonal only")
     refused(replace(re, eikonal_resolution_mm=2.0), coarse / "anatomy.h5", "not finer")
+    refused(replace(re, eikonal_resolution_mm=1.0), None, r"needed .*anatomy.h5 is at 2 mm")
+    # not finer than the grid: the eikonal runs on it, no finer heart wanted
+    assert SimulateSettings.defaults().eikonal_resolution_mm == 1.0
+    for value, grid in ((2.0, coarse), (3.0, coarse), (1.0, fine)):
+        job = prepare_shard(grid / "anatomy.h5", grid / "cells.h5", tmp_path / "p.csv",
+                            replace(re, eikonal_resolution_mm=value))
+        assert job.eikonal_anatomy is None
+    assert replace(re, eikonal_resolution_mm=1.0).eikonal_grid_mm(2.0) == 1.0
+    assert replace(re, model="monodomain", eikonal_resolution_mm=1.0).eikonal_grid_mm(2.0) is None
     anatomy = read_anatomy(fine_h5)
     write_anatomy(tmp_path / "moved.h5", replace(anatomy, origin=anatomy.origin + 30.0))
     refused(replace(re, eikonal_resolution_mm=1.0), tmp_path / "moved.h5", "same frame")
@@ -313,7 +322,8 @@ def test_given_activation_times_drive_the_coarse_voxels(two_grids):
     from pipeline.simulate.solver_adapter import ShardSolver
 
     settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=45.0,
-                       model="reaction_eikonal", eikonal_curvature=False)
+                       model="reaction_eikonal", eikonal_curvature=False,
+                       eikonal_resolution_mm=None)
     run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=1, threads=1)
     root = two_grids["coarse"]
 

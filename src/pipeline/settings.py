@@ -146,6 +146,16 @@ class SimulateSettings:
                              f"simulate.record_every_ms = {rec}")
         return int(k), int(n)
 
+    def eikonal_grid_mm(self, dx_mm: float) -> float | None:
+        """The voxel size (mm) of the reaction-eikonal mode's finer eikonal grid for a
+        simulation grid of ``dx_mm``: ``eikonal_resolution_mm`` where the model is
+        ``reaction_eikonal`` and it is finer than ``dx_mm``; otherwise None, and the
+        eikonal runs on the simulation grid (a 1 mm value on a 1 or 0.5 mm grid)."""
+        want = self.eikonal_resolution_mm
+        if self.model != "reaction_eikonal" or want is None or not want < dx_mm * (1 - 1e-6):
+            return None
+        return float(want)
+
     def science(self) -> dict[str, Any]:
         """The settings as a plain mapping (stored with every shard)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -9,6 +9,7 @@ from pipeline.campaign import design as campaign_design
 from pipeline.config import RUN_KEYS, resolve, run_options, science_settings
 from pipeline.naming import parametric_heart, parametric_index, shard_heart
 from pipeline.relations import check_relations, recording_input
+from pipeline.settings import SimulateSettings
 from pipeline.simulate.calibration import calibration_mode, calibration_settings
 
 
@@ -102,8 +103,9 @@ def get_shard_anatomy(wildcards):
 
 # The reaction-eikonal mode's finer eikonal grid (simulate.eikonal_resolution_mm), if any.
 _SIMULATE = resolve(config)["simulate"]
-FINE_EIKONAL = (_SIMULATE["model"] == "reaction_eikonal"
-                and _SIMULATE.get("eikonal_resolution_mm") is not None)
+# It is used only where finer than the simulation grid (SimulateSettings.eikonal_grid_mm).
+FINE_EIKONAL = SimulateSettings.from_config(_SIMULATE).eikonal_grid_mm(
+    resolve(config)["anatomy"]["resolution_mm"]) is not None
 
 
 def get_shard_eikonal_anatomy(wildcards):

@@ -55,9 +55,11 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     t.add_argument("--steps-per-call", type=int, nargs="*", default=[1], metavar="K",
                    help="compiled steps chained per call (simulate.steps_per_call); one row "
                         "per value")
-    t.add_argument("--ell-layout", nargs="*", default=["voxel"], choices=["voxel", "slot"],
-                   help="the diffusion tables in memory: voxel by voxel (the default) or "
-                        "slot by slot (coalesced loads on CUDA); one row per value")
+    t.add_argument("--ell-layout", nargs="*", default=["auto"],
+                   choices=["auto", "voxel", "slot"],
+                   help="the diffusion tables in memory: voxel by voxel or slot by slot "
+                        "(coalesced loads on CUDA); auto: slot on CUDA, voxel on the CPU "
+                        "(the solver's default); one row per value")
     t.add_argument("--json", metavar="OUT", default=None)
     add_common(t)
     t.set_defaults(func=run_throughput_cmd)

@@ -53,7 +53,7 @@ TABLES = {"auto": None, "shared": True, "per-simulation": False}
 def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: str,
                 steps: int, threads: int, device: str,
                 model: str = "monodomain", tables: str = "auto",
-                steps_per_call: int = 1, layout: str = "voxel") -> dict[str, Any]:
+                steps_per_call: int = 1, layout: str = "auto") -> dict[str, Any]:
     """Time one configuration in this process; returns a row of figures.
 
     ``model`` ``reaction_eikonal`` drives the same step with the eikonal times (its solve
@@ -61,8 +61,9 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     of :data:`TABLES`) chooses shared or per-simulation diffusion coefficient tables; the
     row gives their count and bytes per voxel-simulation. ``steps_per_call`` chains that
     many compiled steps per call (:class:`~pipeline.monodomain.solver.MonodomainSolver`);
-    the timed steps are rounded up to a multiple of it. ``layout`` ``slot``: the tables
-    slot-major in memory (the solver's ``slot_major``).
+    the timed steps are rounded up to a multiple of it. ``layout`` ``slot`` / ``voxel``:
+    the tables slot-major / voxel-major in memory (the solver's ``slot_major``); ``auto``:
+    the solver's default (slot-major on CUDA).
     """
     import torch
 
@@ -82,7 +83,8 @@ def measure_one(anatomy_path: str | None, resolution: float, batch: int, mode: s
     solver = MonodomainSolver(problem, device=device, dtype=torch.float32,
                               compile=(mode == "compiled"), check_every=10 ** 9,
                               stimulus=stimulus, share_tables=TABLES[tables],
-                              steps_per_call=k, slot_major=layout == "slot")
+                              steps_per_call=k,
+                              slot_major=None if layout == "auto" else layout == "slot")
     t0 = time.perf_counter()
     _run_steps(solver, max(3, 2 * k) if k > 1 else 3)   # warm-up (compilation included)
     warmup = time.perf_counter() - t0
@@ -150,7 +152,7 @@ def measure_all(anatomies: Sequence[str] | None, resolutions: Sequence[float],
                 tables: str = "auto",
                 steps_per_call: Sequence[int] = (1,),
                 deadline: float | None = None,
-                layouts: Sequence[str] = ("voxel",)) -> list[dict[str, Any]]:
+                layouts: Sequence[str] = ("auto",)) -> list[dict[str, Any]]:
     """Run every configuration in a fresh process and return the rows (also logged).
 
     A child that dies or runs past ``timeout_s`` (set-up and compilation included) gives a
@@ -182,7 +184,7 @@ def _measure_hearts(hearts: list[tuple[str, float, str | None]], batches: Sequen
                     timeout_s: float, models: Sequence[str], tables: str,
                     steps_per_call: Sequence[int],
                     deadline: float | None,
-                    layouts: Sequence[str] = ("voxel",)) -> list[dict[str, Any]]:
+                    layouts: Sequence[str] = ("auto",)) -> list[dict[str, Any]]:
     """:func:`measure_all`'s loop over (heart file, resolution, the file given or None)."""
     ctx = mp.get_context("spawn")
     rows = []

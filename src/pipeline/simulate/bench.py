@@ -21,6 +21,24 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 
+def _eikonal_heart(science: Any, resolution_mm: float, seed: int, anatomy_cfg: dict,
+                   folder: Path) -> Path | None:
+    """The parametric heart 0 on the reaction-eikonal mode's finer eikonal grid
+    (``simulate.eikonal_resolution_mm`` where finer than ``resolution_mm``), written under
+    ``folder/eikonal``; None where the eikonal runs on the simulation grid."""
+    from pipeline.anatomy.build import build_parametric
+    from pipeline.anatomy.io import write_anatomy
+
+    fine_mm = science.eikonal_grid_mm(resolution_mm)
+    if fine_mm is None:
+        return None
+    fine, _ = build_parametric(0, seed, {**anatomy_cfg, "resolution_mm": fine_mm})
+    path = folder / "eikonal" / "anatomy.h5"
+    path.parent.mkdir(exist_ok=True)
+    write_anatomy(path, fine)
+    return path
+
+
 def bench_shard(*, resolution_mm: float = 1.0, n: int = 8, duration_ms: float = 500.0,
                 threads: int = 2, out: str | None = None,
                 settings: str | None = None) -> dict[str, Any]:
@@ -67,6 +85,7 @@ def bench_shard(*, resolution_mm: float = 1.0, n: int = 8, duration_ms: float = 
     t = time.perf_counter()
     anatomy, _ = build_parametric(0, seed, anatomy_cfg)
     write_anatomy(folder / "anatomy.h5", anatomy)
+    fine_path = _eikonal_heart(science, resolution_mm, seed, anatomy_cfg, folder)
     times["anatomy_s"] = time.perf_counter() - t
     start = tp06.initial_state(["endo", "M", "epi"], dtype=torch.float64).T.numpy()
     write_initial_states(folder / "cells.h5", InitialStates(
@@ -82,7 +101,7 @@ def bench_shard(*, resolution_mm: float = 1.0, n: int = 8, duration_ms: float = 
     table.to_csv(folder / "params.csv", index=False)
     t = time.perf_counter()
     job = prepare_shard(folder / "anatomy.h5", folder / "cells.h5", folder / "params.csv",
-                        science)
+                        science, eikonal_anatomy_path=fine_path)
     data = run_shard(job, folder / "shard.h5", run)
     times["shard_s"] = time.perf_counter() - t
     n_tissue = int(anatomy.mask.sum())

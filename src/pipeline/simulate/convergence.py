@@ -100,6 +100,7 @@ def simulate_fixed(inputs: Path, model: str, patterns: list[str] | tuple[str, ..
     eikonal_inputs
         A folder of :func:`write_fixed_inputs` with the same heart on a finer grid: the
         reaction-eikonal mode's eikonal runs there (``simulate.eikonal_resolution_mm``).
+        Without it the eikonal runs on the simulation grid, whatever ``settings`` says.
     poses
         :class:`pipeline.params.HeartPose` s: then every pattern in every pose, pose by
         pose (``len(poses) * len(patterns)`` simulations).
@@ -121,9 +122,8 @@ def simulate_fixed(inputs: Path, model: str, patterns: list[str] | tuple[str, ..
                               for i, pose in enumerate(poses) for k, p in enumerate(patterns)])
     table.to_csv(inputs / f"{model}.csv", index=False)
     fine = None if eikonal_inputs is None else eikonal_inputs / "anatomy.h5"
-    if fine is not None:
-        settings = replace(settings, eikonal_resolution_mm=float(
-            np.max(read_anatomy(fine).spacing)))
+    settings = replace(settings, eikonal_resolution_mm=None if fine is None else float(
+        np.max(read_anatomy(fine).spacing)))      # without a finer heart: on the grid
     job = prepare_shard(inputs / "anatomy.h5", inputs / "cells.h5", inputs / f"{model}.csv",
                         replace(settings, model=model), eikonal_anatomy_path=fine)
     return run_shard(job, None, run, progress=False)
@@ -302,6 +302,8 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
     for heart in hearts:
         ref = run_case(folder, heart, finest, "monodomain", patterns, duration_ms, seed, run,
                        **src)
+        if len(resolutions) > 1:    # its points: a reference run elsewhere comes without them
+            _inputs(folder, heart, finest, seed)
         for model in models:
             for dx in sorted(resolutions, reverse=True):
                 if model != "monodomain" and dx == finest and not finest_too:

@@ -14,10 +14,13 @@ after each section, so a run stopped early keeps what it measured):
    against 8 chained in one call (``simulate.steps_per_call``): on a GPU a small problem
    is bound by the host's work per call, which chaining pays once per 8 steps;
 5. **throughput**: compiled voxel-steps/s at 1 and 0.5 mm for batches 1, 8 and 64 (each in
-   its own process, :func:`pipeline.monodomain.throughput.measure_all`), with peak memory;
-6. **layout**: the same at 1 mm for batches 8 and 64 with the diffusion tables slot-major
-   in memory (coalesced loads; session 26 measured batch 64 slower per voxel than 8);
-7. **memory**: bytes per voxel-simulation from the peak memory of two batch sizes, and
+   its own process, :func:`pipeline.monodomain.throughput.measure_all`), with peak memory,
+   the diffusion tables in the solver's default layout (slot-major on CUDA);
+6. **layout**: the same at 1 mm for batches 8 and 64 with the tables voxel-major, the
+   comparison (session 27: slot-major ran batch 64 37 % faster, batch 8 the same);
+7. **kernel times**: device time per compiled step at 1 mm, in all and per kernel, for
+   batches 8 and 64 (torch profiler): which kernel makes batch 64 slower per voxel;
+8. **memory**: bytes per voxel-simulation from the peak memory of two batch sizes, and
    the largest batch of the 1 mm heart that fits in the free device memory.
 
 Without a CUDA device it stops at once with an error naming the missing device. On a
@@ -41,7 +44,8 @@ log = logging.getLogger(__name__)
 
 #: The sections :func:`gpu_check` runs, in order, that ``skip`` may name (``memory``, a
 #: summary of ``throughput``, always runs).
-SECTIONS = ("agreement", "niederer", "kernels_per_step", "chained", "throughput", "layout")
+SECTIONS = ("agreement", "niederer", "kernels_per_step", "chained", "throughput", "layout",
+            "kernel_times")
 
 
 def _agreement(folder: Path, model: str, device: str = "cuda") -> dict[str, Any]:
@@ -55,7 +59,8 @@ def _agreement(folder: Path, model: str, device: str = "cuda") -> dict[str, Any]
     inputs = _inputs(folder, "param000", 2.0, 20221)
     pd.DataFrame([{"sim_id": 0, "anatomy": "param000", "pattern": "normal", **STUDY_ROW}]
                  ).to_csv(inputs / "gpu.csv", index=False)
-    settings = replace(SimulateSettings.defaults(), model=model, dt_ms=0.1, duration_ms=120.0)
+    settings = replace(SimulateSettings.defaults(), model=model, dt_ms=0.1, duration_ms=120.0,
+                       eikonal_resolution_mm=None)       # the eikonal on the 2 mm grid
     out = {}
     for name, dev in (("cpu", "cpu"), ("cuda", device)):
         run = RunSettings(device=dev, dtype="float32", compile=True, batch_size=1, threads=2)
@@ -72,28 +77,70 @@ def _agreement(folder: Path, model: str, device: str = "cuda") -> dict[str, Any]
             "wall_s": {"cpu": round(out["cpu"][1], 1), "cuda": round(out["cuda"][1], 1)}}
 
 
-def _kernels_per_step(resolution: float = 1.0, steps: int = 20) -> float:
-    """CUDA kernel launches per compiled step of the 1 mm heart (B = 8)."""
+def _profiled(prep: Any, batch: int, steps: int) -> list[Any]:
+    """The torch profiler's CUDA kernel averages over ``steps`` compiled steps of the heart
+    ``prep`` with ``batch`` normal beats (after a warm-up that compiles)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from pipeline.monodomain.batch import build_problem, prepare_anatomy
+    from pipeline.monodomain.batch import build_problem
     from pipeline.monodomain.solver import MonodomainSolver
-    from pipeline.monodomain.throughput import _heart, _run_steps
+    from pipeline.monodomain.throughput import _run_steps
     from pipeline.params import SimParams
 
-    prep = prepare_anatomy(_heart(None, resolution))
     specs = [SimParams(sim_id=b, pattern="normal", sigma_l=0.15, sigma_t=0.04,
-                       sigma_fast_endo=0.8, seed=b) for b in range(8)]
-    problem = build_problem(prep, specs, dt_ms=0.04, duration_ms=0.04 * steps)
+                       sigma_fast_endo=0.8, seed=b) for b in range(batch)]
+    problem = build_problem(prep, specs, dt_ms=0.04, duration_ms=0.04 * (steps + 3))
     solver = MonodomainSolver(problem, device="cuda", compile=True, check_every=10 ** 9)
     _run_steps(solver, 3)
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         _run_steps(solver, steps)
         torch.cuda.synchronize()
-    launches = sum(e.count for e in prof.key_averages() if e.device_type.name == "CUDA")
-    return launches / steps
+    return [e for e in prof.key_averages() if e.device_type.name == "CUDA"]
+
+
+def _kernels_per_step(resolution: float = 1.0, steps: int = 20) -> float:
+    """CUDA kernel launches per compiled step of the 1 mm heart (B = 8)."""
+    from pipeline.monodomain.batch import prepare_anatomy
+    from pipeline.monodomain.throughput import _heart
+
+    kernels = _profiled(prepare_anatomy(_heart(None, resolution)), 8, steps)
+    return sum(e.count for e in kernels) / steps
+
+
+def _kernel_times(resolution: float = 1.0, batches: tuple[int, ...] = (8, 64),
+                  steps: int = 20, top: int = 8) -> dict[str, Any]:
+    """Device time per compiled step of the 1 mm heart, in all and for the ``top`` kernels,
+    at each batch size: where a batch's step grows faster than its work, the kernel that
+    grows is named (session 27: B = 64 took 5.5 ms per step, 8 x B = 8 took 3.5 ms).
+
+    Returns
+    -------
+    dict
+        ``batch_{B}``: ``us_per_step`` (all kernels) and ``kernels``, a list of ``name``
+        (80 characters at most), ``per_step`` (launches), ``us_per_step``, largest first.
+    """
+    import torch
+
+    from pipeline.monodomain.batch import prepare_anatomy
+    from pipeline.monodomain.throughput import _heart
+
+    def device_us(e: Any) -> float:
+        t = getattr(e, "device_time_total", None)        # cuda_time_total before torch 2.4
+        return float(getattr(e, "cuda_time_total", 0.0) if t is None else t)
+
+    prep = prepare_anatomy(_heart(None, resolution))
+    out: dict[str, Any] = {"resolution_mm": resolution, "steps": steps}
+    for batch in batches:
+        kernels = sorted(_profiled(prep, batch, steps), key=device_us, reverse=True)
+        out[f"batch_{batch}"] = {
+            "us_per_step": round(sum(device_us(e) for e in kernels) / steps, 1),
+            "kernels": [{"name": e.key[:80], "per_step": round(e.count / steps, 2),
+                         "us_per_step": round(device_us(e) / steps, 1)}
+                        for e in kernels[:top]]}
+        torch.cuda.empty_cache()
+    return out
 
 
 def _memory(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -122,7 +169,8 @@ def gpu_check(out: Path, folder: Path, quick: bool = False,
     when an earlier call on the same machine measured them.
 
     The sections run in order of importance (agreement, Niederer, kernels per step,
-    chained steps, throughput, layout, memory), and ``out`` is rewritten after each, so a run
+    chained steps, throughput, layout, kernel times, memory), and ``out`` is rewritten after
+    each, so a run
     stopped early still leaves what it measured. A section that raises is recorded as
     ``{"error": ...}`` and the next one runs. With ``budget_s`` a section (and a
     throughput row) is skipped (``{"skipped": ...}``) once that many seconds have passed
@@ -170,7 +218,9 @@ def gpu_check(out: Path, folder: Path, quick: bool = False,
             deadline=deadline)),
         ("layout", lambda: measure_all(
             None, [1.0], [8] if quick else [8, 64], ["compiled"], steps=50, threads=2,
-            device=device, timeout_s=300.0, deadline=deadline, layouts=["slot"])),
+            device=device, timeout_s=300.0, deadline=deadline, layouts=["voxel"])),
+        ("kernel_times", (lambda: _kernel_times(batches=(8,) if quick else (8, 64)))
+         if device == "cuda" else lambda: {"skipped": "CUDA kernel times: CUDA only"}),
         ("memory", lambda: (_memory(result["throughput"]
                                     if isinstance(result.get("throughput"), list) else [])
                             if device == "cuda" else {"skipped": "device memory: CUDA only"})),

@@ -133,9 +133,10 @@ def check_eikonal_anatomy(fine: Any, coarse: Any, settings: SimulateSettings,
     if abs(h_fine - want) > 1e-6 * want:
         raise InputError(f"{source}: voxel size {h_fine:g} mm, but "
                          f"simulate.eikonal_resolution_mm = {want:g}")
-    if not h_fine < h:
+    if settings.eikonal_grid_mm(h) is None:
         raise InputError(f"{source}: simulate.eikonal_resolution_mm = {want:g} mm is not finer "
-                         f"than the shard's grid ({h:g} mm)")
+                         f"than the shard's grid ({h:g} mm), so the eikonal runs on that "
+                         "grid: give no eikonal anatomy")
     xyz_f = np.asarray(fine.origin) + np.argwhere(fine.mask) * h_fine
     xyz = np.asarray(coarse.origin) + np.argwhere(coarse.mask) * h
     dist, _ = cKDTree(xyz_f).query(xyz, distance_upper_bound=2 * h)
@@ -200,9 +201,10 @@ def prepare_shard(anatomy_path: str | Path, cells_path: str | Path, params_path:
         fine = read_anatomy(eikonal_anatomy_path)
         check_eikonal_anatomy(fine, anatomy, settings, str(eikonal_anatomy_path))
         sources["eikonal_anatomy"] = str(eikonal_anatomy_path)
-    elif settings.model == "reaction_eikonal" and settings.eikonal_resolution_mm is not None:
+    elif settings.eikonal_grid_mm(float(np.max(anatomy.spacing))) is not None:
         raise InputError(f"simulate.eikonal_resolution_mm = {settings.eikonal_resolution_mm:g}: "
-                         f"the heart's anatomy at that voxel size is needed (--eikonal-anatomy)")
+                         f"the heart's anatomy at that voxel size is needed (--eikonal-anatomy; "
+                         f"{anatomy_path} is at {float(np.max(anatomy.spacing)):g} mm)")
     log.info("shard %s: %d simulations on %s (%d tissue voxels), %d samples of %g ms",
              params_path, len(table), anatomy.name, int(anatomy.mask.sum()), n_samples,
              settings.record_every_ms)
