@@ -1,15 +1,18 @@
 """Where a coarse run's activation error lives: by region, fast layer and time.
 
-Reads the resolution study's cache (``pipeline bench convergence --cache C``): the 0.5 mm
-monodomain reference's activation map, sampled at each 2 mm run's voxel centres
-(:func:`pipeline.anatomy.grid.sample_tissue`), against that run's map. Prints, per pattern
-and run, the mean signed / absolute error (ms) over all voxels, the fast layers (the
+Reads the resolution study's cache (``pipeline bench convergence --cache C``): the
+monodomain reference's activation map (0.5 mm, or ``--reference-dx``), sampled at the 2 mm
+grid's voxel centres (:func:`pipeline.anatomy.grid.sample_tissue`), against each run's
+map there (a run on another grid, ``NAME=FILE@DX``, sampled at the same centres). Prints,
+per pattern and run, the mean signed / absolute error (ms) over all voxels, the fast layers (the
 eikonal's unjoined rule, 1 mm), the LV and RV free walls and the septum outside them, and
 the voxels the reference activates before 20 ms, between 20 and 50 ms and after 50 ms.
 Figures: docs/monodomain.md, "Session 24".
 
     python benchmarks/activation_error_by_region.py --cache C [--heart heart_mesh] \
-        [--run eik1=heart_mesh_2mm_reaction_eikonal_eik1mm_curv_srcmyo_450ms.npz ...]
+        [--reference-dx 0.5] [--duration 450] \
+        [--run eik1=heart_mesh_2mm_reaction_eikonal_eik1mm_curv_srcmyo_450ms.npz ...] \
+        [--run mono05=heart_mesh_0.5mm_monodomain_srcmyo_250ms.npz@0.5]
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from pipeline.anatomy.grid import sample_tissue
 from pipeline.anatomy.io import read_anatomy
 from pipeline.monodomain.batch import prepare_anatomy
 
-RUNS = {"eikonal 1 mm": "{h}_2mm_reaction_eikonal_eik1mm_curv_srcmyo_450ms.npz",
-        "eikonal 0.5 mm": "{h}_2mm_reaction_eikonal_eik0.5mm_curv_srcmyo_450ms.npz",
-        "monodomain 2 mm": "{h}_2mm_monodomain_srcmyo_450ms.npz"}
+RUNS = {"eikonal 1 mm": "{h}_2mm_reaction_eikonal_eik1mm_curv_srcmyo_{d}ms.npz",
+        "eikonal 0.5 mm": "{h}_2mm_reaction_eikonal_eik0.5mm_curv_srcmyo_{d}ms.npz",
+        "monodomain 2 mm": "{h}_2mm_monodomain_srcmyo_{d}ms.npz"}
 
 
 def groups(coords, layer: np.ndarray, ref: np.ndarray) -> dict[str, np.ndarray]:
@@ -44,26 +47,38 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--heart", default="heart_mesh")
-    ap.add_argument("--run", nargs="*", default=[], help="NAME=FILE in the cache (default: "
-                    "the 1 and 0.5 mm eikonals and the 2 mm monodomain)")
+    ap.add_argument("--run", nargs="*", default=[], help="NAME=FILE[@DX] in the cache, DX "
+                    "the run's grid (2 by default; default runs: the 1 and 0.5 mm eikonals "
+                    "and the 2 mm monodomain)")
+    ap.add_argument("--reference-dx", type=float, default=0.5)
+    ap.add_argument("--duration", type=float, default=450.0, help="the runs' ms (file names)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    h = args.heart
-    runs = dict(r.split("=", 1) for r in args.run) or {k: v.format(h=h) for k, v in
+    h, d = args.heart, f"{args.duration:g}"
+    runs = dict(r.split("=", 1) for r in args.run) or {k: v.format(h=h, d=d) for k, v in
                                                        RUNS.items()}
-    fine = prepare_anatomy(read_anatomy(args.cache / f"{h}_0.5mm" / "anatomy.h5"),
-                           fast_depth_mm=1.0, diffusion=False)
     coarse = prepare_anatomy(read_anatomy(args.cache / f"{h}_2mm" / "anatomy.h5"),
                              fast_depth_mm=1.0, diffusion=False)
     layer = coarse.fast["fast_lv"] | coarse.fast["fast_rv"]
-    ref = np.load(args.cache / f"{h}_0.5mm_monodomain_srcmyo_450ms.npz")
-    g = fine.grid
+    grids: dict[float, object] = {}
+
+    def at_coarse(dx: float, amap: np.ndarray) -> np.ndarray:
+        """A map on the grid of ``dx`` mm at the 2 mm voxel centres."""
+        if dx == 2.0:
+            return amap
+        if dx not in grids:
+            grids[dx] = read_anatomy(args.cache / f"{h}_{dx:g}mm" / "anatomy.h5")
+        a = grids[dx]
+        return sample_tissue(a.mask, a.origin, float(np.max(a.spacing)),
+                             amap.astype(np.float64), coarse.coords.xyz)
+
+    ref = np.load(args.cache / f"{h}_{args.reference_dx:g}mm_monodomain_srcmyo_{d}ms.npz")
     out = []
     for pattern in ("normal", "lbbb"):
-        r = sample_tissue(g.mask, g.origin, float(np.max(g.spacing)),
-                          ref[f"{pattern}/map"].astype(np.float64), coarse.coords.xyz)
-        for name, file in runs.items():
-            e = np.load(args.cache / file)[f"{pattern}/map"] - r
+        r = at_coarse(args.reference_dx, ref[f"{pattern}/map"])
+        for name, spec in runs.items():
+            file, _, dx = spec.partition("@")
+            e = at_coarse(float(dx or 2.0), np.load(args.cache / file)[f"{pattern}/map"]) - r
             ok = np.isfinite(e)
             row = {"pattern": pattern, "run": name}
             for label, m in groups(coarse.coords, layer, r).items():

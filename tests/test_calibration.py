@@ -64,9 +64,13 @@ def test_the_reaction_eikonal_mode_needs_no_calibration(tmp_path):
 
 
 def test_a_finer_eikonal_grid_is_built_once_per_heart_and_fed_to_every_shard(tmp_path):
-    """simulate.eikonal_resolution_mm (default 1 mm): one anatomy_eikonal job per heart at
-    that voxel size (no PNG), read by every shard; the monodomain ignores the key."""
-    text = _dry_run(tmp_path, model="reaction_eikonal")
+    """simulate.eikonal_resolution_mm: one anatomy_eikonal job per heart at that voxel size
+    (no PNG), read by every shard; the monodomain ignores the key. The default, 0.5 mm, is
+    finer than the CI config's 2 mm grid."""
+    text = _dry_run(tmp_path, model="reaction_eikonal", eikonal_resolution_mm=1.0)
+    (tmp_path / "default").mkdir()
+    default = _dry_run(tmp_path / "default", model="reaction_eikonal")
+    assert "--resolution 0.5 --no-png --out results/anatomy/param000/eikonal" in default
     assert job_counts(text)["anatomy_eikonal"] == 1 and job_counts(text)["simulate"] == 2
     assert ("pipeline anatomy --parametric 0 --name param000 --resolution 1.0 --no-png "
             "--out results/anatomy/param000/eikonal") in text

@@ -291,7 +291,7 @@ def test_a_wrong_eikonal_anatomy_is_refused_before_any_simulation(two_grids, tmp
     refused(replace(re, eikonal_resolution_mm=2.0), coarse / "anatomy.h5", "not finer")
     refused(replace(re, eikonal_resolution_mm=1.0), None, r"needed .*anatomy.h5 is at 2 mm")
     # not finer than the grid: the eikonal runs on it, no finer heart wanted
-    assert SimulateSettings.defaults().eikonal_resolution_mm == 1.0
+    assert SimulateSettings.defaults().eikonal_resolution_mm == 0.5
     for value, grid in ((2.0, coarse), (3.0, coarse), (1.0, fine)):
         job = prepare_shard(grid / "anatomy.h5", grid / "cells.h5", tmp_path / "p.csv",
                             replace(re, eikonal_resolution_mm=value))
