@@ -88,7 +88,7 @@ def beats(tmp_path_factory):
 
 def test_the_demo_parametric_heart_beats_normally():
     """The demo's parametric heart 0 (config.yaml's seed) at 2 mm, its eikonal on the 2 mm
-    grid (the schema's default): a normal beat by every criterion that does not read the
+    grid (simulate_fixed without a finer heart): a normal beat by every criterion that does not read the
     frontal axis, upright T in I, II, V5 and V6 included (inverted in I, V5, V6 with the M
     cells mid-wall, endo/M fractions 0.3/0.3; docs/monodomain.md). Its axis is superior, as
     in the 0.5 mm monodomain (-110 deg) and with the demo's 1 mm eikonal (-65 deg): the
