@@ -205,10 +205,11 @@ def fibre_tensors(fibre: np.ndarray) -> np.ndarray:
     return fibre[:, :, None] * fibre[:, None, :]
 
 
-def neighbour_table(mask: np.ndarray) -> np.ndarray:
-    """int32 (n, 18): tissue index of each off-centre stencil neighbour (self if absent)."""
+def neighbour_table(mask: np.ndarray, ijk: np.ndarray | None = None) -> np.ndarray:
+    """int32 (n, 18): tissue index of each off-centre stencil neighbour (self if absent);
+    ``ijk``: ``np.argwhere(mask)`` where the caller has it."""
     index = tissue_index(mask)
-    ijk = np.argwhere(mask)
+    ijk = np.argwhere(mask) if ijk is None else ijk
     n = ijk.shape[0]
     shape = np.array(mask.shape)
     neighbour = np.repeat(np.arange(n, dtype=np.int64)[:, None], len(OFFSETS), axis=1)
@@ -447,7 +448,8 @@ def assemble_parts(mask: np.ndarray, spacing: np.ndarray, fibre: np.ndarray,
                                owner[region].astype(np.float64), geometry=geometry)
         coef[j] = to_ell(mask, a, geometry.ijk)
     log.debug("assembled %d parts over %d tissue voxels", len(names), n)
-    return StencilParts(names=tuple(names), neighbour=neighbour_table(mask), coef=coef)
+    return StencilParts(names=tuple(names), neighbour=neighbour_table(mask, geometry.ijk),
+                        coef=coef)
 
 
 def part_weights(parts: StencilParts, region_sigma: dict[str, tuple[np.ndarray, np.ndarray]]
