@@ -187,6 +187,36 @@ def test_activation_stimulus_fires_every_voxel_at_its_own_time():
     assert torch.equal(inside, gated)
 
 
+def test_a_batch_schedule_gives_each_simulation_the_sum_of_its_pulses():
+    """The (B, n) current of a batch with overlapping, weighted and repeated stimuli
+    equals, at every step, the sum over each simulation's pulses of amplitude x weight x
+    the fraction of the step the pulse overlaps, computed here pulse by pulse."""
+    rng = np.random.default_rng(3)
+    n, batch, dt = 40, 5, 0.07
+    def draw(kind: int) -> Stimulus:
+        voxels = rng.choice(n, size=int(rng.integers(1, 12)), replace=False)
+        return Stimulus(voxels=voxels, start_ms=float(rng.uniform(0, 3)),
+                        duration_ms=float(rng.uniform(0.1, 1)),
+                        amplitude=float(rng.uniform(-60, -5)),
+                        weights=rng.uniform(0.2, 1.0, voxels.size) if kind == 1 else None,
+                        period_ms=2.5 if kind == 2 else None, count=2)
+
+    stimuli = [[draw(k) for k in range(int(rng.integers(0, 4)))] for _ in range(batch)]
+    schedule = StimulusSchedule(stimuli, n, dtype=torch.float64, device="cpu")
+    assert any(len(s) > 1 for s in stimuli)
+    for k in range(int(7 / dt)):
+        t0, t1 = k * dt, (k + 1) * dt
+        want = np.zeros((batch, n))
+        for b, sims in enumerate(stimuli):
+            for s in sims:
+                w = np.ones(s.voxels.size) if s.weights is None else s.weights
+                for on, off in s.pulses():
+                    frac = max(0.0, min(off, t1) - max(on, t0)) / dt
+                    np.add.at(want[b], s.voxels, s.amplitude * w * frac)
+        np.testing.assert_allclose(schedule.current(t0, dt).numpy(), want, atol=1e-12)
+        assert schedule.quiet(t0, t1) == (not want.any())
+
+
 def test_a_site_stimulus_is_quiet_exactly_where_its_current_is_zero():
     """StimulusSchedule.quiet(t0, t1): no pulse overlaps [t0, t1), so a multi-step call may
     skip the stimulus there; checked against the per-step current over a train of pulses."""

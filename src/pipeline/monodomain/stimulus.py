@@ -119,6 +119,16 @@ def check_stimuli(stimuli: Sequence[Sequence[Stimulus]], n_tissue: int) -> None:
 class StimulusSchedule:
     """The stimulus current of every step for a batch of simulations.
 
+    The stimuli's voxels are gathered once, at construction, into one list of distinct
+    positions of the (B, n) current (on the device) with, per entry, its pulse and its
+    amplitude times weight (on the host). A step whose set of active pulses or their
+    overlap fractions differ from the previous step's rewrites the current at those
+    positions in one copy and one indexed write, whatever the batch and the number of
+    sites; summing on the host, in float64, keeps overlapping stimuli deterministic on
+    every device. Before, each change rebuilt the current stimulus by stimulus, one host
+    copy and one indexed add each, and each such copy waited for the device: with 64
+    simulations that was about 56 launches per step while the sites fired (session 28).
+
     Parameters
     ----------
     stimuli
@@ -135,28 +145,39 @@ class StimulusSchedule:
         check_stimuli(stimuli, n_tissue)
         self.batch = len(stimuli)
         self.n = n_tissue
-        # one entry per pulse: (on, off, sim, stimulus)
+        # one entry per pulse: (on, off, sim, stimulus), by onset
         self.events: list[tuple[float, float, int, Stimulus]] = sorted(
             ((on, off, b, s) for b, sims in enumerate(stimuli) for s in sims
              for on, off in s.pulses()), key=lambda e: e[0])
+        self._on = np.array([e[0] for e in self.events], dtype=np.float64)
+        self._off = np.array([e[1] for e in self.events], dtype=np.float64)
+        flat = [b * n_tissue + s.voxels for _, _, b, s in self.events]
+        base = [s.amplitude * (np.ones(s.voxels.size) if s.weights is None else s.weights)
+                for _, _, _, s in self.events]
+        self._owner = np.repeat(np.arange(len(self.events)), [f.size for f in flat])
+        self._base = np.concatenate(base) if base else np.zeros(0)
+        positions, self._inverse = np.unique(np.concatenate(flat) if flat
+                                             else np.zeros(0, np.int64), return_inverse=True)
+        self._positions = torch.as_tensor(positions, device=device)
         self._zero = torch.zeros((self.batch, n_tissue), dtype=dtype, device=device)
         self._current = torch.zeros_like(self._zero)
-        self._key: tuple = ()
+        self._pinned = self._current.device.type == "cuda"
+        self._key: bytes = b""
         self._torch = torch
 
     @property
     def last_off_ms(self) -> float:
         """End of the last pulse (ms); 0 when there is none."""
-        return max((e[1] for e in self.events), default=0.0)
+        return float(self._off.max()) if self._off.size else 0.0
+
+    def _overlap(self, t0_ms: float, t1_ms: float) -> np.ndarray:
+        """(E,) bool: the pulses that overlap [t0, t1) by more than rounding."""
+        overlap = np.minimum(self._off, t1_ms) - np.maximum(self._on, t0_ms)
+        return overlap > 1e-12 * max(1.0, abs(t1_ms))
 
     def quiet(self, t0_ms: float, t1_ms: float) -> bool:
         """Whether no pulse overlaps [t0, t1) (ms): the current is zero in those steps."""
-        for on, off, _, _ in self.events:
-            if on >= t1_ms:
-                break
-            if min(off, t1_ms) - max(on, t0_ms) > 1e-12 * max(1.0, abs(t1_ms)):
-                return False
-        return True
+        return not self._overlap(t0_ms, t1_ms).any()
 
     def current(self, t_ms: float, dt_ms: float, v: torch.Tensor | None = None) -> torch.Tensor:
         """Current (B, n) in pA/pF for the step [t, t + dt); ``v`` is not used (site
@@ -165,27 +186,22 @@ class StimulusSchedule:
         The returned tensor is reused between calls; do not modify it.
         """
         t1 = t_ms + dt_ms
-        active = []
-        for on, off, b, stim in self.events:
-            if on >= t1:
-                break
-            overlap = min(off, t1) - max(on, t_ms)
-            if overlap > 1e-12 * max(1.0, abs(t1)):
-                active.append((b, id(stim), round(overlap / dt_ms, 12), stim))
-        if not active:
+        if not self._off.size or t_ms >= self._off.max():
             return self._zero
-        key = tuple((b, sid, frac) for b, sid, frac, _ in active)
+        active = self._overlap(t_ms, t1)
+        if not active.any():
+            return self._zero
+        overlap = np.minimum(self._off, t1) - np.maximum(self._on, t_ms)
+        frac = np.where(active, np.round(overlap / dt_ms, 12), 0.0)
+        key = frac.tobytes()
         if key != self._key:
-            self._current.zero_()
-            for b, _, frac, stim in active:
-                dev = self._current.device
-                idx = self._torch.tensor(np.array(stim.voxels), device=dev)
-                value = self._torch.full((idx.numel(),), stim.amplitude * frac,
-                                         dtype=self._current.dtype, device=dev)
-                if stim.weights is not None:
-                    value = value * self._torch.tensor(np.array(stim.weights), dtype=value.dtype,
-                                                          device=dev)
-                self._current[b].index_add_(0, idx, value)
+            values = np.bincount(self._inverse, weights=self._base * frac[self._owner],
+                                 minlength=self._positions.numel())
+            host = self._torch.from_numpy(values).to(self._current.dtype)
+            if self._pinned:        # an asynchronous copy: the host does not wait here
+                host = host.pin_memory()
+            self._current.view(-1)[self._positions] = host.to(self._current.device,
+                                                              non_blocking=self._pinned)
             self._key = key
         return self._current
 
