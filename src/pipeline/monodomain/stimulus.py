@@ -151,6 +151,7 @@ class StimulusSchedule:
              for on, off in s.pulses()), key=lambda e: e[0])
         self._on = np.array([e[0] for e in self.events], dtype=np.float64)
         self._off = np.array([e[1] for e in self.events], dtype=np.float64)
+        self._last_off = float(self._off.max()) if self._off.size else 0.0
         flat = [b * n_tissue + s.voxels for _, _, b, s in self.events]
         base = [s.amplitude * (np.ones(s.voxels.size) if s.weights is None else s.weights)
                 for _, _, _, s in self.events]
@@ -168,16 +169,16 @@ class StimulusSchedule:
     @property
     def last_off_ms(self) -> float:
         """End of the last pulse (ms); 0 when there is none."""
-        return float(self._off.max()) if self._off.size else 0.0
+        return self._last_off
 
-    def _overlap(self, t0_ms: float, t1_ms: float) -> np.ndarray:
-        """(E,) bool: the pulses that overlap [t0, t1) by more than rounding."""
+    def _overlap(self, t0_ms: float, t1_ms: float) -> tuple[np.ndarray, np.ndarray]:
+        """(E,) ms each pulse overlaps [t0, t1), and (E,) bool: more than rounding."""
         overlap = np.minimum(self._off, t1_ms) - np.maximum(self._on, t0_ms)
-        return overlap > 1e-12 * max(1.0, abs(t1_ms))
+        return overlap, overlap > 1e-12 * max(1.0, abs(t1_ms))
 
     def quiet(self, t0_ms: float, t1_ms: float) -> bool:
         """Whether no pulse overlaps [t0, t1) (ms): the current is zero in those steps."""
-        return not self._overlap(t0_ms, t1_ms).any()
+        return not self._overlap(t0_ms, t1_ms)[1].any()
 
     def current(self, t_ms: float, dt_ms: float, v: torch.Tensor | None = None) -> torch.Tensor:
         """Current (B, n) in pA/pF for the step [t, t + dt); ``v`` is not used (site
@@ -185,13 +186,11 @@ class StimulusSchedule:
 
         The returned tensor is reused between calls; do not modify it.
         """
-        t1 = t_ms + dt_ms
-        if not self._off.size or t_ms >= self._off.max():
+        if t_ms >= self._last_off:          # every pulse is over (or there is none)
             return self._zero
-        active = self._overlap(t_ms, t1)
+        overlap, active = self._overlap(t_ms, t_ms + dt_ms)
         if not active.any():
             return self._zero
-        overlap = np.minimum(self._off, t1) - np.maximum(self._on, t_ms)
         frac = np.where(active, np.round(overlap / dt_ms, 12), 0.0)
         key = frac.tobytes()
         if key != self._key:
