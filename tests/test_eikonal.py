@@ -155,17 +155,23 @@ def test_batched_simulations_equal_separate_solves():
     assert both.shape == (2, n)
 
 
-def test_region_velocities_and_an_interface():
-    """A planar wave crossing from a fast into a slow half: t = x_k / c1 + (x - x_k) / c2."""
+@pytest.mark.parametrize("mean_slowness", [True, False])
+def test_region_velocities_and_an_interface(mean_slowness):
+    """A planar wave crossing from a fast into a slow half: t = x_k / c1 + (x - x_k) / c2,
+    with the interface x_k on the face between the two halves' voxels (x 9.5, each voxel
+    a cube of its own speed: the mean slowness of a hop) or, without ``mean_slowness``,
+    at the last fast voxel's centre (x 9: a hop at the speed of the voxel it reaches)."""
     mask, ijk = box((20, 6, 6))
     region = (ijk[:, 0] >= 10).astype(np.int64)
     cv = velocities_from_regions(region, [[1.0, 0.5]])
     assert cv.shape == (1, ijk.shape[0])
     face = np.flatnonzero(ijk[:, 0] == 0)
     t = solve_eikonal(mask, 1.0, np.tile([0.0, 1.0, 0.0], (ijk.shape[0], 1)), cv, cv,
-                      [(torch.as_tensor(face), torch.zeros(face.size))])[0].numpy()
+                      [(torch.as_tensor(face), torch.zeros(face.size))],
+                      mean_slowness=mean_slowness)[0].numpy()
     x = ijk[:, 0].astype(float)
-    exact = np.where(x <= 9, x / 1.0, 9.0 + (x - 9) / 0.5)
+    x_k = 9.5 if mean_slowness else 9.0
+    exact = np.where(x <= 9, x / 1.0, x_k + (x - x_k) / 0.5)
     np.testing.assert_allclose(t, exact, rtol=1e-5)
     with pytest.raises(InputError, match="region"):
         velocities_from_regions(region, [[1.0]])

@@ -31,6 +31,7 @@ is unbounded (there the monodomain does run faster, briefly).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -225,23 +226,27 @@ def curvature_factor(times: torch.Tensor, mask: np.ndarray, spacing_mm: float | 
 
 
 def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.Tensor,
-                                                           torch.Tensor]:
-    """Diffusion coefficients and the voxels left out of the correction, per simulation.
+                                                           torch.Tensor, np.ndarray]:
+    """Diffusion coefficients, the voxels left out of the correction and the regions.
 
     Each region's tensor sigma = a I + c f f^T gives D_l = D(a + c), D_t = D(a)
     (:func:`diffusion_mm2_per_ms` with the problem's chi and Cm), as
-    :func:`~pipeline.monodomain.eikonal.problem_inputs` gives the CVs. The voxels of an
-    active fast layer and the stimulated voxels are left out: the layer is a surrogate of
-    the conduction system, whose speed is set, not an excitable continuum with a front of
-    its own curvature (and its diffusion coefficient, 20x the myocardium's, would make the
-    divergence at its boundary a measure of the jump, not of the front).
+    :func:`~pipeline.monodomain.eikonal.problem_inputs` gives the CVs. The stimulated
+    voxels are left out (their times are set, not propagated), and so are the voxels of
+    an active fast layer from the myocardium's correction: the layer's diffusion
+    coefficient is about 20x the myocardium's, so a divergence taken across their
+    boundary would measure the jump, not a front. :func:`corrected_times` corrects each
+    active layer on its own (``layer_curvature``).
 
     Returns
     -------
     d_l, d_t
         float64 (B, n), mm^2/ms.
     exclude
-        bool (B, n).
+        bool (B, n): stimulated voxels and active layers' voxels.
+    layers
+        bool (B, L, n): the voxels of each of the L fast layers where it is active
+        (all False where it is not).
     """
     n, batch = problem.grid.n_tissue, problem.batch
     label, a, c = region_parts(problem, physical=True)
@@ -249,23 +254,36 @@ def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.T
     d_l = torch.as_tensor(diffusion_mm2_per_ms(a + c, **kw)[:, label])
     d_t = torch.as_tensor(diffusion_mm2_per_ms(a, **kw)[:, label])
     exclude = np.zeros((batch, n), dtype=bool)
+    layers = np.zeros((batch, len(problem.fast_regions), n), dtype=bool)
     for r, sel in enumerate(problem.fast_regions.values()):
         on = np.asarray(problem.fast_enabled[:, r], dtype=bool)
-        exclude[np.ix_(on, np.asarray(sel, dtype=bool))] = True
+        layers[np.ix_(on, [r], np.flatnonzero(np.asarray(sel, dtype=bool)))] = True
+    exclude |= layers.any(axis=1)
     for b, stims in enumerate(problem.stimuli):
         for s in stims:
             exclude[b, s.voxels] = True
-    return d_l, d_t, torch.as_tensor(exclude)
+    return d_l, d_t, torch.as_tensor(exclude), layers
 
 
 def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
                     bounds: tuple[float, float] = FACTOR_BOUNDS, layer_load: bool = True,
-                    **solve_kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                    layer_curvature: bool = True, **solve_kw: Any
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eikonal activation times with the curvature correction: two solves.
 
     The first solve gives T0 with the planar CVs of
     :func:`~pipeline.monodomain.eikonal.problem_inputs`; both CVs of every voxel are then
     multiplied by :func:`curvature_factor` of T0, and the second solve gives the times.
+
+    The myocardium's factor is taken with the fast layers and the stimuli left out
+    (:func:`problem_diffusion`). With ``layer_curvature`` each active fast layer takes
+    its own factor, computed on the layer alone (its times, its diffusion coefficient
+    and speed; the rest of the heart as a wall): a front spreading in the layer from a
+    site is a circle in the sheet, and the monodomain slows it by D kappa as it slows a
+    front in the myocardium (with D about 20x the myocardium's, by 8 % of the layer's
+    speed 5 mm from a site). Against the 0.25 mm monodomain (parametric heart 1, normal
+    beat) the uncorrected layer's lead grew from 1.2 to 1.7 ms over its first 20 ms;
+    corrected, it stays at the sites' own lag (docs/monodomain.md, "Session 29").
 
     Parameters
     ----------
@@ -287,12 +305,25 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     """
     cv_l, cv_t, sources = problem_inputs(problem, layer_load=layer_load)
     first = solver.solve(cv_l, cv_t, sources, **solve_kw)
-    d_l, d_t, exclude = problem_diffusion(problem)
+    d_l, d_t, exclude, layers = problem_diffusion(problem)
     grid = problem.grid
+    stimulated = exclude & ~torch.as_tensor(layers.any(axis=1))
     # one simulation at a time: the dense (nx, ny, nz) float64 fields of a 0.5 mm heart
     # take about 0.5 GB each
-    factor = torch.cat([curvature_factor(
-        first[b:b + 1], grid.mask, grid.spacing, problem.fibre,
-        *(x[b:b + 1] if x.shape[0] > 1 else x for x in (cv_l, cv_t, d_l, d_t)),
-        exclude=exclude[b:b + 1], bounds=bounds).cpu() for b in range(first.shape[0])])
+    parts = []
+    for b in range(first.shape[0]):
+        t_b = first[b:b + 1]
+        coeffs = [x[b:b + 1] if x.shape[0] > 1 else x for x in (cv_l, cv_t, d_l, d_t)]
+        f_b = curvature_factor(t_b, grid.mask, grid.spacing, problem.fibre, *coeffs,
+                               exclude=exclude[b:b + 1], bounds=bounds).cpu()
+        for sel in (layers[b] if layer_curvature else []):
+            if not sel.any():
+                continue
+            on = torch.as_tensor(sel, device=t_b.device)[None]
+            alone = torch.where(on, t_b, torch.full_like(t_b, math.inf))   # the rest: walls
+            f_l = curvature_factor(alone, grid.mask, grid.spacing, problem.fibre, *coeffs,
+                                   exclude=stimulated[b:b + 1], bounds=bounds).cpu()
+            f_b = torch.where(on.cpu(), f_l, f_b)
+        parts.append(f_b)
+    factor = torch.cat(parts)
     return solver.solve(cv_l * factor, cv_t * factor, sources, **solve_kw), factor

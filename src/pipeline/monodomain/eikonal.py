@@ -286,6 +286,14 @@ class EikonalSolver:
         Compile the local solver with ``torch.compile`` (dynamic shapes): about 45 s
         once per process (less with inductor's cache), then about 4x fewer seconds per
         update on CPU (measured 1.4 against 6.6 us per update, 6000 pairs).
+    mean_slowness
+        With per-voxel velocities, each update takes the mean of the slownesses (along
+        and across the fibre) of the voxel and of its upwind neighbour (the best vertex
+        update's): a hop crosses the face between two voxels halfway, and each voxel is a
+        cube of its own speed, so an interface lies on the faces (the trapezoidal rule
+        along the hop). False: the voxel's own metric for the whole hop, which puts a
+        fast layer's edge half a voxel into the slow tissue it drives (about 0.6 ms
+        across the fibres at 0.5 mm, twice that at 1 mm).
 
     Notes
     -----
@@ -299,8 +307,10 @@ class EikonalSolver:
     def __init__(self, mask: np.ndarray, spacing_mm: float | Sequence[float] | np.ndarray,
                  fibre: np.ndarray, *, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, chunk: int | None = None,
-                 compile: bool = False, band_ms: float | None = None) -> None:
+                 compile: bool = False, band_ms: float | None = None,
+                 mean_slowness: bool = True) -> None:
         vec = check_fibres(mask, fibre)
+        self.mean_slowness = bool(mean_slowness)
         mask = np.asarray(mask, dtype=bool)
         spacing = np.broadcast_to(np.asarray(spacing_mm, dtype=np.float64), (3,)).copy()
         if np.any(~np.isfinite(spacing)) or np.any(spacing <= 0):
@@ -444,7 +454,15 @@ class EikonalSolver:
         inf = torch.full((), math.inf, dtype=t.dtype, device=t.device)
         # vertices: t_k + ||o_k||_M
         best, arg = (tn + torch.sqrt(al * g["vert_sq"] + be * p * p)).min(dim=1)
-        src = label.view(-1)[row + nbr.gather(1, arg[:, None])[:, 0]]
+        up = nbr.gather(1, arg[:, None])[:, 0]
+        src = label.view(-1)[row + up]
+        if self.mean_slowness and alpha.shape[1] > 1:
+            y = torch.where(up < n, up, i)
+            al_y, be_y = alpha[b, y][:, None], beta[b, y][:, None]
+            s_t = 0.5 * (torch.sqrt(al) + torch.sqrt(al_y))
+            s_l = 0.5 * (torch.sqrt(al + be) + torch.sqrt(al_y + be_y))
+            al, be = s_t * s_t, s_l * s_l - s_t * s_t
+            best = (tn + torch.sqrt(al * g["vert_sq"] + be * p * p)).amin(dim=1)
         fact, src = self._factored(t, label, b, i, row, nbr, src, tn, al, be, alpha, beta)
         best = torch.minimum(best, fact)
         # upwind octant: signs of -V grad t
@@ -860,7 +878,8 @@ def solve_eikonal(mask: np.ndarray, spacing_mm: float | Sequence[float], fibre: 
                   cv_l: torch.Tensor | np.ndarray | float, cv_t: torch.Tensor | np.ndarray | float,
                   sources: Sources, *, device: str | torch.device = "cpu",
                   dtype: torch.dtype = torch.float32, tol_ms: float = 1e-3,
-                  max_sweeps: int | None = None, allow_unreached: bool = False) -> torch.Tensor:
+                  max_sweeps: int | None = None, allow_unreached: bool = False,
+                  mean_slowness: bool = True) -> torch.Tensor:
     """Activation times (B, n) ms of the anisotropic eikonal equation; see :class:`EikonalSolver`.
 
     Parameters
@@ -875,7 +894,7 @@ def solve_eikonal(mask: np.ndarray, spacing_mm: float | Sequence[float], fibre: 
         (B, n) (or (B, 1), (n,), scalar) conduction velocities along / across fibres, mm/ms.
     sources
         Per simulation ``(voxel indices (k,), start times (k,) ms)``.
-    device, dtype, tol_ms, max_sweeps, allow_unreached
+    device, dtype, tol_ms, max_sweeps, allow_unreached, mean_slowness
         As in :class:`EikonalSolver` and :meth:`EikonalSolver.solve`.
 
     Returns
@@ -883,7 +902,8 @@ def solve_eikonal(mask: np.ndarray, spacing_mm: float | Sequence[float], fibre: 
     Tensor
         (B, n) activation times in ms.
     """
-    solver = EikonalSolver(mask, spacing_mm, fibre, device=device, dtype=dtype)
+    solver = EikonalSolver(mask, spacing_mm, fibre, device=device, dtype=dtype,
+                           mean_slowness=mean_slowness)
     return solver.solve(cv_l, cv_t, sources, tol_ms=tol_ms, max_sweeps=max_sweeps,
                         allow_unreached=allow_unreached)
 

@@ -61,8 +61,11 @@ CACHED = ("ecg", "act", "apd90", "total_ms", "wall_s", "map")
 #: layers' speed takes the myocardium's load (``simulate.eikonal_layer_load``; the cache
 #: name of a run without it says ``_noload``). 6: the diffusion operator's fast layers are
 #: face-connected (``simulate.fast_endo_face_connected``); 6 of the reaction-eikonal runs
-#: had them in the R-E+ diffusion too, 7 has not (the monodomain only).
-CACHE_VERSIONS: dict[str, int] = {"monodomain": 6, "reaction_eikonal": 8}
+#: had them in the R-E+ diffusion too, 7 has not (the monodomain only). 8 (R-E+): a
+#: stimulus ball no longer seeds a fast layer beyond slow tissue. 9 (R-E+): the eikonal's
+#: hops take the mean slowness of their two voxels, and the fast layers take their own
+#: curvature correction.
+CACHE_VERSIONS: dict[str, int] = {"monodomain": 6, "reaction_eikonal": 9}
 
 
 def write_fixed_inputs(out: Path, anatomy: Any) -> Path:

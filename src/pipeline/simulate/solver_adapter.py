@@ -125,9 +125,17 @@ class ShardSolver:
                 fast_septal_max_apicobasal=s.fast_endo_septal_max_apicobasal,
                 diffusion=False)
         grid = self.eikonal_prepared.grid
+        # a grid whose voxel is no larger than the fast layer's depth resolves the layer:
+        # each voxel is then a cube of its own tissue, so a hop takes the mean slowness of
+        # its two voxels and the layer its own curvature correction (docs/monodomain.md,
+        # "Session 29"); a coarser layer voxel is mostly myocardium, and keeps the hop at
+        # the speed of the voxel it reaches and the layer uncorrected
+        self.eikonal_resolves_layer = bool(float(np.max(grid.spacing))
+                                           <= s.fast_endo_depth_mm + 1e-9)
         self.eikonal = EikonalSolver(grid.mask, grid.spacing, self.eikonal_prepared.fibre,
                                      device=self.device, dtype=self.dtype,
-                                     compile=bool(fine is not None and self.run.compile))
+                                     compile=bool(fine is not None and self.run.compile),
+                                     mean_slowness=self.eikonal_resolves_layer)
         log.info("reaction-eikonal: CVs from the sampled conductivities, no calibration; "
                  "eikonal on the %s grid (%g mm, %d voxels)",
                  "finer" if self.eikonal_fine else "simulation", float(np.max(grid.spacing)),
@@ -142,7 +150,9 @@ class ShardSolver:
         ``simulate.eikonal_curvature`` the times are curvature-corrected
         (:func:`pipeline.monodomain.curvature.corrected_times`: two solves).
         ``simulate.eikonal_layer_load`` gives the fast layers their loaded front speed
-        (:func:`pipeline.monodomain.layer.layer_load`).
+        (:func:`pipeline.monodomain.layer.layer_load`). On an eikonal grid that resolves
+        the fast layer (voxel <= ``fast_endo_depth_mm``) the hops take the mean slowness
+        of their voxels and the layers their own curvature correction.
 
         Raises
         ------
@@ -164,7 +174,8 @@ class ShardSolver:
         try:
             load = self.settings.eikonal_layer_load
             if self.settings.eikonal_curvature:
-                times, factor = corrected_times(self.eikonal, source, layer_load=load)
+                times, factor = corrected_times(self.eikonal, source, layer_load=load,
+                                                layer_curvature=self.eikonal_resolves_layer)
             else:
                 cv_l, cv_t, sources = problem_inputs(source, layer_load=load)
                 times = self.eikonal.solve(cv_l, cv_t, sources)
