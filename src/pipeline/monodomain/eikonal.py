@@ -27,7 +27,10 @@ central differences of the face neighbours): that octant holds the characteristi
 planar wave, so the scheme stays exact for planar waves in a homogeneous medium at a
 sixth of the cost of all 48 triangles, and converges for any anisotropy because it is
 iterated to a fixed point, not solved in one pass. M is taken at x (the velocities of
-the voxel being updated).
+the voxel being updated) or, with per-voxel velocities and ``mean_slowness`` (the
+default), from the mean of the slownesses of x and of its upwind neighbour: each voxel is
+then a cube of its own speed, and an interface (a fast layer over the myocardium) lies on
+the voxels' faces, not half a voxel into the slow side.
 
 Near a point source the front is strongly curved and linear interpolation of t leaves
 errors that the characteristics carry outwards (measured 4-14 % ten voxels from the
