@@ -1,0 +1,103 @@
+"""The front below a driving fast layer: the 0.1 mm monodomain against the eikonal.
+
+A two-dimensional layered slab (:func:`pipeline.monodomain.layer.layer_slab`: x along the
+layer, y across the wall, one voxel in z with no-flux faces), 16 mm long, a 1 mm layer at
+0.8 S/m on 7 mm of myocardium (sigma_l 0.15, sigma_t 0.04 S/m), stimulated at the layer's
+x = 0 end. The fibres lie along x, along z (out of the slab's plane) or rotate about y
+from +60 deg at the endocardium to -60 deg at 9 mm (a helix angle's transmural turn). The
+monodomain runs on the 0.1 mm grid (the grid of ``cv_from_sigma``'s table); the eikonal
+on the same grid with ``cv_from_sigma`` speeds and the layer's load, with the hop at the
+speed of the voxel it reaches and with the mean slowness of its two voxels. Printed at
+x = 10 mm: the time (ms) from the layer's middle row to each depth below the layer.
+Figures: docs/monodomain.md, "Session 29".
+
+    python benchmarks/layer_transmural.py [--fibre x z rotating] [--json F]
+
+About 1.5 minutes per fibre field on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SIGMA_L, SIGMA_T, SIGMA_FAST, DEPTH_MM, DX_MM, DT_MS = 0.15, 0.04, 0.8, 1.0, 0.1, 0.0025
+BELOW_MM = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+
+
+def fibres(kind: str, y_mm: np.ndarray) -> np.ndarray:
+    """(n, 3) unit fibres of the slab's voxels at depth ``y_mm`` from the endocardium."""
+    if kind == "x":
+        return np.tile([1.0, 0.0, 0.0], (y_mm.size, 1))
+    if kind == "z":
+        return np.tile([0.0, 0.0, 1.0], (y_mm.size, 1))
+    th = np.deg2rad(60.0 - 120.0 * np.clip(y_mm / 9.0, 0.0, 1.0))
+    return np.stack([np.cos(th), np.zeros_like(th), np.sin(th)], axis=1)
+
+
+def profile(kind: str, x_mm: float = 10.0) -> dict:
+    """Times (ms) from the layer to each depth of :data:`BELOW_MM`, per model."""
+    from pipeline.monodomain.eikonal import EikonalSolver, cv_from_sigma
+    from pipeline.monodomain.layer import SlabGeometry, layer_load, layer_slab
+    from pipeline.monodomain.solver import MonodomainSolver
+
+    p, _ = layer_slab(np.array([SIGMA_FAST]), DX_MM, DT_MS, depth_mm=DEPTH_MM,
+                      sigma_l=SIGMA_L, sigma_t=SIGMA_T,
+                      geometry=SlabGeometry(length_mm=16.0, myocardium_mm=7.0))
+    ijk = np.argwhere(p.grid.mask)
+    nx, ny = p.grid.mask.shape[:2]
+    fib = fibres(kind, (ijk[:, 1] + 0.5) * DX_MM)
+    p = replace(p, fibre=fib, duration_ms=38.0)
+    t0 = time.perf_counter()
+    mono = MonodomainSolver(p, dtype=torch.float32, check_every=400).run().activation_ms[0]
+    wall = time.perf_counter() - t0
+    rows = int(np.sum((np.arange(64) + 0.5) * DX_MM < DEPTH_MM))
+    in_layer = ijk[:, 1] < rows
+    load = float(np.asarray(layer_load(np.array([SIGMA_FAST]), np.array([SIGMA_L]),
+                                       np.array([SIGMA_T]), DEPTH_MM))[0])
+    fast = float(cv_from_sigma(SIGMA_FAST)) * load
+    cl = torch.as_tensor(np.where(in_layer, fast, float(cv_from_sigma(SIGMA_L))))[None]
+    ct = torch.as_tensor(np.where(in_layer, fast, float(cv_from_sigma(SIGMA_T))))[None]
+    maps = {"monodomain 0.1 mm": np.asarray(mono, dtype=np.float64)}
+    for mean in (False, True):
+        solver = EikonalSolver(p.grid.mask, DX_MM, fib, mean_slowness=mean,
+                               dtype=torch.float64)
+        t = solver.solve(cl, ct, [(p.stimuli[0][0].voxels, 0.0)])[0].numpy()
+        maps["eikonal, mean slowness" if mean else "eikonal"] = t
+    i, mid = int(x_mm / DX_MM), rows // 2
+    out = {"fibre": kind, "x_mm": x_mm, "monodomain_wall_s": round(wall, 1), "runs": {}}
+    for name, amap in maps.items():
+        col = amap.reshape(nx, ny)[i]
+        out["runs"][name] = {f"{z:g}": round(float(col[int((z + DEPTH_MM) / DX_MM)]
+                                                   - col[mid]), 3) for z in BELOW_MM}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fibre", nargs="+", default=["x", "z", "rotating"],
+                    choices=["x", "z", "rotating"])
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    results = []
+    for kind in args.fibre:
+        r = profile(kind)
+        results.append(r)
+        print(f"fibres {kind} (monodomain {r['monodomain_wall_s']} s): ms from the layer to "
+              f"depth " + ", ".join(f"{z:g}" for z in BELOW_MM) + " mm")
+        for name, row in r["runs"].items():
+            print(f"  {name:24s} " + " ".join(f"{v:6.2f}" for v in row.values()))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
