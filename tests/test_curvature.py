@@ -160,9 +160,9 @@ def test_a_fast_layer_front_from_a_site_is_slowed_in_its_sheet():
     the layer. With ``layer_curvature`` the layer's front, a circle in the sheet, takes
     1 - D kappa / c with kappa = 1 / r (the eikonal-curvature relation in two dimensions):
     within 0.02 at 4-7 mm from the site, about 0.9; the layer arrives later there than
-    without the correction, by at least the relation's first-order integral from the
-    ball's edge, (D / c^2) ln(r / 1.5 mm) (0.25-0.40 ms), and by at most 0.15 ms more
-    (the higher orders near the ball); the myocardium's factors are left as they were."""
+    without the correction by the relation's first-order integral from the ball's edge,
+    (D / c^2) ln(r / 1.5 mm) (0.30-0.39 ms), within 0.05 ms; the myocardium's factors are
+    left as they were."""
     from pipeline.cell import tp06
     from pipeline.monodomain.problem import Conductivities, Grid, MonodomainProblem
     from pipeline.monodomain.stimulus import Stimulus
@@ -196,4 +196,4 @@ def test_a_fast_layer_front_from_a_site_is_slowed_in_its_sheet():
     np.testing.assert_array_equal(f_with[~layer], f_without[~layer])
     lag = (with_layer - without)[0].double().numpy()[ring]
     first_order = d_f / c_f ** 2 * np.log(r[ring] / 1.5)
-    assert np.all((lag > first_order) & (lag < first_order + 0.15)), (lag, first_order)
+    np.testing.assert_allclose(lag, first_order, atol=0.05)

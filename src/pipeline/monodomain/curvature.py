@@ -227,7 +227,7 @@ def curvature_factor(times: torch.Tensor, mask: np.ndarray, spacing_mm: float | 
 
 def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.Tensor,
                                                            torch.Tensor, np.ndarray]:
-    """Diffusion coefficients, the voxels left out of the correction and the regions.
+    """Diffusion coefficients, the stimulated voxels and the active fast layers.
 
     Each region's tensor sigma = a I + c f f^T gives D_l = D(a + c), D_t = D(a)
     (:func:`diffusion_mm2_per_ms` with the problem's chi and Cm), as
@@ -242,27 +242,27 @@ def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.T
     -------
     d_l, d_t
         float64 (B, n), mm^2/ms.
-    exclude
-        bool (B, n): stimulated voxels and active layers' voxels.
+    stimulated
+        bool (B, n): the stimulated voxels.
     layers
         bool (B, L, n): the voxels of each of the L fast layers where it is active
-        (all False where it is not).
+        (all False where it is not). The myocardium's correction leaves out
+        ``stimulated | layers.any(axis=1)``.
     """
     n, batch = problem.grid.n_tissue, problem.batch
     label, a, c = region_parts(problem, physical=True)
     kw = {"chi_per_mm": problem.chi_per_mm, "cm_uF_per_cm2": problem.cm_uF_per_cm2}
     d_l = torch.as_tensor(diffusion_mm2_per_ms(a + c, **kw)[:, label])
     d_t = torch.as_tensor(diffusion_mm2_per_ms(a, **kw)[:, label])
-    exclude = np.zeros((batch, n), dtype=bool)
+    stimulated = np.zeros((batch, n), dtype=bool)
+    for b, stims in enumerate(problem.stimuli):
+        for s in stims:
+            stimulated[b, s.voxels] = True
     layers = np.zeros((batch, len(problem.fast_regions), n), dtype=bool)
     for r, sel in enumerate(problem.fast_regions.values()):
         on = np.asarray(problem.fast_enabled[:, r], dtype=bool)
         layers[np.ix_(on, [r], np.flatnonzero(np.asarray(sel, dtype=bool)))] = True
-    exclude |= layers.any(axis=1)
-    for b, stims in enumerate(problem.stimuli):
-        for s in stims:
-            exclude[b, s.voxels] = True
-    return d_l, d_t, torch.as_tensor(exclude), layers
+    return d_l, d_t, torch.as_tensor(stimulated), layers
 
 
 def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
@@ -305,9 +305,9 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     """
     cv_l, cv_t, sources = problem_inputs(problem, layer_load=layer_load)
     first = solver.solve(cv_l, cv_t, sources, **solve_kw)
-    d_l, d_t, exclude, layers = problem_diffusion(problem)
+    d_l, d_t, stimulated, layers = problem_diffusion(problem)
     grid = problem.grid
-    stimulated = exclude & ~torch.as_tensor(layers.any(axis=1))
+    exclude = stimulated | torch.as_tensor(layers.any(axis=1))
     # one simulation at a time: the dense (nx, ny, nz) float64 fields of a 0.5 mm heart
     # take about 0.5 GB each
     parts = []
