@@ -8,11 +8,16 @@ of the study's cache at the eikonal's voxel size. Its times and the reference's 
 0.25 mm monodomain by default) are compared at the eikonal grid's voxel centres. Prints
 the mean signed error (ms, eikonal minus reference) of the fast layers and of the
 myocardium by distance from the nearest stimulated voxel, and of each wall region by
-depth below the nearest layer voxel (more than 8 mm from the sites). Figures:
-docs/monodomain.md, "Session 29".
+depth below the nearest layer voxel (more than 8 mm from the sites). Also, per wall
+region and depth, each map's local front speed over the planar law of the eikonal's own
+CVs, 1 / (|grad T| sqrt(c_t^2 + (c_l^2 - c_t^2) (n . f)^2)) - 1 with n = grad T / |grad T|
+(central differences on the eikonal grid; 0: the front runs as a planar wave of its
+direction would), and the mean |n . f|. Figures: docs/monodomain.md, "Session 29" and
+"Session 30".
 
     python benchmarks/eikonal_profile.py --cache results/bench/convergence --heart param001 \\
-        --eikonal-dx 0.5 [--no-mean-slowness] [--no-layer-curvature] [--json F]
+        --eikonal-dx 0.5 [--no-mean-slowness] [--no-layer-curvature]
+        [--eikonal-cv continuum] [--json F]
 """
 
 from __future__ import annotations
@@ -30,16 +35,33 @@ DEPTH_MM = (0.0, 0.01, 0.6, 1.1, 1.6, 2.6, 4.0, 6.0, 10.0, 99.0)
 REGIONS = {1: "LV free wall", 2: "RV free wall", 3: "septum"}
 
 
-def binned(err: np.ndarray, x: np.ndarray, edges: tuple[float, ...], sel: np.ndarray
-           ) -> list[dict]:
-    """Mean signed error and count per bin of ``x`` over the selected voxels."""
+def binned(err: np.ndarray, x: np.ndarray, edges: tuple[float, ...], sel: np.ndarray,
+           key: str = "mean_ms") -> list[dict]:
+    """Mean of ``err`` (a signed error; ``key`` names it) and count per bin of ``x`` over
+    the selected voxels."""
     out = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         m = sel & (x >= lo) & (x < hi) & np.isfinite(err)
         if m.sum() > 5:
-            out.append({"from": lo, "to": hi, "mean_ms": round(float(err[m].mean()), 3),
+            out.append({"from": lo, "to": hi, key: round(float(err[m].mean()), 3),
                         "n": int(m.sum())})
     return out
+
+
+def speed_over_law(times: np.ndarray, mask: np.ndarray, h: float, fibre: np.ndarray,
+                   cv_l: np.ndarray, cv_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per tissue voxel: local front speed over the planar law minus 1, and |n . f|
+    (NaN where a face neighbour is missing)."""
+    idx = np.flatnonzero(mask)
+    field = np.full(mask.size, np.nan)
+    field[idx] = times
+    field = field.reshape(mask.shape)
+    grad = np.stack([((np.roll(field, -1, a) - np.roll(field, 1, a)) / (2 * h)).reshape(-1)[idx]
+                     for a in range(3)], axis=1)
+    norm = np.linalg.norm(grad, axis=1)
+    along = np.abs((grad * fibre).sum(axis=1)) / norm
+    law = np.sqrt(cv_t ** 2 + (cv_l ** 2 - cv_t ** 2) * along ** 2)
+    return 1.0 / (norm * law) - 1.0, along
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.anatomy.io import read_anatomy
     from pipeline.monodomain.batch import prepare_anatomy, problem_from_settings
     from pipeline.monodomain.curvature import corrected_times
-    from pipeline.monodomain.eikonal import EikonalSolver
+    from pipeline.monodomain.eikonal import EikonalSolver, problem_inputs
     from pipeline.params import SimParams
     from pipeline.settings import SimulateSettings
     from pipeline.simulate.convergence import STUDY_ROW
@@ -60,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=250.0, help="the reference's ms")
     ap.add_argument("--no-mean-slowness", action="store_true")
     ap.add_argument("--no-layer-curvature", action="store_true")
+    ap.add_argument("--eikonal-cv", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"])
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     s = SimulateSettings.defaults()
@@ -74,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     g = prep.grid
     solver = EikonalSolver(g.mask, g.spacing, prep.fibre,
                            mean_slowness=not args.no_mean_slowness)
-    times, _ = corrected_times(solver, problem, layer_curvature=not args.no_layer_curvature)
+    times, _ = corrected_times(solver, problem, layer_curvature=not args.no_layer_curvature,
+                               cv_relation=args.eikonal_cv)
     times = times.to(torch.float64).numpy()
     ref = read_anatomy(args.cache / f"{args.heart}_{args.reference_dx:g}mm" / "anatomy.h5")
     ref_file = (args.cache / f"{args.heart}_{args.reference_dx:g}mm_monodomain_srcmyo_"
@@ -86,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     depth = cKDTree(xyz[layer]).query(xyz)[0]
     result = {"heart": args.heart, "eikonal_dx_mm": args.eikonal_dx,
               "mean_slowness": not args.no_mean_slowness,
-              "layer_curvature": not args.no_layer_curvature, "patterns": {}}
+              "layer_curvature": not args.no_layer_curvature, "eikonal_cv": args.eikonal_cv,
+              "patterns": {}}
     with np.load(ref_file) as z:
         for i, p in enumerate(patterns):
             r = sample_tissue(ref.mask, ref.origin, float(np.max(ref.spacing)),
@@ -100,15 +125,25 @@ def main(argv: list[str] | None = None) -> int:
                    "all_mae_ms": round(float(np.nanmean(np.abs(err))), 3),
                    "layer_by_distance": binned(err, dist, DISTANCE_MM, layer),
                    "myocardium_by_distance": binned(err, dist, DISTANCE_MM, ~layer)}
+            cl, ct, _ = problem_inputs(problem, cv_relation=args.eikonal_cv)
+            law = {m: speed_over_law(amap, g.mask, float(np.max(g.spacing)), prep.fibre,
+                                     cl[i].numpy(), ct[i].numpy())
+                   for m, amap in (("reference", r), ("eikonal", times[i]))}
             for k, name in REGIONS.items():
-                row[f"{name} by depth"] = binned(err, depth, DEPTH_MM,
-                                                 (region == k) & (dist > 8.0))
+                sel = (region == k) & (dist > 8.0)
+                row[f"{name} by depth"] = binned(err, depth, DEPTH_MM, sel)
+                for m, (ratio, along) in law.items():
+                    row[f"{name} {m} speed over law by depth"] = binned(
+                        ratio, depth, DEPTH_MM, sel & ~layer, key="mean")
+                    row[f"{name} {m} |n.f| by depth"] = binned(
+                        along, depth, DEPTH_MM, sel & ~layer, key="mean")
             result["patterns"][p] = row
             print(f"{p}: all {row['all_mean_ms']:+.2f} / {row['all_mae_ms']:.2f} ms")
             for key, bins in row.items():
                 if isinstance(bins, list):
-                    print(f"  {key}: " + " ".join(f"{b['from']:g}-{b['to']:g} {b['mean_ms']:+.2f}"
-                                                  for b in bins))
+                    print(f"  {key}: " + " ".join(
+                        f"{b['from']:g}-{b['to']:g} {b.get('mean_ms', b.get('mean')):+.3f}"
+                        for b in bins))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0

@@ -274,6 +274,26 @@ def test_cv_from_sigma_reproduces_the_measured_table():
             cv_from_sigma(np.array([0.1, bad]))
 
 
+def test_the_continuum_relation_is_the_limit_of_finer_cables():
+    """CV_CONTINUUM_K sqrt(sigma) against cables at 0.05 and 0.025 mm extrapolated to
+    dx -> 0 (second order), at 0.3 S/m, a conductivity its constant was not fitted at;
+    the 0.1 mm relation is slower there, as the 0.1 mm grid is."""
+    from pipeline.monodomain.cv import conduction_velocity
+    from pipeline.monodomain.eikonal import CV_CONTINUUM_K
+    coarse, fine = (float(conduction_velocity(0.3, dx, 0.0005, length_mm=6.0)[0])
+                    for dx in (0.05, 0.025))
+    limit = fine + (fine - coarse) / 3.0
+    assert fine > coarse                                  # converging from below
+    assert abs(cv_from_sigma(0.3, "continuum") / limit - 1) < 0.004
+    assert cv_from_sigma(0.3) < 0.985 * limit             # the 0.1 mm fit: 2.2 % slower
+    # the continuum's exact law: space scales with sqrt(D)
+    assert cv_from_sigma(0.16, "continuum") == pytest.approx(2 * cv_from_sigma(0.04, "continuum"))
+    torch.testing.assert_close(cv_from_sigma(torch.tensor([0.09]), "continuum"),
+                               torch.tensor([3 * CV_CONTINUUM_K / 10]))
+    with pytest.raises(InputError, match="simulate.eikonal_cv"):
+        cv_from_sigma(0.1, "0.1mm")
+
+
 def test_problem_inputs_on_a_monodomain_cable():
     from pipeline.monodomain.cv import cable_problem
     problem = cable_problem(np.array([0.1, 0.4]), dx=0.5, dt=0.02, length_mm=10.0)
@@ -284,6 +304,9 @@ def test_problem_inputs_on_a_monodomain_cable():
     n_stim = sources[0][0].numel()
     x = (np.arange(problem.grid.n_tissue) - (n_stim - 1)).clip(min=0) * 0.5
     np.testing.assert_allclose(t.numpy(), x[None] / cv_l[:, :1].numpy(), rtol=1e-5, atol=1e-5)
+    cont, _, _ = problem_inputs(problem, cv_relation="continuum")
+    np.testing.assert_allclose(cont[:, 0].numpy(),
+                               cv_from_sigma(np.array([0.1, 0.4]), "continuum"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -267,7 +267,8 @@ def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.T
 
 def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
                     bounds: tuple[float, float] = FACTOR_BOUNDS, layer_load: bool = True,
-                    layer_curvature: bool = True, **solve_kw: Any
+                    layer_curvature: bool = True, cv_relation: str = "cable_0.1mm",
+                    **solve_kw: Any
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eikonal activation times with the curvature correction: two solves.
 
@@ -293,8 +294,9 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
         The problem (CVs, sources, diffusion coefficients from it).
     bounds, solve_kw
         The factor's range; keywords of :meth:`EikonalSolver.solve`.
-    layer_load
-        The fast layers' speed with the myocardium's load (``problem_inputs``).
+    layer_load, cv_relation
+        The fast layers' speed with the myocardium's load, and the CV-sigma relation
+        (:func:`~pipeline.monodomain.eikonal.problem_inputs`).
 
     Returns
     -------
@@ -303,7 +305,8 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     factor
         float64 (B, n) the speed factors used (1 on left-out voxels).
     """
-    cv_l, cv_t, sources = problem_inputs(problem, layer_load=layer_load)
+    cv_l, cv_t, sources = problem_inputs(problem, layer_load=layer_load,
+                                         cv_relation=cv_relation)
     first = solver.solve(cv_l, cv_t, sources, **solve_kw)
     d_l, d_t, stimulated, layers = problem_diffusion(problem)
     grid = problem.grid

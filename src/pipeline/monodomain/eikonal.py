@@ -90,8 +90,10 @@ measured.
 Conduction velocities from conductivities: monodomain theory gives CV proportional to
 sqrt(D) = sqrt(100 sigma / (chi Cm)); :func:`cv_from_sigma` uses
 CV = k sigma / sqrt(sigma + sigma_0), that law with a grid correction at small sigma,
-fitted to a table of CVs measured with the monodomain solver on fine cables
-(:data:`CV_TABLE`, :func:`pipeline.monodomain.cv.measure_cv_table`).
+fitted to a table of CVs measured with the monodomain solver on 0.1 mm cables
+(:data:`CV_TABLE`, :func:`pipeline.monodomain.cv.measure_cv_table`), or, with
+``relation="continuum"``, the converged monodomain's exact sqrt law
+(:data:`CV_CONTINUUM_K`; the 0.1 mm cables are 1.5-14 % slower over 0.8-0.02 S/m).
 """
 
 from __future__ import annotations
@@ -220,22 +222,38 @@ CV_TABLE: np.ndarray = np.array([
 #: power law (exponent 0.54) by up to 7.8 %.
 CV_K: float = 1.6664
 CV_SIGMA0: float = 0.00593
+#: The continuum monodomain's planar CV per sqrt(sigma), mm/ms per sqrt(S/m) (TP06 endo,
+#: chi 140/mm, Cm 1 uF/cm^2): CV = CV_CONTINUUM_K sqrt(sigma). Scaling space by sqrt(D)
+#: maps a monodomain solution onto another, so the continuum CV is exactly proportional
+#: to sqrt(sigma); the constant is the Richardson extrapolation (second order in dx) of
+#: cables at 0.05 and 0.025 mm, dt 0.0004 ms (benchmarks/cv_convergence.py, "Session 30"
+#: of docs/monodomain.md): 1.6922-1.6930 at 0.02, 0.04, 0.15 and 0.8 S/m. The 0.1 mm
+#: cables of :data:`CV_TABLE` are slower than it by 13.7 / 8.8 / 3.5 / 1.5 % there: a
+#: transverse front's upstroke is about 0.3 mm long, three voxels of 0.1 mm.
+CV_CONTINUUM_K: float = 1.6926
+#: The CV-sigma relations :func:`cv_from_sigma` knows (``simulate.eikonal_cv``).
+CV_RELATIONS: tuple[str, ...] = ("cable_0.1mm", "continuum")
 
 
-def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float
+def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = "cable_0.1mm"
                   ) -> np.ndarray | torch.Tensor | float:
     """Conduction velocity (mm/ms) of a planar wave for a conductivity (S/m).
 
-    ``CV = CV_K * sigma / sqrt(sigma + CV_SIGMA0)``, fitted to :data:`CV_TABLE`
-    (monodomain cables at dx 0.1 mm, dt 0.005 ms, chi 140/mm, Cm 1 uF/cm^2, TP06 endo).
+    ``relation`` "cable_0.1mm": ``CV = CV_K * sigma / sqrt(sigma + CV_SIGMA0)``, fitted to
+    :data:`CV_TABLE` (monodomain cables at dx 0.1 mm, dt 0.005 ms, chi 140/mm,
+    Cm 1 uF/cm^2, TP06 endo). "continuum": ``CV = CV_CONTINUUM_K * sqrt(sigma)``, the
+    converged monodomain (:data:`CV_CONTINUUM_K`; 0.3386 mm/ms at 0.04 S/m against 0.3089
+    on the 0.1 mm cable).
     Use sigma_l for the fibre direction, sigma_t across, sigma_fast_endo in a fast layer.
     For another chi or Cm, pass sigma * (140 / chi) / Cm: the CV depends on
-    D = 100 sigma / (chi Cm) only (approximately, the grid term aside).
+    D = 100 sigma / (chi Cm) only (exactly in the continuum; the 0.1 mm grid term aside).
 
     Parameters
     ----------
     sigma
         Conductivity, S/m (> 0); any shape: numpy, torch or a float.
+    relation
+        One of :data:`CV_RELATIONS`.
 
     Returns
     -------
@@ -244,14 +262,23 @@ def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float
     Raises
     ------
     InputError
-        For a non-positive or non-finite conductivity (naming the value).
+        For a non-positive or non-finite conductivity (naming the value), or an unknown
+        relation.
     """
+    if relation not in CV_RELATIONS:
+        raise InputError(f"CV-sigma relation {relation!r} is not one of {CV_RELATIONS} "
+                         f"(simulate.eikonal_cv)")
     values = sigma.detach().cpu().numpy() if isinstance(sigma, torch.Tensor) else \
         np.asarray(sigma, dtype=np.float64)
     bad = ~(np.isfinite(values) & (values > 0))
     if np.any(bad):
         raise InputError(f"conductivity must be finite and > 0 (S/m), got "
                          f"{values[bad].ravel()[0]}")
+    if relation == "continuum":
+        if isinstance(sigma, torch.Tensor):
+            return CV_CONTINUUM_K * torch.sqrt(sigma)
+        out = CV_CONTINUUM_K * np.sqrt(values)
+        return float(out) if np.ndim(sigma) == 0 else out
     if isinstance(sigma, torch.Tensor):
         return CV_K * sigma / torch.sqrt(sigma + CV_SIGMA0)
     out = CV_K * values / np.sqrt(values + CV_SIGMA0)
@@ -968,7 +995,8 @@ def region_parts(problem: MonodomainProblem, *, physical: bool = False
     return label, a.astype(np.float64), c.astype(np.float64)
 
 
-def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True
+def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True,
+                   cv_relation: str = "cable_0.1mm"
                    ) -> tuple[torch.Tensor, torch.Tensor, list]:
     """Velocities and sources of a :class:`MonodomainProblem` for :meth:`EikonalSolver.solve`.
 
@@ -983,6 +1011,7 @@ def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True
     (``problem.fast_depth_mm``), an active fast layer's speed is multiplied by
     :func:`pipeline.monodomain.layer.layer_load` of the simulation's conductivities: the
     front speed of such a layer on its myocardium, not of a free cable.
+    ``cv_relation`` is :func:`cv_from_sigma`'s ``relation`` (``simulate.eikonal_cv``).
 
     Returns
     -------
@@ -999,8 +1028,8 @@ def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True
         cond = problem.conductivities
         load = load_of(cond.sigma_fast_endo, cond.sigma_l, cond.sigma_t, problem.fast_depth_mm)
         factor[:, 1:] = np.where(problem.fast_enabled, np.asarray(load)[:, None], 1.0)
-    cv_l = velocities_from_regions(label, factor * cv_from_sigma(a + c))
-    cv_t = velocities_from_regions(label, factor * cv_from_sigma(a))
+    cv_l = velocities_from_regions(label, factor * cv_from_sigma(a + c, cv_relation))
+    cv_t = velocities_from_regions(label, factor * cv_from_sigma(a, cv_relation))
     sources = []
     for stims in problem.stimuli:
         vox = np.concatenate([s.voxels for s in stims])

@@ -150,7 +150,8 @@ class ShardSolver:
         ``simulate.eikonal_curvature`` the times are curvature-corrected
         (:func:`pipeline.monodomain.curvature.corrected_times`: two solves).
         ``simulate.eikonal_layer_load`` gives the fast layers their loaded front speed
-        (:func:`pipeline.monodomain.layer.layer_load`). On an eikonal grid that resolves
+        (:func:`pipeline.monodomain.layer.layer_load`); ``simulate.eikonal_cv`` picks the
+        CV-sigma relation. On an eikonal grid that resolves
         the fast layer (voxel <= ``fast_endo_depth_mm``) the hops take the mean slowness
         of their voxels and the layers their own curvature correction.
 
@@ -172,12 +173,13 @@ class ShardSolver:
             initial_states=self.initial_states)
         factor = None
         try:
-            load = self.settings.eikonal_layer_load
+            kw = {"layer_load": self.settings.eikonal_layer_load,
+                  "cv_relation": self.settings.eikonal_cv}
             if self.settings.eikonal_curvature:
-                times, factor = corrected_times(self.eikonal, source, layer_load=load,
+                times, factor = corrected_times(self.eikonal, source, **kw,
                                                 layer_curvature=self.eikonal_resolves_layer)
             else:
-                cv_l, cv_t, sources = problem_inputs(source, layer_load=load)
+                cv_l, cv_t, sources = problem_inputs(source, **kw)
                 times = self.eikonal.solve(cv_l, cv_t, sources)
         except SimulationError as exc:
             ids = [r.get("sim_id") for r in problem.records]
