@@ -17,7 +17,7 @@ direction would), and the mean |n . f|. Figures: docs/monodomain.md, "Session 29
 
     python benchmarks/eikonal_profile.py --cache results/bench/convergence --heart param001 \\
         --eikonal-dx 0.5 [--no-mean-slowness] [--no-layer-curvature]
-        [--eikonal-cv continuum] [--json F]
+        [--cv-relation continuum] [--json F]
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=250.0, help="the reference's ms")
     ap.add_argument("--no-mean-slowness", action="store_true")
     ap.add_argument("--no-layer-curvature", action="store_true")
-    ap.add_argument("--eikonal-cv", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"])
+    ap.add_argument("--cv-relation", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"])
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     s = SimulateSettings.defaults()
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     solver = EikonalSolver(g.mask, g.spacing, prep.fibre,
                            mean_slowness=not args.no_mean_slowness)
     times, _ = corrected_times(solver, problem, layer_curvature=not args.no_layer_curvature,
-                               cv_relation=args.eikonal_cv)
+                               cv_relation=args.cv_relation)
     times = times.to(torch.float64).numpy()
     ref = read_anatomy(args.cache / f"{args.heart}_{args.reference_dx:g}mm" / "anatomy.h5")
     ref_file = (args.cache / f"{args.heart}_{args.reference_dx:g}mm_monodomain_srcmyo_"
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     depth = cKDTree(xyz[layer]).query(xyz)[0]
     result = {"heart": args.heart, "eikonal_dx_mm": args.eikonal_dx,
               "mean_slowness": not args.no_mean_slowness,
-              "layer_curvature": not args.no_layer_curvature, "eikonal_cv": args.eikonal_cv,
+              "layer_curvature": not args.no_layer_curvature, "cv_relation": args.cv_relation,
               "patterns": {}}
     with np.load(ref_file) as z:
         for i, p in enumerate(patterns):
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                    "all_mae_ms": round(float(np.nanmean(np.abs(err))), 3),
                    "layer_by_distance": binned(err, dist, DISTANCE_MM, layer),
                    "myocardium_by_distance": binned(err, dist, DISTANCE_MM, ~layer)}
-            cl, ct, _ = problem_inputs(problem, cv_relation=args.eikonal_cv)
+            cl, ct, _ = problem_inputs(problem, cv_relation=args.cv_relation)
             law = {m: speed_over_law(amap, g.mask, float(np.max(g.spacing)), prep.fibre,
                                      cl[i].numpy(), ct[i].numpy())
                    for m, amap in (("reference", r), ("eikonal", times[i]))}

@@ -13,7 +13,7 @@ docs/monodomain.md, "Session 11" to "Session 16".
     python benchmarks/textbook_criteria.py --hearts 0 1 2 3 llnl --patterns normal \
         --sources tissue myocardium --max-apicobasal 0.85 --septal-max-apicobasal 0.85 0.95 \
         [--electrode-radius 100] [--limb-radius none torso 1000] [--eikonal-resolution 0.5]
-        [--set t_rv=7] [--medium infinite torso] [--eikonal-cv continuum] [--json out.json]
+        [--set t_rv=7] [--medium infinite torso] [--cv-relation continuum] [--json out.json]
 """
 
 from __future__ import annotations
@@ -64,19 +64,19 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
               dx: float, septal_max_apicobasal: float = 0.95, electrode_radius: float = 100.0,
               limb_radius: float | str | None = None,
               eikonal_dx: float | None = None, changes: dict | None = None,
-              medium: str = "infinite", eikonal_cv: str = "cable_0.1mm") -> list[dict]:
+              medium: str = "infinite", cv_relation: str = "cable_0.1mm") -> list[dict]:
     """The beats of ``patterns`` on one heart; each beat's morphology and criteria.
     ``eikonal_dx``: solve the eikonal on the same heart at this voxel size
     (``simulate.eikonal_resolution_mm``; None: on the ``dx`` grid); ``changes``: the
     parametric heart's shape parameters replaced; ``medium``: ``simulate.ecg_medium``;
-    ``eikonal_cv``: ``simulate.eikonal_cv``."""
+    ``cv_relation``: ``simulate.cv_relation``."""
     from pipeline.settings import RunSettings, SimulateSettings
     from pipeline.simulate.convergence import simulate_fixed, write_fixed_inputs
 
     settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=400.0,
                        ecg_fast_layer_source=source, fast_endo_max_apicobasal=max_apicobasal,
                        fast_endo_septal_max_apicobasal=septal_max_apicobasal, ecg_medium=medium,
-                       eikonal_cv=eikonal_cv)
+                       cv_relation=cv_relation)
     run = RunSettings(device="cpu", dtype="float32", compile=True, batch_size=len(patterns),
                       threads=2)
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
             "septal_max_apicobasal": septal_max_apicobasal,
             "electrode_radius_mm": electrode_radius, "limb_electrode_radius_mm": limb_radius,
             "dx_mm": dx, "eikonal_dx_mm": eikonal_dx, "shape_changes": changes or {},
-            "ecg_medium": medium, "eikonal_cv": eikonal_cv,
+            "ecg_medium": medium, "cv_relation": cv_relation,
             "qrs_ms": m.qrs_ms, "axis_deg": round(m.frontal_axis_deg, 1),
             "net_mV": {n: round(L[n].net, 3) for n in NET},
             "terminal_mV": {n: round(L[n].terminal, 3) for n in TERMINAL},
@@ -156,8 +156,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="parametric hearts: replace drawn shape parameters "
                          "(pipeline.anatomy.parametric.RANGES), e.g. t_rv=7")
-    ap.add_argument("--eikonal-cv", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"],
-                    help="simulate.eikonal_cv")
+    ap.add_argument("--cv-relation", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"],
+                    help="simulate.cv_relation")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args()
     from pipeline.anatomy.parametric import RANGES
@@ -180,7 +180,7 @@ def main() -> None:
                                                  for h in args.hearts):
                     for r in run_heart(heart, args.patterns, source, top, args.dx, septal,
                                        args.electrode_radius, limb, eik, changes, medium,
-                                       args.eikonal_cv):
+                                       args.cv_relation):
                         rows.append(r)
                         print(_line(r), flush=True)
     if args.json:

@@ -15,6 +15,7 @@ from dataclasses import replace
 import h5py
 import numpy as np
 import pytest
+import pandas as pd
 import yaml
 from test_simulate import RESOLUTION_MM, _cfg, inputs  # noqa: F401  (the shared fixture)
 from workflow_helpers import CI_CONFIG, job_counts, snakemake
@@ -277,3 +278,36 @@ def test_a_calibration_file_of_version_1_is_refused_by_name(tmp_path):
     with pytest.raises(InputError, match=r"version 1, this pipeline reads version 2 .*"
                                          r"rerun 'pipeline calibrate'"):
         read_calibration(path)
+
+
+def test_the_continuum_relation_sets_the_per_direction_targets(tmp_path):
+    """simulate.cv_relation continuum: the monodomain's per-direction targets are the
+    converged CVs (1.6926 sqrt(sigma)), the fast layer's that CV of sigma_fast times its
+    load (the reaction-eikonal mode's layer speed); every scale reaches its target on the
+    2 mm grid, each above the 0.1 mm cables' scale; a file records its relation, and a
+    file of the other relation is refused by name while one without it (older) reads as
+    the 0.1 mm cables'."""
+    from pipeline.monodomain.eikonal import cv_from_sigma
+    from pipeline.monodomain.layer import layer_load
+    from pipeline.simulate.calibration import calibrate, check_calibration
+
+    cont = _cfg(dt_ms=0.1, cv_relation="continuum")
+    cal = calibrate(cont, RESOLUTION_MM, 0.15, 0.04, sigma_fast=0.8)
+    targets = {"l": cv_from_sigma(0.15, "continuum"), "t": cv_from_sigma(0.04, "continuum"),
+               "fast": cv_from_sigma(0.8, "continuum") * float(layer_load(0.8, 0.15, 0.04,
+                                                                          1.0))}
+    for key, target in targets.items():
+        assert cal.record[key]["target_cv_mm_per_ms"] == pytest.approx(target, rel=1e-9)
+        assert cal.record[key]["achieved_cv_mm_per_ms"] == pytest.approx(target, rel=0.02)
+    cable = calibrate(_cfg(dt_ms=0.1), RESOLUTION_MM, 0.15, 0.04, sigma_fast=0.8)
+    assert cal.cv_scale > cable.cv_scale and cal.cv_scale_t > cable.cv_scale_t
+    assert cal.cv_scale_fast > cable.cv_scale_fast
+    assert cal.inputs["cv_relation"] == "continuum"
+    table = pd.DataFrame({"sim_id": [0], "sigma_l": [0.15], "sigma_t": [0.04]})
+    with pytest.raises(CalibrationMismatch, match="cv_relation = continuum, this shard has "
+                                                  "cable_0.1mm"):
+        check_calibration(cal, _cfg(dt_ms=0.1), RESOLUTION_MM, table, "f.json")
+    older = replace(cable, inputs={k: v for k, v in cable.inputs.items() if k != "cv_relation"})
+    check_calibration(older, _cfg(dt_ms=0.1), RESOLUTION_MM, table, "f.json")
+    with pytest.raises(CalibrationMismatch, match="cv_relation"):
+        check_calibration(older, cont, RESOLUTION_MM, table, "f.json")

@@ -290,7 +290,7 @@ def test_the_continuum_relation_is_the_limit_of_finer_cables():
     assert cv_from_sigma(0.16, "continuum") == pytest.approx(2 * cv_from_sigma(0.04, "continuum"))
     torch.testing.assert_close(cv_from_sigma(torch.tensor([0.09]), "continuum"),
                                torch.tensor([3 * CV_CONTINUUM_K / 10]))
-    with pytest.raises(InputError, match="simulate.eikonal_cv"):
+    with pytest.raises(InputError, match="simulate.cv_relation"):
         cv_from_sigma(0.1, "0.1mm")
 
 

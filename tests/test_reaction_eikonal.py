@@ -257,7 +257,7 @@ def test_the_eikonal_on_a_finer_grid_drives_the_coarse_voxels(two_grids):
 
 
 def test_the_continuum_cv_relation_drives_the_simulate_stage(two_grids):
-    """simulate.eikonal_cv continuum: the 2 mm voxels upstroke at the continuum relation's
+    """simulate.cv_relation continuum: the 2 mm voxels upstroke at the continuum relation's
     eikonal times (computed here on the 2 mm grid), within the drive's latency, earlier
     than with the 0.1 mm cables' relation (measured: median lag 0.79 ms; the 0.1 mm
     relation's times later by a median 0.80 ms)."""
@@ -270,7 +270,7 @@ def test_the_continuum_cv_relation_drives_the_simulate_stage(two_grids):
 
     settings = replace(SimulateSettings.defaults(), dt_ms=0.1, duration_ms=40.0,
                        save_activation_map=True, eikonal_curvature=False,
-                       eikonal_resolution_mm=None, eikonal_cv="continuum")
+                       eikonal_resolution_mm=None, cv_relation="continuum")
     run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=1, threads=1)
     data = simulate_fixed(two_grids["coarse"], "reaction_eikonal", ["normal"], settings, run)
     anatomy = read_anatomy(two_grids["coarse"] / "anatomy.h5")

@@ -322,18 +322,22 @@ def _reference_cvs(sigma_l: float, sigma_t: float, dx: float, dt: float, celltyp
 def calibrate_directions(sigma_l: float, sigma_t: float, dx: float, dt: float, *,
                          reference_dx: float = 0.1, reference_dt: float = 0.005,
                          celltype: str = "endo", chi_per_mm: float = 140.0,
-                         cm_uF_per_cm2: float = 1.0) -> tuple[Calibration, Calibration]:
+                         cm_uF_per_cm2: float = 1.0,
+                         targets: tuple[float, float] | None = None
+                         ) -> tuple[Calibration, Calibration]:
     """Scales for sigma_l and sigma_t separately, each reproducing the fine-grid CV.
 
     The target of each direction is the CV of a planar wave at ``reference_dx`` /
-    ``reference_dt`` with the unscaled conductivity; coarse grids slow the transverse
-    direction (short space constant) more than the fibre direction, so one common
-    factor cannot restore both.
+    ``reference_dt`` with the unscaled conductivity, or ``targets`` (mm/ms, along and
+    across) when given (e.g. the converged relation's,
+    :func:`pipeline.monodomain.eikonal.cv_from_sigma` ``"continuum"``); coarse grids slow
+    the transverse direction (short space constant) more than the fibre direction, so one
+    common factor cannot restore both.
     """
     kw = dict(celltype=celltype, chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
-    ref = np.array(_reference_cvs(float(sigma_l), float(sigma_t), float(reference_dx),
-                                  float(reference_dt), celltype, float(chi_per_mm),
-                                  float(cm_uF_per_cm2)))
+    ref = np.array(targets, dtype=np.float64) if targets is not None else np.array(
+        _reference_cvs(float(sigma_l), float(sigma_t), float(reference_dx),
+                       float(reference_dt), celltype, float(chi_per_mm), float(cm_uF_per_cm2)))
     if np.isnan(ref).any():
         raise InputError(f"no propagation on the reference cable (dx {reference_dx} mm) for "
                          f"sigma_l {sigma_l}, sigma_t {sigma_t} S/m")

@@ -231,7 +231,7 @@ CV_SIGMA0: float = 0.00593
 #: cables of :data:`CV_TABLE` are slower than it by 13.7 / 8.8 / 3.5 / 1.5 % there: a
 #: transverse front's upstroke is about 0.3 mm long, three voxels of 0.1 mm.
 CV_CONTINUUM_K: float = 1.6926
-#: The CV-sigma relations :func:`cv_from_sigma` knows (``simulate.eikonal_cv``).
+#: The CV-sigma relations :func:`cv_from_sigma` knows (``simulate.cv_relation``).
 CV_RELATIONS: tuple[str, ...] = ("cable_0.1mm", "continuum")
 
 
@@ -267,7 +267,7 @@ def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = "cab
     """
     if relation not in CV_RELATIONS:
         raise InputError(f"CV-sigma relation {relation!r} is not one of {CV_RELATIONS} "
-                         f"(simulate.eikonal_cv)")
+                         f"(simulate.cv_relation)")
     values = sigma.detach().cpu().numpy() if isinstance(sigma, torch.Tensor) else \
         np.asarray(sigma, dtype=np.float64)
     bad = ~(np.isfinite(values) & (values > 0))
@@ -1011,7 +1011,7 @@ def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True,
     (``problem.fast_depth_mm``), an active fast layer's speed is multiplied by
     :func:`pipeline.monodomain.layer.layer_load` of the simulation's conductivities: the
     front speed of such a layer on its myocardium, not of a free cable.
-    ``cv_relation`` is :func:`cv_from_sigma`'s ``relation`` (``simulate.eikonal_cv``).
+    ``cv_relation`` is :func:`cv_from_sigma`'s ``relation`` (``simulate.cv_relation``).
 
     Returns
     -------

@@ -7,7 +7,9 @@ target_cv_mm_per_ms`` one factor for every conductivity (mode ``target_cv``); el
 0.1 mm planar-wave CV of a cable, and one for sigma_fast_endo, restoring the 0.1 mm front
 speed in the fast layer on its myocardium (:mod:`pipeline.monodomain.layer`; mode
 ``directions``; since version 2 of the file: sigma_l's factor made the layer 3 / 12 / 35 %
-too fast at 0.5 / 1 / 2 mm). The reaction-eikonal model needs none.
+too fast at 0.5 / 1 / 2 mm). With ``simulate.cv_relation: continuum`` the targets are the
+converged monodomain's instead (:func:`relation_cv`; the layer's: its relation CV times
+its load, as the reaction-eikonal mode sets it). The reaction-eikonal model needs none.
 
 A calibration is a pure function of its *inputs* (:func:`calibration_inputs`: the mode,
 the grid's dx, dt, chi, Cm, the target CV, the cable's cell model and state) and of the
@@ -96,22 +98,41 @@ def _write_cache(path: str | None, key: str, value: dict[str, Any]) -> None:
         Path(tmp).write_text(json.dumps(table, indent=1))
 
 
+def relation_cv(sigma: float, chi_per_mm: float, cm_uF_per_cm2: float, relation: str
+                ) -> float:
+    """A conductivity's planar CV (mm/ms) by ``relation`` (``simulate.cv_relation``,
+    :func:`pipeline.monodomain.eikonal.cv_from_sigma`) for this chi and Cm (the CV depends
+    on D = 100 sigma / (chi Cm) only)."""
+    from pipeline.monodomain.eikonal import cv_from_sigma
+
+    return float(cv_from_sigma(sigma * 140.0 / (chi_per_mm * cm_uF_per_cm2), relation))
+
+
 def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
-                          chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
-                          ) -> dict[str, Any]:
+                          chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
+                          cv_relation: str = "cable_0.1mm") -> dict[str, Any]:
     """:func:`pipeline.monodomain.cv.calibrate_directions` as ``{"l": ..., "t": ...}``
-    records, reused within the process and from :data:`CALIBRATION_CACHE` when set."""
+    records, reused within the process and from :data:`CALIBRATION_CACHE` when set.
+
+    ``cv_relation`` "cable_0.1mm": the targets are the CVs of cables at
+    :data:`REFERENCE_DX_MM`; "continuum": the converged relation's (:func:`relation_cv`).
+    """
     from pipeline.monodomain.cv import calibrate_directions
 
-    key = json.dumps([round(sigma_l, 12), round(sigma_t, 12), dx, dt, chi_per_mm,
-                      cm_uF_per_cm2])
+    key = [round(sigma_l, 12), round(sigma_t, 12), dx, dt, chi_per_mm, cm_uF_per_cm2]
+    targets = None
+    if cv_relation != "cable_0.1mm":          # the older keys stay valid for the cables
+        targets = tuple(relation_cv(s, chi_per_mm, cm_uF_per_cm2, cv_relation)
+                        for s in (sigma_l, sigma_t))
+        key.append(cv_relation)
+    key = json.dumps(key)
     found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
     if found is None:
         log.info("per-direction calibration cables (not found in this process)")
         cal_l, cal_t = calibrate_directions(
             sigma_l, sigma_t, dx, dt, reference_dx=REFERENCE_DX_MM,
             reference_dt=REFERENCE_DT_MS, celltype=CELLTYPE, chi_per_mm=chi_per_mm,
-            cm_uF_per_cm2=cm_uF_per_cm2)
+            cm_uF_per_cm2=cm_uF_per_cm2, targets=targets)
         found = {"l": cal_l.as_dict(), "t": cal_t.as_dict()}
         _write_cache(CALIBRATION_CACHE, key, found)
     _CALIBRATIONS[key] = found
@@ -120,22 +141,33 @@ def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
 
 def fast_layer_calibration(sigma_fast: float, dx: float, dt: float, *, depth_mm: float,
                            sigma_l: float, sigma_t: float, scale_l: float, scale_t: float,
-                           chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
-                           ) -> dict[str, Any]:
+                           chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
+                           cv_relation: str = "cable_0.1mm") -> dict[str, Any]:
     """:func:`pipeline.monodomain.layer.calibrate_fast_layer` (layered slabs) as its record,
-    reused within the process and from :data:`CALIBRATION_CACHE` when set."""
-    from pipeline.monodomain.layer import calibrate_fast_layer
+    reused within the process and from :data:`CALIBRATION_CACHE` when set.
 
-    key = json.dumps(["fast_layer_slab", round(sigma_fast, 12), float(depth_mm),
-                      round(sigma_l, 12), round(sigma_t, 12), round(scale_l, 12),
-                      round(scale_t, 12), dx, dt, chi_per_mm, cm_uF_per_cm2])
+    ``cv_relation`` "cable_0.1mm": the target is the layer's front speed on a 0.1 mm slab;
+    "continuum": the reaction-eikonal mode's layer speed, the relation's CV of
+    sigma_fast times :func:`pipeline.monodomain.layer.layer_load`.
+    """
+    from pipeline.monodomain.layer import calibrate_fast_layer, layer_load
+
+    key = ["fast_layer_slab", round(sigma_fast, 12), float(depth_mm), round(sigma_l, 12),
+           round(sigma_t, 12), round(scale_l, 12), round(scale_t, 12), dx, dt, chi_per_mm,
+           cm_uF_per_cm2]
+    target = None
+    if cv_relation != "cable_0.1mm":
+        target = relation_cv(sigma_fast, chi_per_mm, cm_uF_per_cm2, cv_relation) * float(
+            np.asarray(layer_load(sigma_fast, sigma_l, sigma_t, depth_mm)))
+        key.append(cv_relation)
+    key = json.dumps(key)
     found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
     if found is None:
         log.info("fast-layer calibration slabs (not found in this process)")
         found = calibrate_fast_layer(
             sigma_fast, dx, dt, depth_mm=depth_mm, sigma_l=sigma_l, sigma_t=sigma_t,
-            scale_l=scale_l, scale_t=scale_t, celltype=CELLTYPE, chi_per_mm=chi_per_mm,
-            cm_uF_per_cm2=cm_uF_per_cm2).as_dict()
+            scale_l=scale_l, scale_t=scale_t, target_cv_mm_per_ms=target, celltype=CELLTYPE,
+            chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2).as_dict()
         _write_cache(CALIBRATION_CACHE, key, found)
     _CALIBRATIONS[key] = found
     return json.loads(json.dumps(found))
@@ -196,7 +228,9 @@ def calibration_inputs(simulate: Any, dx_mm: float) -> dict[str, Any] | None:
     dict or None
         ``mode``, ``dx_mm``, ``dt_ms``, ``chi_per_mm``, ``cm_uF_per_cm2``,
         ``target_cv_mm_per_ms``, ``cell_model``, ``celltype``, ``cell_state`` and the
-        reference grid (``reference_dx_mm``, ``reference_dt_ms``) and the fast layer's
+        reference grid (``reference_dx_mm``, ``reference_dt_ms``), the CV-sigma relation
+        of the targets (``cv_relation``: the reference grid's cables or the continuum)
+        and the fast layer's
         depth (``fast_endo_depth_mm``, of its slab) in directions mode only;
         None when the settings ask for no calibration.
     """
@@ -215,7 +249,8 @@ def calibration_inputs(simulate: Any, dx_mm: float) -> dict[str, Any] | None:
             "reference_dx_mm": REFERENCE_DX_MM if directions else None,
             "reference_dt_ms": REFERENCE_DT_MS if directions else None,
             "fast_endo_depth_mm": (float(get("fast_endo_depth_mm")) if directions
-                                   else None)}
+                                   else None),
+            "cv_relation": str(get("cv_relation")) if directions else None}
 
 
 @dataclass(frozen=True)
@@ -359,11 +394,13 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
                  scale, inputs["target_cv_mm_per_ms"], dx_mm)
         scale_fast = fast_reference = None
     else:
+        kw["cv_relation"] = inputs["cv_relation"]
         record = direction_calibration(sigma_l, sigma_t, dx_mm, inputs["dt_ms"], **kw)
         scale, scale_t = float(record["l"]["scale"]), float(record["t"]["scale"])
         record["fast"] = fast_layer_calibration(
             float(sigma_fast), dx_mm, inputs["dt_ms"], depth_mm=inputs["fast_endo_depth_mm"],
             sigma_l=sigma_l, sigma_t=sigma_t, scale_l=scale, scale_t=scale_t, **kw)
+        kw.pop("cv_relation")
         scale_fast, fast_reference = float(record["fast"]["scale"]), float(sigma_fast)
         log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f, "
                  "sigma_fast_endo x %.4f (dx %.3g mm, dt %.3g ms)", scale, scale_t,
@@ -460,7 +497,9 @@ def check_calibration(calibration: ShardCalibration, simulate: Any, dx_mm: float
         raise CalibrationMismatch(f"calibration file {source}: the simulate settings ask for "
                                   f"no calibration (model {simulate.model}); leave it out")
     for key, value in wanted.items():
-        have = calibration.inputs.get(key)
+        # files made before session 30 hold no relation: theirs is the 0.1 mm cables'
+        have = calibration.inputs.get(key, "cable_0.1mm" if key == "cv_relation" and value
+                                      else None)
         if not _same(have, value):
             raise CalibrationMismatch(
                 f"calibration file {source} was made for {key} = {have}, this shard has "
@@ -478,7 +517,7 @@ def check_calibration(calibration: ShardCalibration, simulate: Any, dx_mm: float
 
 #: The simulate keys a calibration depends on (the rest of the section changes nothing).
 SIMULATE_KEYS = ("model", "dt_ms", "chi_per_mm", "cm_uF_per_cm2", "target_cv_mm_per_ms",
-                 "calibrate_directions", "fast_endo_depth_mm")
+                 "calibrate_directions", "fast_endo_depth_mm", "cv_relation")
 
 
 def campaign_ranges(config: Mapping[str, Any], campaign: str | None) -> dict[str, list[float]]:

@@ -192,8 +192,9 @@ def _register_convergence(bench: Any) -> None:
     c.add_argument("--no-eikonal-layer-load", action="store_true",
                    help="reaction-eikonal runs with the fast layers at a free cable's speed "
                         "(simulate.eikonal_layer_load: false)")
-    c.add_argument("--eikonal-cv", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"],
-                   help="the reaction-eikonal runs' CV-sigma relation (simulate.eikonal_cv)")
+    c.add_argument("--cv-relation", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"],
+                   help="every run's CV-sigma relation but the reference's "
+                        "(simulate.cv_relation)")
     c.add_argument("--ecg-fast-layer-source", default="myocardium",
                    choices=["tissue", "myocardium"],
                    help="the fast layers' conductivity in every run's ECG source "
@@ -222,7 +223,7 @@ def _bench_convergence(args: argparse.Namespace) -> int:
                    eikonal_dx=args.eikonal_resolution,
                    eikonal_curvature=not args.no_eikonal_curvature,
                    eikonal_layer_load=not args.no_eikonal_layer_load,
-                   eikonal_cv=args.eikonal_cv, fast_layer_source=args.ecg_fast_layer_source)
+                   cv_relation=args.cv_relation, fast_layer_source=args.ecg_fast_layer_source)
     if args.slab:
         result["slab"] = slab_cvs(args.resolution, args.model)
     if args.json:

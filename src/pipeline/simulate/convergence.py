@@ -154,7 +154,7 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
              duration_ms: float, seed: int, run: RunSettings,
              need_map: bool = False, eikonal_dx: float | None = None,
              eikonal_curvature: bool = True, fast_layer_source: str = "myocardium",
-             eikonal_layer_load: bool = True, eikonal_cv: str = "cable_0.1mm"
+             eikonal_layer_load: bool = True, cv_relation: str = "cable_0.1mm"
              ) -> dict[str, dict[str, Any]]:
     """Simulate the patterns on one heart at one voxel size with one model (cached).
 
@@ -164,9 +164,10 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     ``fast_layer_source`` ``myocardium``: the ECG source takes the fast layers at the
     myocardial tensor (``simulate.ecg_fast_layer_source``; the cache name says ``_srcmyo``).
     ``eikonal_layer_load`` False: the eikonal's fast layers at a free cable's speed
-    (``simulate.eikonal_layer_load``; the cache name says ``_noload``). ``eikonal_cv``
-    "continuum": the eikonal's speeds from the converged CV-sigma relation
-    (``simulate.eikonal_cv``; the cache name says ``_cvcont``).
+    (``simulate.eikonal_layer_load``; the cache name says ``_noload``). ``cv_relation``
+    "continuum": the converged CV-sigma relation, for the eikonal's speeds and the
+    monodomain's calibration targets (``simulate.cv_relation``; the cache name says
+    ``_cvcont``).
 
     Returns
     -------
@@ -182,7 +183,6 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     fine += "_srcmyo" if fast_layer_source == "myocardium" else ""
     load = model != "reaction_eikonal" or eikonal_layer_load
     fine += "" if load else "_noload"
-    cv_relation = eikonal_cv if model == "reaction_eikonal" else "cable_0.1mm"
     fine += "_cvcont" if cv_relation == "continuum" else ""
     cache = folder / f"{Path(heart).stem}_{dx:g}mm_{model}{fine}_{duration_ms:g}ms.npz"
     if cache.is_file():
@@ -199,7 +199,7 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
     settings = replace(SimulateSettings.defaults(), dt_ms=DT_MS.get(dx, 0.02),
                        duration_ms=duration_ms, record_every_ms=1.0, save_activation_map=True,
                        eikonal_curvature=curvature, ecg_fast_layer_source=fast_layer_source,
-                       eikonal_layer_load=load, eikonal_cv=cv_relation)
+                       eikonal_layer_load=load, cv_relation=cv_relation)
     t0 = time.perf_counter()
     data = simulate_fixed(inputs, model, patterns, settings, run, eikonal_inputs=(
         None if eikonal_dx is None else _inputs(folder, heart, eikonal_dx, seed)))
@@ -281,7 +281,7 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
           run: RunSettings, finest_too: bool = False,
           eikonal_dx: float | None = None, eikonal_curvature: bool = True,
           fast_layer_source: str = "myocardium",
-          eikonal_layer_load: bool = True, eikonal_cv: str = "cable_0.1mm") -> dict[str, Any]:
+          eikonal_layer_load: bool = True, cv_relation: str = "cable_0.1mm") -> dict[str, Any]:
     """Every (heart, model, dx, pattern) run compared with the finest monodomain run.
 
     ``fast_layer_source``: every run's ECG source, the reference's included, takes the fast
@@ -291,8 +291,8 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
     (``simulate.eikonal_curvature``); their rows carry ``eikonal_curvature``.
     ``eikonal_layer_load``: their fast layers at the loaded speed
     (``simulate.eikonal_layer_load``); their rows carry ``eikonal_layer_load``.
-    ``eikonal_cv``: their CV-sigma relation (``simulate.eikonal_cv``); their rows carry
-    ``eikonal_cv``.
+    ``cv_relation``: the CV-sigma relation of every run but the reference, which keeps
+    the 0.1 mm cables' (``simulate.cv_relation``); the rows carry ``cv_relation``.
 
     ``eikonal_dx``: the reaction-eikonal runs on grids coarser than this solve their
     eikonal on the heart at this voxel size (``simulate.eikonal_resolution_mm``); their
@@ -310,7 +310,7 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
     rows = []
     src = {"fast_layer_source": fast_layer_source}
     eik_kw = {"eikonal_curvature": eikonal_curvature, "eikonal_layer_load": eikonal_layer_load,
-              "eikonal_cv": eikonal_cv, **src}
+              "cv_relation": cv_relation, **src}
     for heart in hearts:
         ref = run_case(folder, heart, finest, "monodomain", patterns, duration_ms, seed, run,
                        **src)
@@ -344,8 +344,7 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                                                      and eikonal_curvature),
                                "eikonal_layer_load": (model == "reaction_eikonal"
                                                       and eikonal_layer_load),
-                               "eikonal_cv": (eikonal_cv if model == "reaction_eikonal"
-                                              else None),
+                               "cv_relation": cv_relation,
                                "ecg_fast_layer_source": fast_layer_source,
                                **compare(case[p], reference[p], at_ref[p])}
                         log.info("convergence %s", json.dumps({k: row[k] for k in (

@@ -150,7 +150,7 @@ class ShardSolver:
         ``simulate.eikonal_curvature`` the times are curvature-corrected
         (:func:`pipeline.monodomain.curvature.corrected_times`: two solves).
         ``simulate.eikonal_layer_load`` gives the fast layers their loaded front speed
-        (:func:`pipeline.monodomain.layer.layer_load`); ``simulate.eikonal_cv`` picks the
+        (:func:`pipeline.monodomain.layer.layer_load`); ``simulate.cv_relation`` picks the
         CV-sigma relation. On an eikonal grid that resolves
         the fast layer (voxel <= ``fast_endo_depth_mm``) the hops take the mean slowness
         of their voxels and the layers their own curvature correction.
@@ -174,7 +174,7 @@ class ShardSolver:
         factor = None
         try:
             kw = {"layer_load": self.settings.eikonal_layer_load,
-                  "cv_relation": self.settings.eikonal_cv}
+                  "cv_relation": self.settings.cv_relation}
             if self.settings.eikonal_curvature:
                 times, factor = corrected_times(self.eikonal, source, **kw,
                                                 layer_curvature=self.eikonal_resolves_layer)
