@@ -394,13 +394,14 @@ def calibrate(simulate: Any, dx_mm: float, sigma_l: float, sigma_t: float,
                  scale, inputs["target_cv_mm_per_ms"], dx_mm)
         scale_fast = fast_reference = None
     else:
-        kw["cv_relation"] = inputs["cv_relation"]
-        record = direction_calibration(sigma_l, sigma_t, dx_mm, inputs["dt_ms"], **kw)
+        relation = inputs["cv_relation"]
+        record = direction_calibration(sigma_l, sigma_t, dx_mm, inputs["dt_ms"], **kw,
+                                       cv_relation=relation)
         scale, scale_t = float(record["l"]["scale"]), float(record["t"]["scale"])
         record["fast"] = fast_layer_calibration(
             float(sigma_fast), dx_mm, inputs["dt_ms"], depth_mm=inputs["fast_endo_depth_mm"],
-            sigma_l=sigma_l, sigma_t=sigma_t, scale_l=scale, scale_t=scale_t, **kw)
-        kw.pop("cv_relation")
+            sigma_l=sigma_l, sigma_t=sigma_t, scale_l=scale, scale_t=scale_t, **kw,
+            cv_relation=relation)
         scale_fast, fast_reference = float(record["fast"]["scale"]), float(sigma_fast)
         log.info("CV calibration per direction: sigma_l x %.4f, sigma_t x %.4f, "
                  "sigma_fast_endo x %.4f (dx %.3g mm, dt %.3g ms)", scale, scale_t,
