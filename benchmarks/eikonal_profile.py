@@ -12,8 +12,10 @@ depth below the nearest layer voxel (more than 8 mm from the sites). Also, per w
 region and depth, each map's local front speed over the planar law of the eikonal's own
 CVs, 1 / (|grad T| sqrt(c_t^2 + (c_l^2 - c_t^2) (n . f)^2)) - 1 with n = grad T / |grad T|
 (central differences on the eikonal grid; 0: the front runs as a planar wave of its
-direction would), and the mean |n . f|. Figures: docs/monodomain.md, "Session 29" and
-"Session 30".
+direction would), and the mean |n . f|; and the same ratio over the myocardium's fronts
+across the fibres (|n . f| < 0.3, more than 1.1 mm below a layer) by the front normal's
+largest grid component, max |n_i| (1 along a grid axis, 0.58 along the cube's
+diagonal). Figures: docs/monodomain.md, "Session 29" and "Session 30".
 
     python benchmarks/eikonal_profile.py --cache results/bench/convergence --heart param001 \\
         --eikonal-dx 0.5 [--no-mean-slowness] [--no-layer-curvature]
@@ -48,10 +50,16 @@ def binned(err: np.ndarray, x: np.ndarray, edges: tuple[float, ...], sel: np.nda
     return out
 
 
+#: Bins of the front normal's largest grid component, max |n_i|: 1 along a grid axis,
+#: 0.707 along a face diagonal, 0.577 along the cube's diagonal.
+AXIS_EDGES = (0.577, 0.65, 0.75, 0.85, 0.95, 1.001)
+
+
 def speed_over_law(times: np.ndarray, mask: np.ndarray, h: float, fibre: np.ndarray,
-                   cv_l: np.ndarray, cv_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per tissue voxel: local front speed over the planar law minus 1, and |n . f|
-    (NaN where a face neighbour is missing)."""
+                   cv_l: np.ndarray, cv_t: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tissue voxel: local front speed over the planar law minus 1, |n . f| and the
+    normal's largest grid component max |n_i| (NaN where a face neighbour is missing)."""
     idx = np.flatnonzero(mask)
     field = np.full(mask.size, np.nan)
     field[idx] = times
@@ -61,7 +69,7 @@ def speed_over_law(times: np.ndarray, mask: np.ndarray, h: float, fibre: np.ndar
     norm = np.linalg.norm(grad, axis=1)
     along = np.abs((grad * fibre).sum(axis=1)) / norm
     law = np.sqrt(cv_t ** 2 + (cv_l ** 2 - cv_t ** 2) * along ** 2)
-    return 1.0 / (norm * law) - 1.0, along
+    return 1.0 / (norm * law) - 1.0, along, np.abs(grad).max(axis=1) / norm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,11 +140,21 @@ def main(argv: list[str] | None = None) -> int:
             for k, name in REGIONS.items():
                 sel = (region == k) & (dist > 8.0)
                 row[f"{name} by depth"] = binned(err, depth, DEPTH_MM, sel)
-                for m, (ratio, along) in law.items():
+                for m, (ratio, along, _) in law.items():
                     row[f"{name} {m} speed over law by depth"] = binned(
                         ratio, depth, DEPTH_MM, sel & ~layer, key="mean")
                     row[f"{name} {m} |n.f| by depth"] = binned(
                         along, depth, DEPTH_MM, sel & ~layer, key="mean")
+            # the reference's excess by the front's direction to the grid (across the
+            # fibres, |n . f| < 0.3; myocardium more than 8 mm from the sites)
+            ratio, along, axis = law["reference"]
+            across = (~layer) & (dist > 8.0) & (along < 0.3) & (depth > 1.1)
+            row["reference speed over law by max |n_i|, across the fibres"] = binned(
+                ratio, axis, AXIS_EDGES, across, key="mean")
+            ratio, along, axis = law["eikonal"]
+            row["eikonal speed over law by max |n_i|, across the fibres"] = binned(
+                ratio, axis, AXIS_EDGES, (~layer) & (dist > 8.0) & (along < 0.3) & (depth > 1.1),
+                key="mean")
             result["patterns"][p] = row
             print(f"{p}: all {row['all_mean_ms']:+.2f} / {row['all_mae_ms']:.2f} ms")
             for key, bins in row.items():
