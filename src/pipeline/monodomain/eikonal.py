@@ -206,7 +206,10 @@ def neighbour_table_26(mask: np.ndarray) -> np.ndarray:
 #: Cm 1 uF/cm^2, dx 0.1 mm, dt 0.005 ms (the reference grid of
 #: :func:`pipeline.monodomain.cv.calibrate_directions`), 15 mm cable, CV fitted over its
 #: middle third. It spans the config's sampled ranges (sigma_l 0.10-0.20, sigma_t
-#: 0.02-0.06, sigma_fast_endo 0.5-1.0 S/m). Columns: sigma (S/m), CV (mm/ms).
+#: 0.02-0.06, sigma_fast_endo 0.5-1.0 S/m). Columns: sigma (S/m), CV (mm/ms). The 0.1 mm
+#: grid is not converged for these cables: they run 1.5-14 % below the continuum's
+#: :data:`CV_CONTINUUM_K` sqrt(sigma), most at small sigma (docs/monodomain.md,
+#: "Session 30").
 CV_TABLE: np.ndarray = np.array([
     [0.01, 0.1331], [0.02, 0.2066], [0.03, 0.2622], [0.04, 0.3089], [0.06, 0.3871],
     [0.08, 0.4528], [0.10, 0.5105], [0.13, 0.5868], [0.16, 0.6544], [0.20, 0.7351],
