@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -307,6 +309,11 @@ def test_problem_inputs_on_a_monodomain_cable():
     cont, _, _ = problem_inputs(problem, cv_relation="continuum")
     np.testing.assert_allclose(cont[:, 0].numpy(),
                                cv_from_sigma(np.array([0.1, 0.4]), "continuum"))
+    # half the surface-to-volume ratio doubles D: the CV of twice the conductivity
+    half_chi, _, _ = problem_inputs(replace(problem, chi_per_mm=70.0), cv_relation="continuum")
+    np.testing.assert_allclose(half_chi[:, 0].numpy(),
+                               cv_from_sigma(np.array([0.2, 0.8]), "continuum"))
+    np.testing.assert_allclose(half_chi.numpy(), np.sqrt(2.0) * cont.numpy())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -1014,7 +1014,9 @@ def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True,
     (``problem.fast_depth_mm``), an active fast layer's speed is multiplied by
     :func:`pipeline.monodomain.layer.layer_load` of the simulation's conductivities: the
     front speed of such a layer on its myocardium, not of a free cable.
-    ``cv_relation`` is :func:`cv_from_sigma`'s ``relation`` (``simulate.cv_relation``).
+    ``cv_relation`` is :func:`cv_from_sigma`'s ``relation`` (``simulate.cv_relation``);
+    the conductivities enter it as sigma 140 / (chi Cm) with the problem's chi (1/mm) and
+    Cm (uF/cm^2), since the CV depends on D = 100 sigma / (chi Cm) only.
 
     Returns
     -------
@@ -1031,8 +1033,11 @@ def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True,
         cond = problem.conductivities
         load = load_of(cond.sigma_fast_endo, cond.sigma_l, cond.sigma_t, problem.fast_depth_mm)
         factor[:, 1:] = np.where(problem.fast_enabled, np.asarray(load)[:, None], 1.0)
-    cv_l = velocities_from_regions(label, factor * cv_from_sigma(a + c, cv_relation))
-    cv_t = velocities_from_regions(label, factor * cv_from_sigma(a, cv_relation))
+    # the CV depends on D = 100 sigma / (chi Cm) only: the relations are for chi 140/mm,
+    # Cm 1 uF/cm^2
+    k = 140.0 / (problem.chi_per_mm * problem.cm_uF_per_cm2)
+    cv_l = velocities_from_regions(label, factor * cv_from_sigma(k * (a + c), cv_relation))
+    cv_t = velocities_from_regions(label, factor * cv_from_sigma(k * a, cv_relation))
     sources = []
     for stims in problem.stimuli:
         vox = np.concatenate([s.voxels for s in stims])
