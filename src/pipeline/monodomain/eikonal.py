@@ -238,7 +238,8 @@ CV_CONTINUUM_K: float = 1.6926
 CV_RELATIONS: tuple[str, ...] = ("cable_0.1mm", "continuum")
 
 
-def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = "cable_0.1mm"
+def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = "cable_0.1mm",
+                  *, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
                   ) -> np.ndarray | torch.Tensor | float:
     """Conduction velocity (mm/ms) of a planar wave for a conductivity (S/m).
 
@@ -248,8 +249,9 @@ def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = "cab
     converged monodomain (:data:`CV_CONTINUUM_K`; 0.3386 mm/ms at 0.04 S/m against 0.3089
     on the 0.1 mm cable).
     Use sigma_l for the fibre direction, sigma_t across, sigma_fast_endo in a fast layer.
-    For another chi or Cm, pass sigma * (140 / chi) / Cm: the CV depends on
-    D = 100 sigma / (chi Cm) only (exactly in the continuum; the 0.1 mm grid term aside).
+    Both relations are for chi 140/mm, Cm 1 uF/cm^2; for another chi or Cm the
+    conductivity enters as sigma 140 / (chi Cm): the CV depends on D = 100 sigma / (chi Cm)
+    only (exactly in the continuum; the 0.1 mm grid term aside).
 
     Parameters
     ----------
@@ -257,6 +259,8 @@ def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = "cab
         Conductivity, S/m (> 0); any shape: numpy, torch or a float.
     relation
         One of :data:`CV_RELATIONS`.
+    chi_per_mm, cm_uF_per_cm2
+        Surface-to-volume ratio (1/mm) and membrane capacitance (uF/cm^2).
 
     Returns
     -------
@@ -277,6 +281,11 @@ def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = "cab
     if np.any(bad):
         raise InputError(f"conductivity must be finite and > 0 (S/m), got "
                          f"{values[bad].ravel()[0]}")
+    k = 140.0 / (chi_per_mm * cm_uF_per_cm2)       # the relations are for 140/mm, 1 uF/cm^2
+    if k != 1.0:
+        values = values * k
+        if isinstance(sigma, torch.Tensor):
+            sigma = sigma * k
     if relation == "continuum":
         if isinstance(sigma, torch.Tensor):
             return CV_CONTINUUM_K * torch.sqrt(sigma)
@@ -1033,11 +1042,9 @@ def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True,
         cond = problem.conductivities
         load = load_of(cond.sigma_fast_endo, cond.sigma_l, cond.sigma_t, problem.fast_depth_mm)
         factor[:, 1:] = np.where(problem.fast_enabled, np.asarray(load)[:, None], 1.0)
-    # the CV depends on D = 100 sigma / (chi Cm) only: the relations are for chi 140/mm,
-    # Cm 1 uF/cm^2
-    k = 140.0 / (problem.chi_per_mm * problem.cm_uF_per_cm2)
-    cv_l = velocities_from_regions(label, factor * cv_from_sigma(k * (a + c), cv_relation))
-    cv_t = velocities_from_regions(label, factor * cv_from_sigma(k * a, cv_relation))
+    kw = {"chi_per_mm": problem.chi_per_mm, "cm_uF_per_cm2": problem.cm_uF_per_cm2}
+    cv_l = velocities_from_regions(label, factor * cv_from_sigma(a + c, cv_relation, **kw))
+    cv_t = velocities_from_regions(label, factor * cv_from_sigma(a, cv_relation, **kw))
     sources = []
     for stims in problem.stimuli:
         vox = np.concatenate([s.voxels for s in stims])

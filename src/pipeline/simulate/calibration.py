@@ -8,8 +8,9 @@ target_cv_mm_per_ms`` one factor for every conductivity (mode ``target_cv``); el
 speed in the fast layer on its myocardium (:mod:`pipeline.monodomain.layer`; mode
 ``directions``; since version 2 of the file: sigma_l's factor made the layer 3 / 12 / 35 %
 too fast at 0.5 / 1 / 2 mm). With ``simulate.cv_relation: continuum`` the targets are the
-converged monodomain's instead (:func:`relation_cv`; the layer's: its relation CV times
-its load, as the reaction-eikonal mode sets it). The reaction-eikonal model needs none.
+converged monodomain's instead (:func:`pipeline.monodomain.eikonal.cv_from_sigma`; the
+layer's: its relation CV times its load, as the reaction-eikonal mode sets it). The
+reaction-eikonal model needs none.
 
 A calibration is a pure function of its *inputs* (:func:`calibration_inputs`: the mode,
 the grid's dx, dt, chi, Cm, the target CV, the cable's cell model and state) and of the
@@ -98,16 +99,6 @@ def _write_cache(path: str | None, key: str, value: dict[str, Any]) -> None:
         Path(tmp).write_text(json.dumps(table, indent=1))
 
 
-def relation_cv(sigma: float, chi_per_mm: float, cm_uF_per_cm2: float, relation: str
-                ) -> float:
-    """A conductivity's planar CV (mm/ms) by ``relation`` (``simulate.cv_relation``,
-    :func:`pipeline.monodomain.eikonal.cv_from_sigma`) for this chi and Cm (the CV depends
-    on D = 100 sigma / (chi Cm) only)."""
-    from pipeline.monodomain.eikonal import cv_from_sigma
-
-    return float(cv_from_sigma(sigma * 140.0 / (chi_per_mm * cm_uF_per_cm2), relation))
-
-
 def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
                           chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
                           cv_relation: str = "cable_0.1mm") -> dict[str, Any]:
@@ -115,15 +106,17 @@ def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
     records, reused within the process and from :data:`CALIBRATION_CACHE` when set.
 
     ``cv_relation`` "cable_0.1mm": the targets are the CVs of cables at
-    :data:`REFERENCE_DX_MM`; "continuum": the converged relation's (:func:`relation_cv`).
+    :data:`REFERENCE_DX_MM`; "continuum": the converged relation's
+    (:func:`pipeline.monodomain.eikonal.cv_from_sigma`).
     """
     from pipeline.monodomain.cv import calibrate_directions
+    from pipeline.monodomain.eikonal import cv_from_sigma
 
     key = [round(sigma_l, 12), round(sigma_t, 12), dx, dt, chi_per_mm, cm_uF_per_cm2]
     targets = None
     if cv_relation != "cable_0.1mm":          # the older keys stay valid for the cables
-        targets = tuple(relation_cv(s, chi_per_mm, cm_uF_per_cm2, cv_relation)
-                        for s in (sigma_l, sigma_t))
+        targets = tuple(cv_from_sigma(s, cv_relation, chi_per_mm=chi_per_mm,
+                                      cm_uF_per_cm2=cm_uF_per_cm2) for s in (sigma_l, sigma_t))
         key.append(cv_relation)
     key = json.dumps(key)
     found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
@@ -150,6 +143,7 @@ def fast_layer_calibration(sigma_fast: float, dx: float, dt: float, *, depth_mm:
     "continuum": the reaction-eikonal mode's layer speed, the relation's CV of
     sigma_fast times :func:`pipeline.monodomain.layer.layer_load`.
     """
+    from pipeline.monodomain.eikonal import cv_from_sigma
     from pipeline.monodomain.layer import calibrate_fast_layer, layer_load
 
     key = ["fast_layer_slab", round(sigma_fast, 12), float(depth_mm), round(sigma_l, 12),
@@ -157,7 +151,8 @@ def fast_layer_calibration(sigma_fast: float, dx: float, dt: float, *, depth_mm:
            cm_uF_per_cm2]
     target = None
     if cv_relation != "cable_0.1mm":
-        target = relation_cv(sigma_fast, chi_per_mm, cm_uF_per_cm2, cv_relation) * float(
+        target = cv_from_sigma(sigma_fast, cv_relation, chi_per_mm=chi_per_mm,
+                               cm_uF_per_cm2=cm_uF_per_cm2) * float(
             np.asarray(layer_load(sigma_fast, sigma_l, sigma_t, depth_mm)))
         key.append(cv_relation)
     key = json.dumps(key)
