@@ -1,6 +1,6 @@
 """Is the CV-sigma relation converged? Cable CVs against voxel size and time step.
 
-The reaction-eikonal mode's speeds (:func:`pipeline.monodomain.eikonal.cv_from_sigma`) and
+The reaction-eikonal mode's speeds (:func:`pipeline.monodomain.cv_relation.cv_from_sigma`) and
 the monodomain's per-direction calibration targets are the planar CVs of TP06 cables at
 dx 0.1 mm, dt 0.005 ms. This measures the same cables (15 mm, TP06 endo, chi 140/mm,
 Cm 1 uF/cm^2) on finer grids and steps, and extrapolates to dx -> 0 by Richardson
@@ -163,7 +163,7 @@ def convergence(sig: np.ndarray) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.monodomain.eikonal import CV_TABLE
+    from pipeline.monodomain.cv_relation import CV_TABLE
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sigma", type=float, nargs="+", default=[0.02, 0.04, 0.15, 0.8])

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.monodomain.eikonal import cv_from_sigma
+from pipeline.monodomain.cv_relation import cv_from_sigma
 from pipeline.monodomain.layer import LOAD_COEF, LOAD_DEPTHS_MM, fit_load, layer_cv
 
 SIGMA_FAST = (0.5, 0.75, 1.0)

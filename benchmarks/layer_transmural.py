@@ -53,7 +53,8 @@ def fibres(kind: str, y_mm: np.ndarray) -> np.ndarray:
 
 def profile(kind: str, x_mm: float = 10.0) -> dict:
     """Times (ms) from the layer to each depth of :data:`BELOW_MM`, per model."""
-    from pipeline.monodomain.eikonal import EikonalSolver, cv_from_sigma
+    from pipeline.monodomain.cv_relation import cv_from_sigma
+    from pipeline.monodomain.eikonal import EikonalSolver
     from pipeline.monodomain.layer import SlabGeometry, layer_load, layer_slab
     from pipeline.monodomain.solver import MonodomainSolver
 

@@ -5,7 +5,7 @@ The benchmark's slab (:func:`pipeline.monodomain.niederer.slab_problem`: 20 x 7 
 fibres along x, monodomain sigma 0.1334 / 0.0176 S/m, chi 140/mm, Cm 1 uF/cm^2, the 1.5 mm
 stimulus cube at a corner) is solved by the curvature-corrected eikonal
 (:func:`pipeline.monodomain.curvature.corrected_times`) with the speeds of each relation of
-:func:`pipeline.monodomain.eikonal.cv_from_sigma`: the 0.1 mm cables' and the continuum's.
+:func:`pipeline.monodomain.cv_relation.cv_from_sigma`: the 0.1 mm cables' and the continuum's.
 The eikonal starts the whole cube at 0 ms; the monodomain's cube activates at about
 1.2 ms (P1 at dx 0.1 mm, dt 0.005 ms), which is added to every time so that they read as
 the benchmark's. The relations are TP06 endo cables; the benchmark's cells are epi, 0.3 %
@@ -34,7 +34,8 @@ CUBE_MS = 1.23
 
 def main(argv: list[str] | None = None) -> int:
     from pipeline.monodomain.curvature import corrected_times
-    from pipeline.monodomain.eikonal import CV_RELATIONS, EikonalSolver
+    from pipeline.monodomain.cv_relation import CV_RELATIONS
+    from pipeline.monodomain.eikonal import EikonalSolver
     from pipeline.monodomain.niederer import interpolate, points, slab_problem
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

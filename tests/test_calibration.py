@@ -287,7 +287,7 @@ def test_the_continuum_relation_sets_the_per_direction_targets(tmp_path):
     2 mm grid, each above the 0.1 mm cables' scale; a file records its relation, and a
     file of the other relation is refused by name while one without it (older) reads as
     the 0.1 mm cables'."""
-    from pipeline.monodomain.eikonal import cv_from_sigma
+    from pipeline.monodomain.cv_relation import cv_from_sigma
     from pipeline.monodomain.layer import layer_load
     from pipeline.simulate.calibration import calibrate, check_calibration
 

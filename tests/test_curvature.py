@@ -16,7 +16,8 @@ import torch
 
 from pipeline.monodomain.curvature import (corrected_times, curvature_factor,
                                            diffusion_mm2_per_ms)
-from pipeline.monodomain.eikonal import EikonalSolver, cv_from_sigma
+from pipeline.monodomain.cv_relation import cv_from_sigma
+from pipeline.monodomain.eikonal import EikonalSolver
 
 DX = 0.25
 SIGMA = (0.15, 0.04)

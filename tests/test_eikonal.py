@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from pipeline.errors import InputError, SimulationError
+from pipeline.monodomain.cv_relation import CV_TABLE, cv_from_sigma
 from pipeline.monodomain.eikonal import (
-    CV_TABLE,
     EikonalSolver,
-    cv_from_sigma,
     problem_inputs,
     solve_eikonal,
     velocities_from_regions,
@@ -281,7 +280,7 @@ def test_the_continuum_relation_is_the_limit_of_finer_cables():
     dx -> 0 (second order), at 0.3 S/m, a conductivity its constant was not fitted at;
     the 0.1 mm relation is slower there, as the 0.1 mm grid is."""
     from pipeline.monodomain.cv import conduction_velocity
-    from pipeline.monodomain.eikonal import CV_CONTINUUM_K
+    from pipeline.monodomain.cv_relation import CV_CONTINUUM_K
     coarse, fine = (float(conduction_velocity(0.3, dx, 0.0005, length_mm=6.0)[0])
                     for dx in (0.05, 0.025))
     limit = fine + (fine - coarse) / 3.0

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from pipeline.errors import InputError
-from pipeline.monodomain.eikonal import cv_from_sigma, problem_inputs
+from pipeline.monodomain.cv_relation import cv_from_sigma
+from pipeline.monodomain.eikonal import problem_inputs
 from pipeline.monodomain.layer import layer_load, layer_slab, reference_layer_cv
 
 

@@ -125,7 +125,7 @@ def test_the_fast_layer_is_calibrated_to_its_fine_grid_speed_on_its_myocardium()
     scale makes that front far too fast (measured +35 %); the layer's own scale, found on
     the 2 mm slab, restores the 0.1 mm speed."""
     from pipeline.monodomain.cv import calibrate_directions
-    from pipeline.monodomain.eikonal import cv_from_sigma
+    from pipeline.monodomain.cv_relation import cv_from_sigma
     from pipeline.monodomain.layer import calibrate_fast_layer, layer_cv, reference_layer_cv
     torch.set_num_threads(1)
     target = reference_layer_cv(0.75, depth_mm=1.0, sigma_l=0.15, sigma_t=0.04)

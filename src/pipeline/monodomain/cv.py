@@ -167,7 +167,7 @@ def measure_cv_table(sigmas: np.ndarray | list[float], dx: float = 0.1, dt: floa
                      chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0) -> CvTable:
     """Measure the CV-sigma relation on fine cables (all conductivities in one batch).
 
-    This is how the table behind :data:`pipeline.monodomain.eikonal.CV_TABLE` was made
+    This is how the table behind :data:`pipeline.monodomain.cv_relation.CV_TABLE` was made
     (dx 0.1 mm, dt 0.005 ms, 15 mm cable, TP06 endo, chi 140/mm, Cm 1 uF/cm^2); re-run it
     to check or extend that table.
 
@@ -330,7 +330,7 @@ def calibrate_directions(sigma_l: float, sigma_t: float, dx: float, dt: float, *
     The target of each direction is the CV of a planar wave at ``reference_dx`` /
     ``reference_dt`` with the unscaled conductivity, or ``targets`` (mm/ms, along and
     across) when given (e.g. the converged relation's,
-    :func:`pipeline.monodomain.eikonal.cv_from_sigma` ``"continuum"``); coarse grids slow
+    :func:`pipeline.monodomain.cv_relation.cv_from_sigma` ``"continuum"``); coarse grids slow
     the transverse direction (short space constant) more than the fibre direction, so one
     common factor cannot restore both.
     """

@@ -240,7 +240,7 @@ def layer_load(sigma_fast: np.ndarray | float, sigma_l: np.ndarray | float,
     """Front speed of a fast layer on its myocardium over that of a free cable (< 1).
 
     A fast layer drives the myocardium below it and loses current to it, so its front is
-    slower than :func:`pipeline.monodomain.eikonal.cv_from_sigma` of its conductivity: on
+    slower than :func:`pipeline.monodomain.cv_relation.cv_from_sigma` of its conductivity: on
     0.1 mm slabs (:func:`layer_cv`) 0.942 for a 1 mm, 0.75 S/m layer on 0.15 / 0.04 S/m
     myocardium, 0.878 at 0.5 mm depth, 0.990 at 3 mm; more loaded for a larger
     sigma_fast, sigma_t or a smaller sigma_l. From :data:`LOAD_COEF`: the fit at each

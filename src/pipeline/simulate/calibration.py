@@ -8,7 +8,7 @@ target_cv_mm_per_ms`` one factor for every conductivity (mode ``target_cv``); el
 speed in the fast layer on its myocardium (:mod:`pipeline.monodomain.layer`; mode
 ``directions``; since version 2 of the file: sigma_l's factor made the layer 3 / 12 / 35 %
 too fast at 0.5 / 1 / 2 mm). With ``simulate.cv_relation: continuum`` the targets are the
-converged monodomain's instead (:func:`pipeline.monodomain.eikonal.cv_from_sigma`; the
+converged monodomain's instead (:func:`pipeline.monodomain.cv_relation.cv_from_sigma`; the
 layer's: its relation CV times its load, as the reaction-eikonal mode sets it). The
 reaction-eikonal model needs none.
 
@@ -107,10 +107,10 @@ def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
 
     ``cv_relation`` "cable_0.1mm": the targets are the CVs of cables at
     :data:`REFERENCE_DX_MM`; "continuum": the converged relation's
-    (:func:`pipeline.monodomain.eikonal.cv_from_sigma`).
+    (:func:`pipeline.monodomain.cv_relation.cv_from_sigma`).
     """
     from pipeline.monodomain.cv import calibrate_directions
-    from pipeline.monodomain.eikonal import cv_from_sigma
+    from pipeline.monodomain.cv_relation import cv_from_sigma
 
     key = [round(sigma_l, 12), round(sigma_t, 12), dx, dt, chi_per_mm, cm_uF_per_cm2]
     targets = None
@@ -143,7 +143,7 @@ def fast_layer_calibration(sigma_fast: float, dx: float, dt: float, *, depth_mm:
     "continuum": the reaction-eikonal mode's layer speed, the relation's CV of
     sigma_fast times :func:`pipeline.monodomain.layer.layer_load`.
     """
-    from pipeline.monodomain.eikonal import cv_from_sigma
+    from pipeline.monodomain.cv_relation import cv_from_sigma
     from pipeline.monodomain.layer import calibrate_fast_layer, layer_load
 
     key = ["fast_layer_slab", round(sigma_fast, 12), float(depth_mm), round(sigma_l, 12),

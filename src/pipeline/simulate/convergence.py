@@ -402,10 +402,11 @@ def slab_cvs(resolutions: list[float], models: list[str],
 
     The monodomain uses the per-direction calibration of the simulate stage at that dx
     (:func:`pipeline.monodomain.cv.calibrate_directions`); the reaction-eikonal mode the
-    eikonal times with CVs from :func:`~pipeline.monodomain.eikonal.cv_from_sigma`. The
+    eikonal times with CVs from :func:`~pipeline.monodomain.cv_relation.cv_from_sigma`. The
     expected value is the 0.1 mm one, ``sqrt(c_l^2 cos^2 a + c_t^2 sin^2 a)``.
     """
-    from pipeline.monodomain.eikonal import cv_from_sigma, problem_inputs, solve_eikonal
+    from pipeline.monodomain.cv_relation import cv_from_sigma
+    from pipeline.monodomain.eikonal import problem_inputs, solve_eikonal
     from pipeline.monodomain.solver import MonodomainSolver
     from pipeline.simulate.calibration import direction_calibration
 
