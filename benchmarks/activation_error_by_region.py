@@ -7,7 +7,7 @@ map there (a run on another grid, ``NAME=FILE@DX``, sampled at the same centres)
 per pattern and run, the mean signed / absolute error (ms) over all voxels, the fast layers (the
 eikonal's unjoined rule, 1 mm), the LV and RV free walls and the septum outside them, and
 the voxels the reference activates before 20 ms, between 20 and 50 ms and after 50 ms.
-Figures: docs/monodomain.md, "Session 24".
+Figures: docs/fidelity-log.md, "Session 24".
 
     python benchmarks/activation_error_by_region.py --cache C [--heart heart_mesh] \
         [--reference-dx 0.5] [--duration 450] \

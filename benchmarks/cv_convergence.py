@@ -13,7 +13,7 @@ Cm 1 uF/cm^2) on finer grids and steps, and extrapolates to dx -> 0 by Richardso
 stage's per-direction calibration. A 12 mm square sheet (fibres out of its plane, which
 conducts at sigma_t in every direction) with a planar wave along a grid axis and along
 its diagonal, and a 6 mm cube with a planar wave across the fibres along the cube's
-diagonal. Figures: docs/monodomain.md, "Session 30".
+diagonal. Figures: docs/fidelity-log.md, "Session 30".
 
     python benchmarks/cv_convergence.py [--sigma 0.02 0.04 0.15 0.8]
         [--parts sweep orientation table] [--json F]

@@ -1,6 +1,6 @@
 """The eikonal against the monodomain from a point-like source: the curvature correction.
 
-The resolution study (docs/monodomain.md, session 8) found R-E+ with its eikonal at 0.5 mm
+The resolution study (docs/fidelity-log.md, "Session 8") found R-E+ with its eikonal at 0.5 mm
 early against the 0.5 mm monodomain in the LBBB beat, by 3-4 % of the activation time. The
 eikonal's CVs (``cv_from_sigma``) are planar-wave CVs of 0.1 mm cables; a front leaving a
 small stimulated region is convex, and the monodomain slows it (the eikonal-curvature
@@ -16,7 +16,7 @@ along the diagonal, and the monodomain's lag behind each eikonal there.
 
 Run: ``python benchmarks/eikonal_bias.py --mono-dx 0.1 --eikonal-dx 0.5 0.25 [--json F]``
 (the 0.1 mm monodomain, 512,000 voxels, compiled: about 10 minutes on 2 cores; 0.25 mm:
-under a minute; measured figures in docs/monodomain.md, "Session 9").
+under a minute; measured figures in docs/fidelity-log.md, "Session 9").
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ CVs, 1 / (|grad T| sqrt(c_t^2 + (c_l^2 - c_t^2) (n . f)^2)) - 1 with n = grad T 
 direction would), and the mean |n . f|; and the same ratio over the myocardium's fronts
 across the fibres (|n . f| < 0.3, more than 1.1 mm below a layer) by the front normal's
 largest grid component, max |n_i| (1 along a grid axis, 0.58 along the cube's
-diagonal). Figures: docs/monodomain.md, "Session 29" and "Session 30".
+diagonal). Figures: docs/fidelity-log.md, "Session 29" and "Session 30".
 
     python benchmarks/eikonal_profile.py --cache results/bench/convergence --heart param001 \\
         --eikonal-dx 0.5 [--no-mean-slowness] [--no-layer-curvature]

@@ -4,7 +4,7 @@ diffusion and the ECG source (the eikonal keeps the fast layers' CV).
 An experiment, not a pipeline option: ``nofast`` replaces the shard solver's problem by one
 with the fast layers switched off after the eikonal drive is made. Prints the QRS and T
 peak-to-peak ratios and lead correlations against the 0.5 mm monodomain of the study's
-cache (docs/monodomain.md, "Session 8"). Usage (about a minute each):
+cache (docs/fidelity-log.md, "Session 8"). Usage (about a minute each):
     .venv/bin/python benchmarks/fast_layer_source.py base
     .venv/bin/python benchmarks/fast_layer_source.py nofast
 """

@@ -1,6 +1,6 @@
 """Where the coarse R-E+ ECG loses the QRS; a fine-grid depolarisation source does not win it.
 
-The resolution study (docs/monodomain.md, session 9) leaves R-E+ at 2 mm with an ECG
+The resolution study (docs/fidelity-log.md, "Session 9") leaves R-E+ at 2 mm with an ECG
 correlation of 0.59-0.89 (worst lead) against the 0.5 mm monodomain, although its
 activation times, from an eikonal on the 0.5 mm grid, are within 1.3-2.5 ms. Split by
 window, the loss is in the QRS (0-150 ms), not in the ST-T. On a 2 mm grid a depolarising

@@ -3,7 +3,7 @@
 The monodomain at 0.1 mm (dt 0.01 ms, sigma 0.15 S/m, float64) propagates; R-E+ at 0.5, 1
 and 2 mm is then driven at its activation times. Prints the dipole per area (sum of
 I_m x over the cable, uA/mm) while the front crosses the middle: a planar front's is
-sigma times its potential jump whatever the grid (docs/monodomain.md, "Session 8"). About
+sigma times its potential jump whatever the grid (docs/fidelity-log.md, "Session 8"). About
 a minute. Usage:
     .venv/bin/python benchmarks/front_dipole.py
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A lent GPU machine's session in two calls: the CUDA check, and beside it the resolution
-# study's fine monodomain reference of one heart (docs/monodomain.md, "The 0.25 mm
-# reference"). HEART is a mesh file carried with the tree (.carry/heart_mesh.vtk) or a
+# study's fine monodomain reference of one heart (docs/fidelity-log.md, "Session 27:
+# the 0.25 mm reference"). HEART is a mesh file carried with the tree (.carry/heart_mesh.vtk) or a
 # parametric heart's name (param000), built from the seed 20221 as the study builds it.
 #
 #   bash benchmarks/gpu_session.sh start OUT_DIR HEART [CHECK_BUDGET_S] [DX_MM] [DURATION_MS]

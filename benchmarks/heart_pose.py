@@ -9,7 +9,7 @@ pattern it reports the textbook criteria missed (:mod:`pipeline.signals.criteria
 frontal QRS axis and the median QRS correlation over the 12 leads with the shared clinical
 recording of the same pattern (``benchmarks/patient_similarity.py``: PTB-XL record 1 for
 the normal beat, Georgia E07509 for RBBB); then, per heart, the spread over the poses.
-Measured figures: docs/monodomain.md, "Session 19".
+Measured figures: docs/fidelity-log.md, "Session 19".
 
     python benchmarks/heart_pose.py --hearts 0 1 2 --poses 24 --medium torso \
         --rotation 20 20 20 --shift 10 10 10 --torso-scale 0.9 1.1 \

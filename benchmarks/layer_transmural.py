@@ -9,7 +9,7 @@ monodomain runs on the 0.1 mm grid (the grid of ``cv_from_sigma``'s table); the 
 on the same grid with ``cv_from_sigma`` speeds and the layer's load, with the hop at the
 speed of the voxel it reaches and with the mean slowness of its two voxels. Printed at
 x = 10 mm: the time (ms) from the layer's middle row to each depth below the layer.
-Figures: docs/monodomain.md, "Session 29" and "Session 30".
+Figures: docs/fidelity-log.md, "Session 29" and "Session 30".
 
 The slab is one voxel thick with no-flux faces, so the monodomain solves the z-invariant
 problem, whose diffusion tensor is the in-plane (x, y) block of sigma. Its eikonal is the

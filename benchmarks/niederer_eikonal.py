@@ -11,7 +11,7 @@ The eikonal starts the whole cube at 0 ms; the monodomain's cube activates at ab
 the benchmark's. The relations are TP06 endo cables; the benchmark's cells are epi, 0.3 %
 slower at 0.1 mm. Published: P8 about 42.5-43 ms converged; eleven codes at 0.1 mm
 between 37.8 and 48.7 ms; this solver's monodomain 45.25 ms at 0.1 mm / 0.005 ms.
-Figures: docs/monodomain.md, "Session 30".
+Figures: docs/fidelity-log.md, "Session 30".
 
     python benchmarks/niederer_eikonal.py [--dx 0.1] [--json F]
 

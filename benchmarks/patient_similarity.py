@@ -12,7 +12,7 @@ Per lead, it prints the Pearson correlation of the two QRS complexes, each from 
 onset over the longer of the two QRS durations, at the best lag within +-10 ms, and whether
 the net QRS (area) has the same sign. A single patient per pattern is one sample of
 anatomy and torso, not a population; the figures compare electrode settings on the same
-beats, not the model with patients at large. Measured figures: docs/monodomain.md,
+beats, not the model with patients at large. Measured figures: docs/fidelity-log.md,
 "Session 16".
 
     python benchmarks/patient_similarity.py --hearts 0 1 2 3 llnl --limb-radius none torso \

@@ -6,7 +6,7 @@ For each heart (parametric hearts of config.yaml's seed by index, and/or the LLN
 per ``simulate.ecg_fast_layer_source``; the frontal axis from the net QRS of I and aVF
 (:attr:`pipeline.signals.criteria.Morphology.frontal_axis_deg`), the net QRS of I, II and
 aVF, and the heart's voxel shares of LV free wall, RV free wall and septum, with the drawn
-shape of a parametric heart. Measured figures: docs/monodomain.md, "Session 12".
+shape of a parametric heart. Measured figures: docs/fidelity-log.md, "Session 12".
 
 Also, per heart, the QRS integral of I and aVF split by wall sector: under uniform
 double-layer theory a lead's QRS area is its lead vector times ``sum sigma grad T dV`` over

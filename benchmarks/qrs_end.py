@@ -10,7 +10,7 @@ forces. This script reads simulation shards (``results/sims/<campaign>/*.h5``), 
 ``--fixed`` simulates the resolution study's fixed parameters on the given hearts (R-E+,
 2 mm, every pattern, 400 ms, the map stored), and prints, per pattern, the QRS end minus
 the last activation (min / median / max) and the rule that ended each QRS, and every beat
-further than ``--tolerance-ms`` from it. Figures: docs/monodomain.md, "Session 14".
+further than ``--tolerance-ms`` from it. Figures: docs/fidelity-log.md, "Session 14".
 
     python benchmarks/qrs_end.py results/sims/demo/*.h5 [--max-qrs-ms 250] [--json out.json]
     python benchmarks/qrs_end.py --fixed 1 llnl [--json out.json]

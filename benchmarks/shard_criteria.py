@@ -5,7 +5,7 @@ design under a different setting (say ``simulate.ecg_fast_layer_source``), reads
 beat as the dataset summary does (:class:`pipeline.campaign.summary.CriteriaTally`), and
 prints, per folder, heart and pattern, how many beats meet all of the pattern's criteria
 (and all but one, where that is more), how many miss each one, and the QRS duration and
-frontal axis (median). Figures: docs/monodomain.md, "Session 14" to "Session 16".
+frontal axis (median). Figures: docs/fidelity-log.md, "Session 14" to "Session 16".
 
     python benchmarks/shard_criteria.py tissue=results/sims/demo \
         myocardium=../run2/results/sims/demo [--json out.json]

@@ -23,7 +23,7 @@ activation times and of the final V from the first configuration.
         --configs eager:1 window:1 window:5 [--json out.json]
     python benchmarks/steps_per_call.py --problem cable --configs sites:1 sites:5 sites:10
 
-Measured figures: docs/monodomain.md, "Session 20".
+Measured figures: docs/fidelity-log.md, "Session 20".
 """
 
 from __future__ import annotations

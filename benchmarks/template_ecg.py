@@ -15,7 +15,7 @@ upstroke's real shape are left out.
         --reference-dx 0.25 --grid 2 1 0.5 \\
         2=param001_2mm_reaction_eikonal_eik0.5mm_curv_srcmyo_250ms.npz
 
-Figures: docs/monodomain.md, "Session 28: a parametric heart's 0.25 mm reference".
+Figures: docs/fidelity-log.md, "Session 28: a parametric heart's 0.25 mm reference".
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ limb-electrode distances (``anatomy.limb_electrode_radius_mm``).
 Prints one row per beat: QRS duration, net QRS (R + S) in I, II, aVF, V1, V5, V6, the
 terminal wave in I, V1, V6, the T wave in I, II, V5, V6, limb and precordial peak to peak,
 the R and S wave durations in I and V6, and the criteria missed. Measured figures:
-docs/monodomain.md, "Session 11" to "Session 16".
+docs/fidelity-log.md, "Session 11" to "Session 16".
 
     python benchmarks/textbook_criteria.py --hearts 0 1 2 3 llnl --patterns normal \
         --sources tissue myocardium --max-apicobasal 0.85 --septal-max-apicobasal 0.85 0.95 \

@@ -123,7 +123,7 @@ def test_a_ball_in_a_fast_layer_does_not_seed_a_layer_beyond_slow_tissue():
     ball's own voxels (12.5 ms; the hop into a sheet voxel is taken at the sheet's speed).
     The ball's seeding once took the straight cone between two fast voxels, 6 mm at the
     sheet's speed (6 ms), and the RV septal layer of the LLNL heart activated 6.5 ms early
-    with a 1 mm eikonal (docs/monodomain.md, "Session 25")."""
+    with a 1 mm eikonal (docs/fidelity-log.md, "Session 25")."""
     mask, ijk = box((31, 7, 13))
     sheet = (ijk[:, 1] == 0) | (ijk[:, 1] == 6)
     cv = np.where(sheet, 1.0, 0.2)[None]

@@ -237,7 +237,7 @@ def test_the_gated_drive_reproduces_the_propagated_action_potential():
     -40 mV) gives the propagated peak and notch back within 1 mV (measured 0.1 and 0.2);
     an ungated 2 ms pulse adds to the sodium current through the upstroke (peak +79 mV
     instead of +22, 6 ms later +37 instead of +15), the overshoot that shortened R-E+
-    APD90 by 9-11 ms (docs/monodomain.md, "The R-E+ drive")."""
+    APD90 by 9-11 ms (docs/fidelity-log.md, "Session 7: the R-E+ drive")."""
     from dataclasses import replace
 
     from pipeline.monodomain.cv import cable_problem

@@ -29,7 +29,7 @@ needs_mesh = pytest.mark.skipif(not MESH.exists(), reason="shared LLNL mesh not 
 NOT_YET: set[tuple[str, str]] = set()
 #: Criteria the LLNL heart should miss: its RV is at the hypertrophy threshold (free wall
 #: 5.1 mm, RV/LV mass 0.66), and its normal beat has no rS in V1 in the 0.5 mm monodomain
-#: and with the 1 and 0.5 mm eikonals (docs/monodomain.md, "Session 18", section 2). The
+#: and with the 1 and 0.5 mm eikonals (docs/fidelity-log.md, "Session 18", section 2). The
 #: 2 mm eikonal's rS in V1 was its grid's: since its fast layers carry the myocardium's load
 #: (session 23) the 2 mm beat agrees with the converged ones.
 ANATOMY: set[tuple[str, str]] = {("normal", "rS_in_V1")}
@@ -94,7 +94,7 @@ def test_the_demo_parametric_heart_beats_normally():
     in the 0.5 mm monodomain (-110 deg) and with the demo's 1 mm eikonal (-65 deg): the
     near field of the limb electrodes at DESIGN.md's 100 mm ("Session 18"). Until the
     eikonal's ball seeding stopped jumping between fast layers (session 25) this 2 mm beat
-    met the axis too; that normal axis was its grid's (docs/monodomain.md, "Session 25")."""
+    met the axis too; that normal axis was its grid's (docs/fidelity-log.md, "Session 25")."""
     m, found = _normal_beat(_demo_heart(0))
     print(f"\nparametric normal: QRS {m.qrs_ms:.0f} ms, axis {m.frontal_axis_deg:+.0f} deg, T "
           f"{ {n: round(m.leads[n].t, 2) for n in ('I', 'II', 'V5', 'V6')} }, {found}")
@@ -105,7 +105,7 @@ def test_the_demo_parametric_heart_beats_normally():
 
 def test_the_converged_normal_beat_in_a_bounded_torso_is_normal_by_every_criterion():
     """The demo's parametric heart 1 with its eikonal on the 0.5 mm grid (the converged
-    activation: docs/monodomain.md, "Session 17") and its ECG recorded on the surface of a
+    activation: docs/fidelity-log.md, "Session 17") and its ECG recorded on the surface of a
     bounded, insulated torso (simulate.ecg_medium: torso): a normal beat by every
     criterion, the limb and precordial amplitudes included (measured: QRS 81 ms, axis +78
     deg, limb 0.55 mV, precordial 3.35 mV). In the contract's infinite medium at 100 mm

@@ -18,7 +18,7 @@ the body-frame heart centre, so for them 100 mm is close to a patient's geometry
 sites lie 222-398 mm away, and at 100 mm RA and LA sit in the near field of the base.
 Wilson's terminal, built from them, then carries that near field into every precordial
 lead. ``limb_radius_mm="torso"`` puts RA, LA, LL, RL at their own body-frame distances
-instead (docs/monodomain.md, "Session 16: the limb electrodes' near field").
+instead (docs/fidelity-log.md, "Session 16: the limb electrodes' near field").
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ against an LV's 88-127 mL (the first six hearts of seed 20221); now 53-83 mL, st
 the RV/LV end-diastolic volume ratio of about 1 in adults, as the shells have no outflow
 tract. The narrow RV shortened the QRS: 76 and 78 ms in hearts 1 and 2 (normal, R-E+ at
 2 mm), 111-118 ms in RBBB (hearts 0-2); with the measured width 82 and 85 ms, and 135-144 ms
-(docs/monodomain.md, "Session 12").
+(docs/fidelity-log.md, "Session 12").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ What a modeller checks before reading a heart's ECG: a normal adult LV wall is 6
 thick and an RV free wall at most 5 mm (echocardiography, Lang et al., J Am Soc
 Echocardiogr 28:1, 2015; Rudski et al., J Am Soc Echocardiogr 23:685, 2010); thicker RV
 walls and a heavier RV are what right ventricular hypertrophy is, and its ECG is a dominant
-R in V1 and a right-deviated axis. docs/monodomain.md, "Session 18", reads the simulated
+R in V1 and a right-deviated axis. docs/fidelity-log.md, "Session 18", reads the simulated
 normal beats with these figures beside them.
 
 The local thickness is the diameter of the largest ball inscribed in the wall, read on the

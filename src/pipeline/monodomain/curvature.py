@@ -284,7 +284,7 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     front in the myocardium (with D about 20x the myocardium's, by 8 % of the layer's
     speed 5 mm from a site). Against the 0.25 mm monodomain (parametric heart 1, normal
     beat) the uncorrected layer's lead grew from 1.2 to 1.7 ms over its first 20 ms;
-    corrected, it stays at the sites' own lag (docs/monodomain.md, "Session 29").
+    corrected, it stays at the sites' own lag (docs/fidelity-log.md, "Session 29").
 
     Parameters
     ----------

@@ -11,7 +11,7 @@ upstroke is about 0.3 mm long). Two relations (``simulate.cv_relation``):
   :func:`pipeline.monodomain.cv.measure_cv_table`);
 - ``"continuum"``: ``CV = CV_CONTINUUM_K sqrt(sigma)``, the converged monodomain (cables
   at 0.05 and 0.025 mm extrapolated to dx -> 0); the 0.1 mm cables are 1.5-14 % slower
-  over 0.8-0.02 S/m (docs/monodomain.md, "Session 30").
+  over 0.8-0.02 S/m (docs/fidelity-log.md, "Session 30").
 
 The reaction-eikonal mode sets its speeds from it
 (:func:`pipeline.monodomain.eikonal.problem_inputs`), and the monodomain's per-direction

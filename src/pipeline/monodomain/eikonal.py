@@ -662,7 +662,7 @@ class EikonalSolver:
         (values below their cones), which switches the factored update off and leaves
         the curved front's error. The segment's voxels count since 2026-12-04: with the
         ends only, a ball in a fast layer seeded a fast layer 3-5 mm beyond it across
-        slow myocardium at the layer's speed (docs/monodomain.md, "Session 25"). Extended
+        slow myocardium at the layer's speed (docs/fidelity-log.md, "Session 25"). Extended
         groups (a face, a layer) are left to the plain update, which is exact for them.
         """
         from scipy import ndimage

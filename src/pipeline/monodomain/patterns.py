@@ -10,7 +10,7 @@ muscle. The right bundle branch reaches the RV free wall through the moderator b
 anterior papillary muscle (Gray's Anatomy); the RV site sits there, at mid-cavity height
 (apicobasal 0.5) on the anterolateral free wall. (At 0.35, in the apical third, the fast
 layer reached the lateral RV wall under V1 some 10 ms later, when the LV forces were
-over, and V1 read R > S; docs/monodomain.md, "Textbook criteria".) A fast subendocardial layer stands in for the Purkinje network (conductivity
+over, and V1 read R > S; docs/fidelity-log.md, "Session 4 settings", *Textbook criteria*.) A fast subendocardial layer stands in for the Purkinje network (conductivity
 ``sigma_fast_endo``, isotropic) over the lower part of both endocardia, so that a normal
 beat activates the ventricles in about 60-100 ms, the posterobasal LV and the basal RV
 last.
@@ -184,7 +184,7 @@ def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
     Until 2026-12-03 the depth was measured from the centres of the surface voxels, half a
     voxel inside the wall, so a "1 mm" layer was 1.5 mm thick at 0.5 mm and 2 mm at 1 mm
     (19.9 and 25.9 cm^3 on the LLNL heart): the 1 mm eikonal of the demo ran 2.9 ms early
-    on average against the 0.5 mm monodomain (docs/monodomain.md, "Session 22").
+    on average against the 0.5 mm monodomain (docs/fidelity-log.md, "Session 22").
 
     The septum's reach is higher because the bundle branches run down both septal faces
     from the septal crest, and the regions a normal beat reaches last are the posterobasal
@@ -192,7 +192,7 @@ def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
     59:161, 1979, latest epicardial activation basal in all 11 patients; Ramanathan et al.
     2006), not the basal septum. Left to fill from below, the basal septum of the
     parametric shells was the last tissue to activate and turned their frontal axis
-    superior (-63 to -91 deg with the myocardial ECG source; docs/monodomain.md,
+    superior (-63 to -91 deg with the myocardial ECG source; docs/fidelity-log.md,
     "Session 15").
 
     ``face_connected`` (for the diffusion operator, which couples face neighbours only):
@@ -202,7 +202,7 @@ def fast_layers(coords: TissueCoords, *, depth_mm: float = 1.0,
     face-connected pieces at 2 mm and 470 / 627 at 1 mm (one each at 0.5 mm), and the
     front in the layer must cross slow myocardium at every step of the staircase: the
     2 mm monodomain's LBBB then activates the 75 points 15 ms late on average against the
-    0.5 mm monodomain, 4.7 ms with the joins (docs/monodomain.md, "Session 24"). The
+    0.5 mm monodomain, 4.7 ms with the joins (docs/fidelity-log.md, "Session 24"). The
     eikonal needs no joins: its stencil spans the 26 neighbours.
 
     Raises

@@ -12,9 +12,9 @@ as after a bundle-branch block), the start of the quietest stretch before the T 
 forces as part of the QRS (the RV activated through the myocardium after a right
 bundle branch block: 1-2.5 % of the peak velocity on the 2 mm LLNL heart, where 3 % cut
 that QRS at 68 ms of 153 ms of activation), and still above the drift of the ST segment
-(0.4-0.9 %, measured on the same beats; docs/monodomain.md, "Textbook criteria"). The T
-wave is the largest deflection, relative to the ST level at the end of the QRS, between
-``QRS end + t_gap_ms`` and the end of the record.
+(0.4-0.9 %, measured on the same beats; docs/fidelity-log.md, "Session 4 settings",
+*Textbook criteria*). The T wave is the largest deflection, relative to the ST level at
+the end of the QRS, between ``QRS end + t_gap_ms`` and the end of the record.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 #: T wave (450-475 ms in seven LBBB beats of the demo, whose last activation is at
 #: 135-160 ms). Clinically, a QRS over 200 ms is implausible (:mod:`pipeline.clinical`
 #: warns there). A slower simulated beat is read as lasting the limit
-#: (docs/monodomain.md, "Session 14").
+#: (docs/fidelity-log.md, "Session 14").
 MAX_QRS_MS = 250.0
 
 

@@ -110,7 +110,7 @@ class ShardSolver:
         eikonal's fast layers are never face-joined (its stencil spans 26 neighbours), nor
         are the R-E+ diffusion's: the eikonal, not the face-coupled operator, carries the
         front, and the joins would add half again the layer's fast-conducting volume at
-        2 mm (docs/monodomain.md, "Session 24")."""
+        2 mm (docs/fidelity-log.md, "Session 24")."""
         from pipeline.monodomain.batch import prepare_anatomy
         from pipeline.monodomain.eikonal import EikonalSolver
 
@@ -127,7 +127,7 @@ class ShardSolver:
         grid = self.eikonal_prepared.grid
         # a grid whose voxel is no larger than the fast layer's depth resolves the layer:
         # each voxel is then a cube of its own tissue, so a hop takes the mean slowness of
-        # its two voxels and the layer its own curvature correction (docs/monodomain.md,
+        # its two voxels and the layer its own curvature correction (docs/fidelity-log.md,
         # "Session 29"); a coarser layer voxel is mostly myocardium, and keeps the hop at
         # the speed of the voxel it reaches and the layer uncorrected
         self.eikonal_resolves_layer = bool(float(np.max(grid.spacing))
