@@ -21,9 +21,18 @@ anisotropic medium the ray is not along the front's normal), so with the rotatin
 fibres it is late by 0.29 ms at 6 mm: that, not the monodomain, was session 29's
 "rotating-fibre" lag.
 
-    python benchmarks/layer_transmural.py [--fibre x z rotating] [--json F]
+With ``--converged DX DX``, the same slabs (13 mm long, 7 mm of myocardium) run the
+monodomain at both voxel edges with one time step, extrapolated to dx -> 0 (second order,
+from the two finest), against the eikonal on the finest grid with the speeds of each
+CV-sigma relation (in-plane metric, the layer's load); every map is read bilinearly at the
+same points, and the layer's front speed over x 4-10 mm is printed beside each row.
+docs/fidelity-log.md, "Session 31".
 
-About 1.5 minutes per fibre field on 2 cores.
+    python benchmarks/layer_transmural.py [--fibre x z rotating] [--json F]
+    python benchmarks/layer_transmural.py --converged 0.1 0.05 --dt 0.001 [--json F]
+
+About 1.5 minutes per fibre field on 2 cores; with ``--converged 0.1 0.05 --dt 0.001``
+about 8 minutes per fibre field.
 """
 
 from __future__ import annotations
@@ -97,14 +106,103 @@ def profile(kind: str, x_mm: float = 10.0) -> dict:
     return out
 
 
+def _sample(amap: np.ndarray, shape: tuple[int, int], dx: float,
+            xy_mm: np.ndarray) -> np.ndarray:
+    """A slab's map (ms) at the points ``xy_mm`` (k, 2), bilinear between voxel centres."""
+    from scipy.interpolate import RegularGridInterpolator
+    centres = [(np.arange(m) + 0.5) * dx for m in shape]
+    return RegularGridInterpolator(centres, amap.reshape(shape))(xy_mm)
+
+
+def converged(kind: str, dxs: tuple[float, ...], dt: float, x_mm: float = 10.0) -> dict:
+    """The same slab's monodomain at each voxel edge of ``dxs`` (one time step ``dt``),
+    extrapolated to dx -> 0 from the two finest (second order), against the eikonal on the
+    finest grid with the speeds of each CV-sigma relation (in-plane metric, the layer's
+    load). Times (ms) from the layer's middle (y = 0.5 mm) at x = ``x_mm`` to each depth of
+    :data:`BELOW_MM`, bilinear in the maps; and the layer's front speed over x 4-10 mm."""
+    from pipeline.monodomain.cv_relation import CV_RELATIONS, cv_from_sigma
+    from pipeline.monodomain.eikonal import EikonalSolver
+    from pipeline.monodomain.layer import SlabGeometry, layer_load, layer_slab
+    from pipeline.monodomain.solver import MonodomainSolver
+
+    depth = np.array([0.5 * DEPTH_MM] + [DEPTH_MM + z for z in BELOW_MM])
+    pts = np.stack([np.full(depth.size, x_mm), depth], axis=1)
+    along = np.array([[4.0, 0.5 * DEPTH_MM], [x_mm, 0.5 * DEPTH_MM]])
+    out = {"fibre": kind, "x_mm": x_mm, "dt_ms": dt, "runs": {}, "wall_s": {}}
+    rows: dict[str, np.ndarray] = {}
+    speeds: dict[str, float] = {}
+
+    def record(name: str, amap: np.ndarray, shape: tuple[int, int], dx: float) -> None:
+        t = _sample(amap, shape, dx, pts)
+        rows[name] = t[1:] - t[0]
+        ta = _sample(amap, shape, dx, along)
+        speeds[name] = (along[1, 0] - along[0, 0]) / (ta[1] - ta[0])
+
+    for dx in dxs:
+        p, _ = layer_slab(np.array([SIGMA_FAST]), dx, dt, depth_mm=DEPTH_MM, sigma_l=SIGMA_L,
+                          sigma_t=SIGMA_T, geometry=SlabGeometry(length_mm=x_mm + 3.0,
+                                                                 myocardium_mm=7.0))
+        ijk = np.argwhere(p.grid.mask)
+        shape = p.grid.mask.shape[:2]
+        fib = fibres(kind, (ijk[:, 1] + 0.5) * dx)
+        p = replace(p, fibre=fib, duration_ms=34.0)
+        t0 = time.perf_counter()
+        mono = MonodomainSolver(p, dtype=torch.float32, check_every=2000).run().activation_ms[0]
+        out["wall_s"][f"monodomain {dx:g} mm"] = round(time.perf_counter() - t0, 1)
+        record(f"monodomain {dx:g} mm", np.asarray(mono, dtype=np.float64), shape, dx)
+    fine, coarse = sorted(dxs)[:2]
+    r = (coarse / fine) ** 2 - 1.0
+    for table in (rows, speeds):
+        f, c = table[f"monodomain {fine:g} mm"], table[f"monodomain {coarse:g} mm"]
+        table["monodomain, dx -> 0"] = f + (f - c) / r
+    # the eikonal on the finest grid, with the in-plane block of V (the z-invariant metric)
+    load = float(np.asarray(layer_load(np.array([SIGMA_FAST]), np.array([SIGMA_L]),
+                                       np.array([SIGMA_T]), DEPTH_MM))[0])
+    in_layer = ijk[:, 1] < int(np.sum((np.arange(10 ** 4) + 0.5) * fine < DEPTH_MM))
+    solver = EikonalSolver(p.grid.mask, fine, np.tile([1.0, 0.0, 0.0], (len(fib), 1)),
+                           dtype=torch.float64)
+    for relation in CV_RELATIONS:
+        fast = float(cv_from_sigma(SIGMA_FAST, relation)) * load
+        c_l, c_t = float(cv_from_sigma(SIGMA_L, relation)), float(cv_from_sigma(SIGMA_T, relation))
+        c_x = np.sqrt(c_t ** 2 + (c_l ** 2 - c_t ** 2) * fib[:, 0] ** 2)
+        cl = torch.as_tensor(np.where(in_layer, fast, c_x))[None]
+        ct = torch.as_tensor(np.where(in_layer, fast, c_t))[None]
+        t = solver.solve(cl, ct, [(p.stimuli[0][0].voxels, 0.0)])[0].numpy()
+        record(f"eikonal, {relation}", t, shape, fine)
+    out["runs"] = {name: {f"{z:g}": round(float(v), 3) for z, v in zip(BELOW_MM, row)}
+                   for name, row in rows.items()}
+    out["layer_speed_mm_per_ms"] = {k: round(float(v), 4) for k, v in speeds.items()}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fibre", nargs="+", default=["x", "z", "rotating"],
                     choices=["x", "z", "rotating"])
+    ap.add_argument("--converged", type=float, nargs="+", metavar="DX",
+                    help="instead: the monodomain at these voxel edges (mm; at least two), "
+                         "extrapolated to dx -> 0, against the eikonal of each CV-sigma "
+                         "relation")
+    ap.add_argument("--dt", type=float, default=0.00025,
+                    help="with --converged: the time step of every grid (ms)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     results = []
+    if args.converged:
+        if len(args.converged) < 2:
+            ap.error("--converged needs at least two voxel edges")
+        for kind in args.fibre:
+            r = converged(kind, tuple(args.converged), args.dt)
+            results.append(r)
+            print(f"fibres {kind} (walls {r['wall_s']} s): ms from the layer to depth "
+                  + ", ".join(f"{z:g}" for z in BELOW_MM) + " mm; layer speed mm/ms")
+            for name, row in r["runs"].items():
+                print(f"  {name:26s} " + " ".join(f"{v:6.2f}" for v in row.values())
+                      + f"   {r['layer_speed_mm_per_ms'][name]:.4f}")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        return 0
     for kind in args.fibre:
         r = profile(kind)
         results.append(r)

@@ -66,7 +66,12 @@ voxels, normal and LBBB, compiled, 2 threads; benchmarks/fine_eikonal_cost.py) 1
 updates per voxel and 48 s, against 3.1 updates per voxel and 14 s with the default 2 ms
 band. The two fixed points differ by at most 0.25 / 0.5 / 1.6 ms at 0.5 / 1 / 2 mm (mean
 0.01 / 0.03 / 0.06 ms): which neighbour's source label a voxel takes may change with the
-order.
+order. With jittered sites and delays (parametric heart 0 at 0.75 mm, 8 simulations,
+bands 1.5 / 3 / 4.5 ms) up to 2.1 ms at single voxels, more than 0.5 ms at 0.7-1.9 % of the
+voxels of the patterns with fast layers (none of the single-site ones), and up to 0.83 ms
+(mean 0.035 ms) at the 75 recording points; against the 0.25 mm monodomain (parametric
+heart 1) no band is closer: the map's MAE moves by at most 0.03 ms (docs/fidelity-log.md,
+"Session 31").
 
 Measured accuracy (tests/test_eikonal.py, float32): point source in a homogeneous box,
 fibres along an axis and oblique, c_l / c_t = 0.6 / 0.25: < 1e-5 relative everywhere;
