@@ -121,7 +121,8 @@ def test_corrected_times_slow_a_point_source_and_leave_its_source_alone():
     """corrected_times on a block problem (ball source at the centre, fibres along x):
     the second solve is later everywhere outside the ball, by about the mean of
     2 D / (r v) over the path (2-6 % at 4-6 mm across the fibres), and the stimulated
-    voxels keep their start time and factor 1."""
+    voxels keep their start time and factor 1. Sources given in place of the stimuli are
+    the ones solved from."""
     from pipeline.cell import tp06
     from pipeline.monodomain.eikonal import problem_inputs
     from pipeline.monodomain.problem import Conductivities, Grid, MonodomainProblem
@@ -154,6 +155,11 @@ def test_corrected_times_slow_a_point_source_and_leave_its_source_alone():
     assert np.all((ratio > 1.02) & (ratio < 1.08)), ratio
     outside = np.setdiff1d(np.arange(plain.size), stim)
     assert np.all(times[outside] >= plain[outside] - 1e-4)
+    # sources given instead of the stimuli (a monodomain's times, say): the same ball
+    # started 1.5 ms later moves every time by 1.5 ms and leaves the factor
+    later, f_later = corrected_times(solver, p, sources=[(stim, np.full(stim.size, 1.5))])
+    np.testing.assert_allclose(later[0].double().numpy(), times + 1.5, atol=2e-3)
+    np.testing.assert_allclose(f_later.numpy(), factor.numpy(), atol=1e-3)
 
 
 def test_a_fast_layer_front_from_a_site_is_slowed_in_its_sheet():

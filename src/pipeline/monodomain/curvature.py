@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
-from pipeline.monodomain.eikonal import EikonalSolver, problem_inputs, region_parts
+from pipeline.monodomain.eikonal import EikonalSolver, Sources, problem_inputs, region_parts
 
 if TYPE_CHECKING:
     from pipeline.monodomain.problem import MonodomainProblem
@@ -268,7 +268,7 @@ def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.T
 def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
                     bounds: tuple[float, float] = FACTOR_BOUNDS, layer_load: bool = True,
                     layer_curvature: bool = True, cv_relation: str = "cable_0.1mm",
-                    **solve_kw: Any
+                    sources: Sources | None = None, **solve_kw: Any
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eikonal activation times with the curvature correction: two solves.
 
@@ -297,6 +297,10 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     layer_load, cv_relation
         The fast layers' speed with the myocardium's load, and the CV-sigma relation
         (:func:`~pipeline.monodomain.eikonal.problem_inputs`).
+    sources
+        B pairs ``(voxels, start_ms)`` to start from instead of the problem's stimuli (for
+        instance a stimulated region's times taken from a monodomain run); the stimulated
+        voxels still take no curvature factor.
 
     Returns
     -------
@@ -305,8 +309,9 @@ def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
     factor
         float64 (B, n) the speed factors used (1 on left-out voxels).
     """
-    cv_l, cv_t, sources = problem_inputs(problem, layer_load=layer_load,
+    cv_l, cv_t, stimuli = problem_inputs(problem, layer_load=layer_load,
                                          cv_relation=cv_relation)
+    sources = stimuli if sources is None else sources
     first = solver.solve(cv_l, cv_t, sources, **solve_kw)
     d_l, d_t, stimulated, layers = problem_diffusion(problem)
     grid = problem.grid
