@@ -2,15 +2,16 @@
 against the reaction-eikonal mode's eikonal per CV-sigma relation.
 
 Input: the JSON files of ``pipeline bench niederer --dx DX --dt DT --json F`` (P1..P9 in ms,
-``dx_mm``, ``dt_ms``) and, optionally, of ``benchmarks/niederer_eikonal.py --json F``.
+``dx_mm``, ``dt_ms``; or several as ``{"runs": [...]}``) and, optionally, of
+``benchmarks/niederer_eikonal.py --json F`` or of this script's ``--cube`` mode.
 
 - The two finest grids run at one time step are extrapolated to dx -> 0 at second order
   (Richardson: T0 = T_f + (T_f - T_c) / (r^2 - 1), r = dx_c / dx_f). Where a third grid at that
   step exists, the observed order per point is printed, log2 of the ratio of successive
   differences for a refinement ratio of 2.
-- A grid run at two time steps gives the step's error at first order (the splitting and the
-  cell model's update are first order in dt), T(dt) - T(q dt) / (q - 1) per point, which is
-  subtracted from the extrapolation.
+- A grid run at that step and at another, dt2, gives the step's error at first order (the
+  splitting and the cell model's update are first order in dt), (T(dt) - T(dt2)) dt /
+  (dt - dt2) per point, which is subtracted from the extrapolation.
 - Each eikonal run starts the stimulus cube at 0 ms; its script adds the 0.1 mm
   monodomain's cube time (``cube_ms``). Here that is replaced by the converged P1, so that
   the eikonal is read on the converged monodomain's clock.
@@ -18,8 +19,20 @@ Input: the JSON files of ``pipeline bench niederer --dx DX --dt DT --json F`` (P
 Published: at dx 0.1 mm / dt 0.005 ms the eleven codes gave P8 between 37.8 and 48.7 ms,
 converging to about 42.5-43 ms. Figures: docs/fidelity-log.md, "Session 32".
 
-    python benchmarks/niederer_converged.py RUN.json [RUN.json ...] [--eikonal E.json]
+    python benchmarks/niederer_converged.py RUN.json [RUN.json ...] [--eikonal E.json ...]
         [--json OUT]
+    python benchmarks/niederer_converged.py --cube 0.1 0.05 [--dt 0.005] [--eikonal-dx 0.1]
+        [--json OUT]
+
+Session 32's figures: ``pipeline bench niederer`` at 0.2 / 0.1 / 0.05 mm with dt 0.005 ms and
+at 0.1 mm with 0.0025 ms (5, 18, 56 and 40 min on the 2-core machine, one thread each but
+the 0.05 mm run's two, partly side by side;
+``docs/figures/niederer_monodomain_runs_session32.json``), ``--cube 0.1 0.05`` (22 min,
+``docs/figures/niederer_cube_session32.json``), then
+
+    python benchmarks/niederer_converged.py docs/figures/niederer_monodomain_runs_session32.json \
+        --eikonal docs/figures/niederer_eikonal_session30.json \
+        docs/figures/niederer_cube_session32.json
 """
 
 from __future__ import annotations
@@ -32,12 +45,15 @@ from pathlib import Path
 POINTS = [f"P{i}" for i in range(1, 10)]
 
 
-def _load(path: Path) -> dict:
-    run = json.loads(path.read_text())
-    missing = [k for k in ("dx_mm", "dt_ms", *POINTS) if k not in run]
-    if missing:
-        raise SystemExit(f"{path}: not a `pipeline bench niederer` JSON (missing {missing})")
-    return run
+def _load(path: Path) -> list[dict]:
+    """The runs of one JSON: one run, or ``{"runs": [run, ...]}``."""
+    data = json.loads(path.read_text())
+    runs = data["runs"] if isinstance(data.get("runs"), list) else [data]
+    for run in runs:
+        missing = [k for k in ("dx_mm", "dt_ms", *POINTS) if k not in run]
+        if missing:
+            raise SystemExit(f"{path}: not a `pipeline bench niederer` JSON (missing {missing})")
+    return runs
 
 
 def extrapolate(runs: list[dict]) -> dict:
@@ -61,14 +77,13 @@ def extrapolate(runs: list[dict]) -> dict:
             p: (math.log2((third[p] - coarse[p]) / (coarse[p] - fine[p]))
                 if (third[p] - coarse[p]) * (coarse[p] - fine[p]) > 0 else float("nan"))
             for p in POINTS}
-    # the step's error: one grid at two steps, the finer step being dt
+    # the step's error at dt: one grid run at dt and at another step dt2
     pairs = [(a, b) for a in runs for b in runs if math.isclose(a["dx_mm"], b["dx_mm"])
-             and math.isclose(a["dt_ms"], dt) and b["dt_ms"] > a["dt_ms"]]
+             and math.isclose(a["dt_ms"], dt) and not math.isclose(b["dt_ms"], dt)]
     if pairs:
-        a, b = min(pairs, key=lambda ab: (ab[1]["dt_ms"], ab[0]["dx_mm"]))
-        q = b["dt_ms"] / a["dt_ms"]
-        out["dt_pair"] = {"dx_mm": a["dx_mm"], "dt_ms": [b["dt_ms"], a["dt_ms"]]}
-        out["dt_error"] = {p: (b[p] - a[p]) / (q - 1) for p in POINTS}
+        a, b = min(pairs, key=lambda ab: (ab[0]["dx_mm"], ab[1]["dt_ms"]))
+        out["dt_pair"] = {"dx_mm": a["dx_mm"], "dt_ms": [a["dt_ms"], b["dt_ms"]]}
+        out["dt_error"] = {p: (a[p] - b[p]) * dt / (dt - b["dt_ms"]) for p in POINTS}
         out["converged"] = {p: out["dx0"][p] - out["dt_error"][p] for p in POINTS}
     else:
         out["converged"] = dict(out["dx0"])
@@ -131,7 +146,7 @@ def seeded_eikonal(maps: list, dx: float) -> dict:
     g = problem.grid
     (act_c, prob_c), (act_f, prob_f) = maps[-2:]
     r = prob_c.grid.spacing[0] / prob_f.grid.spacing[0]
-    cube = problem.stimuli[0][0].voxels
+    cube = np.array(problem.stimuli[0][0].voxels)
     seed = []
     for xyz in g.xyz[cube]:
         tc = interpolate(prob_c.grid, act_c, tuple(xyz))
@@ -178,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps(out, indent=1))
         return 0
-    runs = [_load(p) for p in args.runs]
+    runs = [run for p in args.runs for run in _load(p)]
     est = extrapolate(runs)
     conv = est["converged"]
     rows = [(f"monodomain {r['dx_mm']} mm / {r['dt_ms']} ms", {p: r[p] for p in POINTS})

@@ -11,7 +11,10 @@ The eikonal starts the whole cube at 0 ms; the monodomain's cube activates at ab
 the benchmark's. The relations are TP06 endo cables; the benchmark's cells are epi, 0.3 %
 slower at 0.1 mm. Published: P8 about 42.5-43 ms converged; eleven codes at 0.1 mm
 between 37.8 and 48.7 ms; this solver's monodomain 45.25 ms at 0.1 mm / 0.005 ms.
-Figures: docs/fidelity-log.md, "Session 30".
+Figures: docs/fidelity-log.md, "Session 30". The cube's faces fire 0.5-1.7 ms after P1
+(the tissue around them loads them), so these times are early by about that much;
+``benchmarks/niederer_converged.py --cube`` starts the eikonal from the monodomain's cube
+instead and compares both with the monodomain extrapolated to dx, dt -> 0 ("Session 32").
 
     python benchmarks/niederer_eikonal.py [--dx 0.1] [--relations continuum] [--json F]
 
