@@ -8,6 +8,7 @@ depth between the measured ones (an independent run of the solver, not the fit's
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from pipeline.errors import InputError
 from pipeline.monodomain.cv_relation import cv_from_sigma
 from pipeline.monodomain.eikonal import problem_inputs
 from pipeline.monodomain.layer import layer_load, layer_slab, reference_layer_cv
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_layer_load_matches_a_fresh_fine_slab_between_its_measured_points():
@@ -67,47 +70,47 @@ def test_the_eikonal_slows_only_the_active_fast_layers():
 
 
 def test_the_continuum_eikonal_follows_the_converged_monodomain_below_a_fast_layer():
-    """A 1 mm, 0.8 S/m layer driving 3.5 mm of myocardium (fibres along the layer), the
-    monodomain at 0.2 and 0.1 mm extrapolated to dx -> 0 (second order): the time from the
-    layer's middle to 1 and 3 mm below it. The eikonal with the continuum relation's
-    speeds and the layer's load lands within 2.5 % of it; with the 0.1 mm cables' speeds
-    it is at least 5 % late. Measured: -0.7 to +1.4 % and +8.5 to +10.6 % (from 0.1 and
-    0.05 mm, benchmarks/layer_transmural.py --converged: within 0.6 % and +9.0 to +9.9 % at
-    1-6 mm, with fibres along the layer, out of the slab or turning; docs/fidelity-log.md,
-    "Session 31")."""
+    """A 1 mm, 0.8 S/m layer driving 7 mm of myocardium (fibres along the layer), stimulated
+    at its x = 0 end: the time from the layer's middle to 0.5-6 mm below it at x = 10 mm.
+    The reference is the monodomain at 0.1 and 0.05 mm extrapolated to dx -> 0 (second
+    order), as ``python benchmarks/layer_transmural.py --converged 0.1 0.05 --dt 0.001``
+    records it (docs/figures/layer_transmural_converged_session31.json; 12 minutes on 2
+    cores, so a benchmark, not a test). The eikonal on the 0.1 mm grid with the continuum
+    relation's speeds and the layer's load lands within 1.5 % of it at every depth (measured
+    -0.1 to +1.3 %; on the 0.05 mm grid within 0.6 %); with the 0.1 mm cables' speeds it is
+    at least 5 % late (measured +9.2 to +10.7 %; docs/fidelity-log.md, "Session 31")."""
+    import json
+
     from scipy.interpolate import RegularGridInterpolator
 
     from pipeline.monodomain.eikonal import EikonalSolver
     from pipeline.monodomain.layer import SlabGeometry
-    from pipeline.monodomain.solver import MonodomainSolver
 
-    torch.set_num_threads(2)
-    pts = np.array([[6.0, 0.5], [6.0, 2.0], [6.0, 4.0]])          # (x, y) mm; layer 0-1 mm
-
-    def below(amap, shape, dx):
-        centres = [(np.arange(m) + 0.5) * dx for m in shape]
-        t = RegularGridInterpolator(centres, amap.reshape(shape))(pts)
-        return t[1:] - t[0]
-
-    mono = {}
-    for dx in (0.2, 0.1):
-        p, _ = layer_slab(np.array([0.8]), dx, 0.0025, depth_mm=1.0, sigma_l=0.15,
-                          sigma_t=0.04, geometry=SlabGeometry(length_mm=7.5, myocardium_mm=3.5))
-        p = replace(p, duration_ms=17.0)
-        shape = p.grid.mask.shape[:2]
-        act = MonodomainSolver(p, dtype=torch.float32, check_every=2000).run().activation_ms[0]
-        mono[dx] = below(np.asarray(act, dtype=np.float64), shape, dx)
-    converged = mono[0.1] + (mono[0.1] - mono[0.2]) / 3.0
+    record = json.loads((ROOT / "docs" / "figures" /
+                         "layer_transmural_converged_session31.json").read_text())
+    runs = next(r for r in record if r["fibre"] == "x")["runs"]
+    depths = [float(z) for z in runs["monodomain, dx -> 0"]]
+    converged = np.array(list(runs["monodomain, dx -> 0"].values()))
+    dx = 0.1
+    p, _ = layer_slab(np.array([0.8]), dx, 0.001, depth_mm=1.0, sigma_l=0.15, sigma_t=0.04,
+                      geometry=SlabGeometry(length_mm=13.0, myocardium_mm=7.0))
+    shape = p.grid.mask.shape[:2]
+    pts = np.array([[10.0, 0.5]] + [[10.0, 1.0 + z] for z in depths])   # (x, y) mm
     in_layer = np.argwhere(p.grid.mask)[:, 1] < 10
     load = float(np.asarray(layer_load(np.array([0.8]), np.array([0.15]), np.array([0.04]),
                                        1.0))[0])
-    solver = EikonalSolver(p.grid.mask, 0.1, p.fibre, dtype=torch.float64)
+    solver = EikonalSolver(p.grid.mask, dx, p.fibre, dtype=torch.float64)
     eik = {}
     for relation in ("cable_0.1mm", "continuum"):
         fast = float(cv_from_sigma(0.8, relation)) * load
         cl = torch.as_tensor(np.where(in_layer, fast, float(cv_from_sigma(0.15, relation))))
         ct = torch.as_tensor(np.where(in_layer, fast, float(cv_from_sigma(0.04, relation))))
         t = solver.solve(cl[None], ct[None], [(p.stimuli[0][0].voxels, 0.0)])[0].numpy()
-        eik[relation] = below(t, shape, 0.1)
-    assert np.all(np.abs(eik["continuum"] / converged - 1.0) < 0.025), (eik, converged)
+        centres = [(np.arange(m) + 0.5) * dx for m in shape]
+        t = RegularGridInterpolator(centres, t.reshape(shape))(pts)
+        eik[relation] = t[1:] - t[0]
+    error = eik["continuum"] / converged - 1.0
+    print(f"\ncontinuum {np.round(100 * error, 2)} %, cable_0.1mm "
+          f"{np.round(100 * (eik['cable_0.1mm'] / converged - 1.0), 2)} %")
+    assert np.all(np.abs(error) < 0.015), (eik, converged)
     assert np.all(eik["cable_0.1mm"] / converged - 1.0 > 0.05), (eik, converged)

@@ -232,7 +232,7 @@ def test_a_shard_of_two_poses_records_one_heart_through_two_sets_of_electrodes(h
 
     root, anatomy, table = heart
     settings = replace(SimulateSettings.defaults(), model="reaction_eikonal", dt_ms=0.1,
-                       duration_ms=40.0, eikonal_resolution_mm=None)
+                       duration_ms=20.0, eikonal_resolution_mm=None)
     run = RunSettings(device="cpu", dtype="float32", compile=False, batch_size=2, threads=1)
     one_by_one = replace(run, batch_size=1)
     (root / "plain.csv").write_text(table.to_csv(index=False))

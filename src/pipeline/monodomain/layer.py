@@ -23,6 +23,7 @@ time along the layer's middle row over the middle third of the slab.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -135,9 +136,14 @@ def layer_cv(sigma_fast: np.ndarray, dx: float, dt: float, *, depth_mm: float,
     return cable_cv(result.activation_ms[:, row].astype(np.float64), dx)
 
 
+@functools.lru_cache(maxsize=32)
 def reference_layer_cv(sigma_fast: float, *, depth_mm: float, sigma_l: float,
                        sigma_t: float, **kw: float | str) -> float:
-    """The front speed (mm/ms) of the 0.1 mm layered slab: the calibration's target."""
+    """The front speed (mm/ms) of the 0.1 mm layered slab: the calibration's target.
+
+    Kept per process (the same inputs give the same slab): every coarse grid of a
+    resolution study, and every calibration of one campaign, asks for the same reference.
+    """
     cv = float(layer_cv(np.array([sigma_fast]), REFERENCE_DX_MM, REFERENCE_DT_MS,
                         depth_mm=depth_mm, sigma_l=sigma_l, sigma_t=sigma_t, **kw)[0])
     if not np.isfinite(cv):
