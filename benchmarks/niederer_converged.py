@@ -119,11 +119,11 @@ def cube_surface(act, problem) -> dict[str, float]:
     at = {"P1": (0.0, 0.0, 0.0), "face_x": (c, h, h), "face_y": (h, c, h), "face_z": (h, h, c),
           "edge_xy": (c, c, h), "edge_xz": (c, h, c), "edge_yz": (h, c, c),
           "corner": (c, c, c)}
-    out = {name: interpolate(problem.grid, act, xyz) for name, xyz in at.items()}
+    values = interpolate(problem.grid, act, np.array(list(at.values())))
+    out = {name: float(v) for name, v in zip(at, values)}
     u = (np.arange(10) + 0.5) * c / 10
-    samples = [interpolate(problem.grid, act, tuple(np.insert([a, b], axis, c)))
-               for axis in range(3) for a in u for b in u]
-    out["faces_mean"] = float(np.mean(samples))
+    faces = np.array([np.insert([a, b], axis, c) for axis in range(3) for a in u for b in u])
+    out["faces_mean"] = float(np.mean(interpolate(problem.grid, act, faces)))
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -147,12 +147,9 @@ def seeded_eikonal(maps: list, dx: float) -> dict:
     (act_c, prob_c), (act_f, prob_f) = maps[-2:]
     r = prob_c.grid.spacing[0] / prob_f.grid.spacing[0]
     cube = np.array(problem.stimuli[0][0].voxels)
-    seed = []
-    for xyz in g.xyz[cube]:
-        tc = interpolate(prob_c.grid, act_c, tuple(xyz))
-        tf = interpolate(prob_f.grid, act_f, tuple(xyz))
-        seed.append(tf + (tf - tc) / (r * r - 1))
-    seed = np.asarray(seed)
+    tc = interpolate(prob_c.grid, act_c, g.xyz[cube])
+    tf = interpolate(prob_f.grid, act_f, g.xyz[cube])
+    seed = tf + (tf - tc) / (r * r - 1)
     if not np.isfinite(seed).all():
         raise SystemExit("the cube has not activated everywhere in the maps' duration")
     solver = EikonalSolver(g.mask, g.spacing, problem.fibre, dtype=torch.float64)

@@ -129,6 +129,21 @@ def test_stimulus_charge_is_independent_of_dt():
     assert volume_to_membrane(50.0, 140.0, 1.0) == pytest.approx(35.714, rel=1e-4)
 
 
+def test_the_niederer_points_are_read_trilinearly_and_a_linear_field_exactly():
+    """``interpolate`` at one point (a float) and at many (an array, one field build): a
+    linear field is reproduced exactly, inside the voxel centres' box and outside it (P1
+    at the slab's corner lies half a voxel outside the centres)."""
+    from pipeline.monodomain.niederer import interpolate, points, slab_problem
+
+    grid = slab_problem(0.5, 0.05).grid
+    slope = np.array([1.0, 2.0, -0.5])
+    linear = grid.xyz @ slope + 3.0
+    pts = np.array(list(points().values()))
+    np.testing.assert_allclose(interpolate(grid, linear, pts), pts @ slope + 3.0, atol=1e-12)
+    one = interpolate(grid, linear, tuple(pts[0]))
+    assert isinstance(one, float) and one == pytest.approx(3.0, abs=1e-12)
+
+
 def test_niederer_dx05_runs_and_is_plausible():
     """Niederer et al. 2011 at dx 0.5 mm, dt 0.05 ms (compiled step).
 

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pipeline.errors import InputError
 from pipeline.monodomain.problem import Conductivities, Grid, MonodomainProblem
@@ -96,17 +97,35 @@ def slab_problem(dx: float, dt: float, duration_ms: float = 100.0) -> Monodomain
         records=({"benchmark": "niederer2011", "dx_mm": dx, "dt_ms": dt},))
 
 
-def interpolate(grid: Grid, values: np.ndarray, xyz: tuple[float, float, float]) -> float:
-    """Trilinear inter-/extrapolation of voxel values (n,) at a point (mm) of a full box grid."""
+def interpolate(grid: Grid, values: np.ndarray, xyz: ArrayLike) -> float | np.ndarray:
+    """Trilinear inter-/extrapolation of voxel values at points of a full box grid.
+
+    Parameters
+    ----------
+    grid
+        The box grid (every voxel tissue).
+    values
+        (n,) voxel values (e.g. activation times, ms).
+    xyz
+        One point (3,) or points (m, 3), mm. Outside the voxel centres' box the nearest
+        cell's trilinear form extrapolates.
+
+    Returns
+    -------
+    float or ndarray
+        The value at the point, or (m,) values at the points.
+    """
     field = grid.field(values)
-    pos = (np.asarray(xyz) - grid.origin) / grid.spacing
+    pts = np.asarray(xyz, dtype=np.float64)
+    pos = (np.atleast_2d(pts) - grid.origin) / grid.spacing               # (m, 3)
     i0 = np.clip(np.floor(pos).astype(int), 0, np.array(field.shape) - 2)
     f = pos - i0
-    out = 0.0
+    out = np.zeros(len(pos))
     for corner in np.ndindex(2, 2, 2):
-        w = np.prod([f[d] if c else 1.0 - f[d] for d, c in enumerate(corner)])
-        out += w * field[tuple(i0 + np.array(corner))]
-    return float(out)
+        c = np.array(corner)
+        w = np.prod(np.where(c == 1, f, 1.0 - f), axis=1)
+        out += w * field[tuple((i0 + c).T)]
+    return float(out[0]) if pts.ndim == 1 else out
 
 
 @dataclass(frozen=True)
