@@ -74,7 +74,7 @@ def test_the_continuum_eikonal_follows_the_converged_monodomain_below_a_fast_lay
     at its x = 0 end: the time from the layer's middle to 0.5-6 mm below it at x = 10 mm.
     The reference is the monodomain at 0.1 and 0.05 mm extrapolated to dx -> 0 (second
     order), as ``python benchmarks/layer_transmural.py --converged 0.1 0.05 --dt 0.001``
-    records it (docs/figures/layer_transmural_converged_session31.json; 12 minutes on 2
+    records it (docs/figures/layer_transmural_converged_session31.json; 9.4 minutes on 2
     cores, so a benchmark, not a test). The eikonal on the 0.1 mm grid with the continuum
     relation's speeds and the layer's load lands within 1.5 % of it at every depth (measured
     -0.1 to +1.3 %; on the 0.05 mm grid within 0.6 %); with the 0.1 mm cables' speeds it is
