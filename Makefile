@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CORES ?= all
 CONFIG ?= config.yaml
+# pytest-xdist workers of `make test` (one per core; 0: one process). tests/conftest.py keeps a
+# module on one worker and starts the longest modules first.
+TEST_WORKERS ?= auto
 APT_PACKAGES := libegl1 libgl1 libgl1-mesa-dri
 export VTK_DEFAULT_OPENGL_WINDOW := vtkEGLRenderWindow
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -32,7 +35,7 @@ run: setup
 	snakemake --cores $(CORES) --configfile $(CONFIG) --replace-workflow-config
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # On a CUDA machine (a few minutes): CPU-vs-CUDA agreement, Niederer on CUDA, throughput,
 # memory and kernels per step -> results/bench/gpu_check.json; then the tests marked cuda.

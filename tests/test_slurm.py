@@ -27,7 +27,8 @@ import slurm_cluster
 from workflow_helpers import (ROOT, STAND_IN_RULES, TARGET, ci_local_run,  # noqa: F401
                               fake_upstream, real_upstream, snakemake)
 
-pytestmark = pytest.mark.slow
+# one xdist worker runs all the modules that share the CI workflow run (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ci_workflow")]
 SHARD_ARRAYS = ("ecg", "electrodes", "vm", "activation_ms", "activation_label_ms", "apd90_ms",
                 "params/sim_id", "params/sigma_t", "params/seed")
 ARRAYS = ("ecg", "electrodes", "vm", "activation_ms", "activation_label_ms", "apd90_ms",

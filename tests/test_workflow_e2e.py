@@ -16,7 +16,8 @@ import yaml
 from workflow_helpers import (  # noqa: F401
     CI_CONFIG, TARGET, ci_local_run, real_upstream, snakemake)
 
-pytestmark = pytest.mark.slow
+# one xdist worker runs all the modules that share the CI workflow run (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ci_workflow")]
 
 
 @pytest.fixture(scope="module")
