@@ -9,12 +9,20 @@ time in a 27 min run), so ``make test`` runs it on one worker per core
   share one session fixture, the CI workflow run (``workflow_helpers.ci_local_run``).
 - **The longest modules start first** (:data:`LONGEST_FIRST`, the order of their measured
   times), so that no worker is left with a long module while the other idles. A module
-  missing from the list only loses balance, never correctness.
+  missing from the list only loses balance, never correctness. A long test that needs no
+  module fixture is a unit of its own (its own ``xdist_group``).
+- **The workers share the cores**: each worker's torch uses at most cores / workers
+  threads, whatever a test or the package asks for (``torch.set_num_threads`` is capped in
+  the worker), and its child processes start with ``OMP_NUM_THREADS`` at that cap. Two
+  workers of two threads each on two cores ran the threaded tests 2-4x slower (measured:
+  the learning fixtures 25 -> 91 s), more than the second worker gained.
 
 Without xdist (``pytest tests/test_x.py``) nothing here changes how tests run.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -22,14 +30,33 @@ import pytest
 #: process from a fresh clone on a slow 2-core machine (2026-12-05). Everything else
 #: follows in collection order.
 LONGEST_FIRST = (
-    "tests/test_reaction_eikonal.py",   # 340 s: the bounded torso's converged normal beat
     "ci_workflow",                      # 326 s: the CI workflow, locally and through SLURM
+    "bounded_torso",                    # 170 s: the converged normal beat in a bounded torso
     "tests/test_calibration.py",        # 218 s
+    "tests/test_reaction_eikonal.py",   # 170 s without the bounded torso
     "tests/test_monodomain_solver.py",  # 111 s
     "tests/test_heart_pose.py",         # 57 s
     "tests/test_cell.py",               # 47 s
     "tests/test_eikonal.py",            # 47 s
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In an xdist worker: cap torch's threads at the worker's share of the cores."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if not os.environ.get("PYTEST_XDIST_WORKER") or workers < 2:
+        return
+    import torch
+
+    cap = max(1, (os.cpu_count() or 1) // workers)
+    os.environ["OMP_NUM_THREADS"] = str(cap)
+    set_threads = torch.set_num_threads
+
+    def capped(n: int) -> None:
+        set_threads(min(int(n), cap))
+
+    set_threads(cap)
+    torch.set_num_threads = capped
 
 
 def _scope(nodeid: str) -> str:

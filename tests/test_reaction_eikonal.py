@@ -88,13 +88,14 @@ def beats(tmp_path_factory):
 
 def test_the_demo_parametric_heart_beats_normally():
     """The demo's parametric heart 0 (config.yaml's seed) at 2 mm, its eikonal on the 2 mm
-    grid (simulate_fixed without a finer heart): a normal beat by every criterion that does not read the
-    frontal axis, upright T in I, II, V5 and V6 included (inverted in I, V5, V6 with the M
-    cells mid-wall, endo/M fractions 0.3/0.3; docs/monodomain.md). Its axis is superior, as
-    in the 0.5 mm monodomain (-110 deg) and with the demo's 1 mm eikonal (-65 deg): the
-    near field of the limb electrodes at DESIGN.md's 100 mm ("Session 18"). Until the
-    eikonal's ball seeding stopped jumping between fast layers (session 25) this 2 mm beat
-    met the axis too; that normal axis was its grid's (docs/fidelity-log.md, "Session 25")."""
+    grid (simulate_fixed without a finer heart): a normal beat by every criterion that does
+    not read the frontal axis, upright T in I, II, V5 and V6 included (inverted in I, V5, V6
+    with the M cells mid-wall, endo/M fractions 0.3/0.3; docs/monodomain.md). Its axis is
+    superior, as in the 0.5 mm monodomain (-110 deg) and with the demo's 1 mm eikonal (-65
+    deg): the near field of the limb electrodes at DESIGN.md's 100 mm ("Session 18"). Until
+    the eikonal's ball seeding stopped jumping between fast layers (session 25) this 2 mm
+    beat met the axis too; that normal axis was its grid's (docs/fidelity-log.md, "Session
+    25")."""
     m, found = _normal_beat(_demo_heart(0))
     print(f"\nparametric normal: QRS {m.qrs_ms:.0f} ms, axis {m.frontal_axis_deg:+.0f} deg, T "
           f"{ {n: round(m.leads[n].t, 2) for n in ('I', 'II', 'V5', 'V6')} }, {found}")
@@ -103,6 +104,7 @@ def test_the_demo_parametric_heart_beats_normally():
     assert -150.0 < m.frontal_axis_deg < -30.0, m.frontal_axis_deg
 
 
+@pytest.mark.xdist_group("bounded_torso")   # a unit of its own for xdist (tests/conftest.py)
 def test_the_converged_normal_beat_in_a_bounded_torso_is_normal_by_every_criterion():
     """The demo's parametric heart 1 with its eikonal on the 0.5 mm grid (the converged
     activation: docs/fidelity-log.md, "Session 17") and its ECG recorded on the surface of a
