@@ -35,7 +35,7 @@ run: setup
 	snakemake --cores $(CORES) --configfile $(CONFIG) --replace-workflow-config
 
 test: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # On a CUDA machine (a few minutes): CPU-vs-CUDA agreement, Niederer on CUDA, throughput,
 # memory and kernels per step -> results/bench/gpu_check.json; then the tests marked cuda.

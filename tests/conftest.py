@@ -2,15 +2,17 @@
 
 The suite is single-threaded for most of its time (measured on 2 cores: 27 min of user
 time in a 27 min run), so ``make test`` runs it on one worker per core
-(``-n auto --dist loadgroup``). Two rules keep that faster than one process:
+(``-n auto --dist loadscope``; the scheduler is this file's). Three rules keep that faster
+than one process:
 
 - **A module stays on one worker**, so its module fixtures (a built heart, a calibrated
-  shard) are built once. Modules marked ``xdist_group`` go together: the workflow tests
-  share one session fixture, the CI workflow run (``workflow_helpers.ci_local_run``).
-- **The longest modules start first** (:data:`LONGEST_FIRST`, the order of their measured
-  times), so that no worker is left with a long module while the other idles. A module
-  missing from the list only loses balance, never correctness. A long test that needs no
-  module fixture is a unit of its own (its own ``xdist_group``).
+  shard) are built once. The modules of a group in :data:`UNITS` go together: the workflow
+  tests share one session fixture, the CI workflow run (``workflow_helpers.ci_local_run``),
+  which a second worker would run again. A long test that needs no module fixture can be a
+  unit of its own (the bounded torso's normal beat).
+- **The longest units start first** (:data:`LONGEST_FIRST`, the order of their measured
+  times), so that no worker is left with a long unit while the other idles. A unit missing
+  from the list only loses balance, never correctness.
 - **The workers share the cores**: each worker's torch uses at most cores / workers
   threads, whatever a test or the package asks for (``torch.set_num_threads`` is capped in
   the worker), and its child processes start with ``OMP_NUM_THREADS`` at that cap. Two
@@ -18,6 +20,11 @@ time in a 27 min run), so ``make test`` runs it on one worker per core
   the learning fixtures 25 -> 91 s), more than the second worker gained.
 
 Without xdist (``pytest tests/test_x.py``) nothing here changes how tests run.
+
+The units are read from node ids, not from ``xdist_group`` marks: xdist's ``loadgroup``
+tags a test's node id with its group, which pytest 9.2 no longer lets a plugin do (the id is
+a read-only property), so under pytest 9.2 and xdist 3.8 groups were split between workers
+and the CI workflow ran twice (measured: 144 s and 132 s of fixture setup, one per worker).
 """
 
 from __future__ import annotations
@@ -26,7 +33,17 @@ import os
 
 import pytest
 
-#: Modules (or xdist groups) that take minutes, longest first; seconds measured in one
+#: Units of work bigger or smaller than a module: a unit's name and the node-id prefixes
+#: (a module's path, or a test's id) that belong to it.
+UNITS = {
+    "ci_workflow": ("tests/test_slurm.py", "tests/test_workflow_campaign.py",
+                    "tests/test_workflow_e2e.py"),
+    "bounded_torso": ("tests/test_reaction_eikonal.py::"
+                      "test_the_converged_normal_beat_in_a_bounded_torso_is_normal_by_every"
+                      "_criterion",),
+}
+
+#: Units that take minutes, longest first; seconds measured in one
 #: process from a fresh clone on a slow 2-core machine (2026-12-05). Everything else
 #: follows in collection order.
 LONGEST_FIRST = (
@@ -60,9 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _scope(nodeid: str) -> str:
-    """A test's unit of work: its xdist group (``nodeid@group``) or else its module."""
-    if "@" in nodeid:
-        return nodeid.rsplit("@", 1)[1]
+    """A test's unit of work: its group in :data:`UNITS`, or else its module."""
+    for name, prefixes in UNITS.items():
+        if any(nodeid == p or nodeid.startswith((p + "::", p + "[")) for p in prefixes):
+            return name
     return nodeid.split("::", 1)[0]
 
 
@@ -72,17 +90,12 @@ def _rank(scope: str) -> int:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    """Put the longest modules first (a stable sort: the rest keep their order)."""
-    def scope(item: pytest.Item) -> str:
-        mark = item.get_closest_marker("xdist_group")
-        if mark is not None:
-            return str(mark.args[0] if mark.args else mark.kwargs.get("name"))
-        return item.nodeid.split("::", 1)[0]
-    items.sort(key=lambda item: _rank(scope(item)))
+    """Put the longest units first (a stable sort: the rest keep their order)."""
+    items.sort(key=lambda item: _rank(_scope(item.nodeid)))
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's type
-    """Schedule whole modules and groups, in collection order (longest first)."""
+    """Schedule whole units (:func:`_scope`), in collection order (longest first)."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ModuleOrGroup(LoadScopeScheduling):

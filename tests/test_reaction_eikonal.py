@@ -104,7 +104,7 @@ def test_the_demo_parametric_heart_beats_normally():
     assert -150.0 < m.frontal_axis_deg < -30.0, m.frontal_axis_deg
 
 
-@pytest.mark.xdist_group("bounded_torso")   # a unit of its own for xdist (tests/conftest.py)
+# a unit of its own for pytest-xdist (tests/conftest.py, UNITS)
 def test_the_converged_normal_beat_in_a_bounded_torso_is_normal_by_every_criterion():
     """The demo's parametric heart 1 with its eikonal on the 0.5 mm grid (the converged
     activation: docs/fidelity-log.md, "Session 17") and its ECG recorded on the surface of a

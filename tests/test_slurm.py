@@ -28,7 +28,7 @@ from workflow_helpers import (ROOT, STAND_IN_RULES, TARGET, ci_local_run,  # noq
                               fake_upstream, real_upstream, snakemake)
 
 # one xdist worker runs all the modules that share the CI workflow run (tests/conftest.py)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ci_workflow")]
+pytestmark = pytest.mark.slow
 SHARD_ARRAYS = ("ecg", "electrodes", "vm", "activation_ms", "activation_label_ms", "apd90_ms",
                 "params/sim_id", "params/sigma_t", "params/seed")
 ARRAYS = ("ecg", "electrodes", "vm", "activation_ms", "activation_label_ms", "apd90_ms",

@@ -18,7 +18,7 @@ from pipeline.campaign import design
 from workflow_helpers import CI_CONFIG, TARGET, ci_local_run, job_counts, snakemake  # noqa: F401
 
 # one xdist worker runs all the modules that share the CI workflow run (tests/conftest.py)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ci_workflow")]
+pytestmark = pytest.mark.slow
 
 
 def test_design_and_dataset_of_the_ci_run(ci_local_run):

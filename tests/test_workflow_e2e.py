@@ -17,7 +17,7 @@ from workflow_helpers import (  # noqa: F401
     CI_CONFIG, TARGET, ci_local_run, real_upstream, snakemake)
 
 # one xdist worker runs all the modules that share the CI workflow run (tests/conftest.py)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ci_workflow")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
