@@ -125,9 +125,11 @@ def orientation(sigma_t: float = 0.04) -> list[dict]:
     rows = []
     for dx in (0.1, 0.25, 0.5):
         dt = 0.005 if dx == 0.1 else DT_MS[dx]
-        scale = 1.0 if dx == 0.1 else direction_calibration(0.15, sigma_t, dx, dt)["t"]["scale"]
+        scale = 1.0 if dx == 0.1 else direction_calibration(
+            0.15, sigma_t, dx, dt, cv_relation="cable_0.1mm")["t"]["scale"]
         axis, diag = (sheet_cv(dx, dt, sigma_t * scale, d) for d in (False, True))
-        scale_l = 1.0 if dx == 0.1 else direction_calibration(0.15, sigma_t, dx, dt)["l"]["scale"]
+        scale_l = 1.0 if dx == 0.1 else direction_calibration(
+            0.15, sigma_t, dx, dt, cv_relation="cable_0.1mm")["l"]["scale"]
         cube = cube_cv(dx, dt, 0.15 * scale_l, sigma_t * scale)
         rows.append({"dx_mm": dx, "dt_ms": dt, "scale_t": round(scale, 4),
                      "axis_mm_per_ms": round(axis, 4), "diagonal_mm_per_ms": round(diag, 4),

@@ -97,7 +97,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dx, dt = args.mono_dx, DT_MS[args.mono_dx]
-    cal = direction_calibration(SIGMA[0], SIGMA[1], dx, dt)
+    cal = direction_calibration(SIGMA[0], SIGMA[1], dx, dt, cv_relation="cable_0.1mm")
     scaled = (SIGMA[0] * cal["l"]["scale"], SIGMA[1] * cal["t"]["scale"])
     t0 = time.perf_counter()
     p = cube(dx, 8.0, False, scaled, dt)
@@ -112,8 +112,10 @@ def main() -> None:
     for edx in args.eikonal_dx:
         e = cube(edx, 8.0, True, SIGMA, 0.04)
         solver = EikonalSolver(e.grid.mask, edx, e.fibre)
-        cv_l, cv_t, src = problem_inputs(e)
-        runs = {"plain": solver.solve(cv_l, cv_t, src), "curvature": corrected_times(solver, e)[0]}
+        cab = "cable_0.1mm"     # as the monodomain above (sessions 9-12)
+        cv_l, cv_t, src = problem_inputs(e, cv_relation=cab)
+        runs = {"plain": solver.solve(cv_l, cv_t, src),
+                "curvature": corrected_times(solver, e, cv_relation=cab)[0]}
         for name, t in runs.items():
             at = probe(t[0].double().numpy(), edx, 8.0, True)
             row = {"dx_mm": edx, "eikonal": name,

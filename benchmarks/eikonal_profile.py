@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=250.0, help="the reference's ms")
     ap.add_argument("--no-mean-slowness", action="store_true")
     ap.add_argument("--no-layer-curvature", action="store_true")
-    ap.add_argument("--cv-relation", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"])
+    ap.add_argument("--cv-relation", default="continuum", choices=["cable_0.1mm", "continuum"])
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     s = SimulateSettings.defaults()

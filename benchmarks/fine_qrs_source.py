@@ -131,7 +131,8 @@ def one_heart(heart: str, patterns: list[str], times: str = "eikonal",
         fine_times = np.stack([ref[f"{p}/map"].astype(np.float64) for p in patterns])
     else:
         eik = EikonalSolver(g.mask, g.spacing, prep[0.5].fibre)
-        fine_times = corrected_times(eik, problems[0.5])[0].double().numpy()
+        fine_times = corrected_times(eik, problems[0.5],   # as the cached runs above
+                                     cv_relation="cable_0.1mm")[0].double().numpy()
     eik_s = time.perf_counter() - t0
     # the source operator only (no time stepping: implicit skips the explicit dt check)
     solvers = {dx: MonodomainSolver(problems[dx], diffusion="implicit",

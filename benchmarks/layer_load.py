@@ -38,7 +38,7 @@ def measure(depths: list[float]) -> list[dict]:
         for sigma_l, sigma_t in MYOCARDIUM:
             t0 = time.perf_counter()
             cv = layer_cv(sf, 0.1, 0.0025, depth_mm=depth, sigma_l=sigma_l, sigma_t=sigma_t)
-            load = cv / cv_from_sigma(sf)
+            load = cv / cv_from_sigma(sf, "cable_0.1mm")   # the free cable on the same grid
             print(f"depth {depth:g} mm, sigma_l {sigma_l:g}, sigma_t {sigma_t:g}: load "
                   f"{np.round(load, 4).tolist()} ({time.perf_counter() - t0:.0f} s)",
                   flush=True)

@@ -81,9 +81,10 @@ def profile(kind: str, x_mm: float = 10.0) -> dict:
     in_layer = ijk[:, 1] < rows
     load = float(np.asarray(layer_load(np.array([SIGMA_FAST]), np.array([SIGMA_L]),
                                        np.array([SIGMA_T]), DEPTH_MM))[0])
-    fast = float(cv_from_sigma(SIGMA_FAST)) * load
-    cl = torch.as_tensor(np.where(in_layer, fast, float(cv_from_sigma(SIGMA_L))))[None]
-    ct = torch.as_tensor(np.where(in_layer, fast, float(cv_from_sigma(SIGMA_T))))[None]
+    cab = "cable_0.1mm"         # the 0.1 mm monodomain's own relation
+    fast = float(cv_from_sigma(SIGMA_FAST, cab)) * load
+    cl = torch.as_tensor(np.where(in_layer, fast, float(cv_from_sigma(SIGMA_L, cab))))[None]
+    ct = torch.as_tensor(np.where(in_layer, fast, float(cv_from_sigma(SIGMA_T, cab))))[None]
     maps = {"monodomain 0.1 mm": np.asarray(mono, dtype=np.float64)}
     src = [(p.stimuli[0][0].voxels, 0.0)]
     for mean in (False, True):

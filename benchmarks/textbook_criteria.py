@@ -64,7 +64,7 @@ def run_heart(heart: str, patterns: list[str], source: str, max_apicobasal: floa
               dx: float, septal_max_apicobasal: float = 0.95, electrode_radius: float = 100.0,
               limb_radius: float | str | None = None,
               eikonal_dx: float | None = None, changes: dict | None = None,
-              medium: str = "infinite", cv_relation: str = "cable_0.1mm") -> list[dict]:
+              medium: str = "infinite", cv_relation: str = "continuum") -> list[dict]:
     """The beats of ``patterns`` on one heart; each beat's morphology and criteria.
     ``eikonal_dx``: solve the eikonal on the same heart at this voxel size
     (``simulate.eikonal_resolution_mm``; None: on the ``dx`` grid); ``changes``: the
@@ -156,7 +156,7 @@ def main() -> None:
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="parametric hearts: replace drawn shape parameters "
                          "(pipeline.anatomy.parametric.RANGES), e.g. t_rv=7")
-    ap.add_argument("--cv-relation", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"],
+    ap.add_argument("--cv-relation", default="continuum", choices=["cable_0.1mm", "continuum"],
                     help="simulate.cv_relation")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args()

@@ -311,15 +311,16 @@ def test_the_continuum_relation_sets_the_per_direction_targets(tmp_path):
     for key, target in targets.items():
         assert cal.record[key]["target_cv_mm_per_ms"] == pytest.approx(target, rel=1e-9)
         assert cal.record[key]["achieved_cv_mm_per_ms"] == pytest.approx(target, rel=0.02)
-    cable = calibrate(_cfg(dt_ms=0.1), RESOLUTION_MM, 0.15, 0.04, sigma_fast=0.8)
+    cab = _cfg(dt_ms=0.1, cv_relation="cable_0.1mm")
+    cable = calibrate(cab, RESOLUTION_MM, 0.15, 0.04, sigma_fast=0.8)
     assert cal.cv_scale > cable.cv_scale and cal.cv_scale_t > cable.cv_scale_t
     assert cal.cv_scale_fast > cable.cv_scale_fast
     assert cal.inputs["cv_relation"] == "continuum"
     table = pd.DataFrame({"sim_id": [0], "sigma_l": [0.15], "sigma_t": [0.04]})
     with pytest.raises(CalibrationMismatch, match="cv_relation = continuum, this shard has "
                                                   "cable_0.1mm"):
-        check_calibration(cal, _cfg(dt_ms=0.1), RESOLUTION_MM, table, "f.json")
+        check_calibration(cal, cab, RESOLUTION_MM, table, "f.json")
     older = replace(cable, inputs={k: v for k, v in cable.inputs.items() if k != "cv_relation"})
-    check_calibration(older, _cfg(dt_ms=0.1), RESOLUTION_MM, table, "f.json")
+    check_calibration(older, cab, RESOLUTION_MM, table, "f.json")
     with pytest.raises(CalibrationMismatch, match="cv_relation"):
         check_calibration(older, cont, RESOLUTION_MM, table, "f.json")

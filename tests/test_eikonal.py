@@ -263,13 +263,19 @@ def test_bad_inputs_are_refused_before_any_work():
 
 
 def test_cv_from_sigma_reproduces_the_measured_table():
+    """The cable_0.1mm relation against the 0.1 mm cables it is fitted to; the default is
+    the continuum's."""
+    from pipeline.monodomain.cv_relation import CV_CONTINUUM_K, DEFAULT_CV_RELATION
+    cab = "cable_0.1mm"
     sigma, cv = CV_TABLE[:, 0], CV_TABLE[:, 1]
-    fit = cv_from_sigma(sigma)
+    fit = cv_from_sigma(sigma, cab)
     assert np.abs(fit / cv - 1).max() < 0.02            # measured 0.84 %
     assert np.all(np.diff(cv) > 0)
-    assert np.all(np.diff(cv_from_sigma(np.geomspace(0.005, 2.0, 50))) > 0)
-    assert isinstance(cv_from_sigma(0.15), float)
-    torch.testing.assert_close(cv_from_sigma(torch.tensor(sigma)), torch.tensor(fit))
+    assert np.all(np.diff(cv_from_sigma(np.geomspace(0.005, 2.0, 50), cab)) > 0)
+    assert isinstance(cv_from_sigma(0.15, cab), float)
+    torch.testing.assert_close(cv_from_sigma(torch.tensor(sigma), cab), torch.tensor(fit))
+    assert DEFAULT_CV_RELATION == "continuum"
+    assert cv_from_sigma(0.04) == pytest.approx(0.2 * CV_CONTINUUM_K)
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(InputError, match="conductivity"):
             cv_from_sigma(np.array([0.1, bad]))
@@ -288,7 +294,7 @@ def test_the_continuum_relation_is_the_limit_of_finer_cables():
     limit = fine + (fine - coarse) / 3.0
     assert fine > coarse                                  # converging from below
     assert abs(cv_from_sigma(0.3, "continuum") / limit - 1) < 0.004
-    assert cv_from_sigma(0.3) < 0.985 * limit             # the 0.1 mm fit: 2.2 % slower
+    assert cv_from_sigma(0.3, "cable_0.1mm") < 0.985 * limit    # the 0.1 mm fit: 2.2 % slower
     # the continuum's exact law: space scales with sqrt(D)
     assert cv_from_sigma(0.16, "continuum") == pytest.approx(2 * cv_from_sigma(0.04, "continuum"))
     torch.testing.assert_close(cv_from_sigma(torch.tensor([0.09]), "continuum"),

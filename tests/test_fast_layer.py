@@ -28,7 +28,7 @@ def test_the_layer_load_matches_a_fresh_fine_slab_between_its_measured_points():
     1.5 mm) gives the 0.1 mm slab's front speed to 0.3 % (measured 0.08 %)."""
     torch.set_num_threads(1)
     cv = reference_layer_cv(0.9, depth_mm=1.2, sigma_l=0.17, sigma_t=0.05)
-    measured = cv / float(cv_from_sigma(0.9))
+    measured = cv / float(cv_from_sigma(0.9, "cable_0.1mm"))   # the load: to the 0.1 mm cable
     fitted = float(layer_load(0.9, 0.17, 0.05, 1.2))
     print(f"\nload measured {measured:.4f}, fitted {fitted:.4f}")
     assert 0.9 < measured < 0.99                     # a sink: slower than a free cable

@@ -114,7 +114,7 @@ class SimulateSettings:
     fast_endo_face_connected: bool = True
     ecg_medium: str = "infinite"
     eikonal_layer_load: bool = True
-    cv_relation: str = "cable_0.1mm"
+    cv_relation: str = "continuum"
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> SimulateSettings:

@@ -35,10 +35,14 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def calibrate_beat(sigma_l: float, sigma_t: float, dx_mm: float, dt_ms: float,
-                   sigma_fast: float, depth_mm: float = 1.0
+                   sigma_fast: float, depth_mm: float = 1.0, cv_relation: str = "continuum"
                    ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Conductivity scales along and across the fibres (cable CVs at 0.1 mm) and of the
-    fast layer (its front speed on a 0.1 mm layered slab), one thread.
+    """Conductivity scales along and across the fibres and of the fast layer, one thread.
+
+    The targets are ``cv_relation``'s (``simulate.cv_relation``): "continuum", the converged
+    CVs of :func:`pipeline.monodomain.cv_relation.cv_from_sigma` (the layer's times its
+    :func:`pipeline.monodomain.layer.layer_load`); "cable_0.1mm", cables at 0.1 mm and the
+    layer's front speed on a 0.1 mm layered slab.
 
     Returns
     -------
@@ -49,13 +53,20 @@ def calibrate_beat(sigma_l: float, sigma_t: float, dx_mm: float, dt_ms: float,
         ``{"l": ..., "t": ..., "fast": ...}``: the calibrations as mappings.
     """
     from pipeline.monodomain.cv import calibrate_directions
-    from pipeline.monodomain.layer import calibrate_fast_layer
+    from pipeline.monodomain.cv_relation import cv_from_sigma
+    from pipeline.monodomain.layer import calibrate_fast_layer, layer_load
 
+    targets, target_fast = None, None
+    if cv_relation != "cable_0.1mm":
+        targets = (float(cv_from_sigma(sigma_l, cv_relation)),
+                   float(cv_from_sigma(sigma_t, cv_relation)))
+        target_fast = float(cv_from_sigma(sigma_fast, cv_relation)) * float(
+            np.asarray(layer_load(sigma_fast, sigma_l, sigma_t, depth_mm)))
     with torch_threads(1):
-        cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, dx_mm, dt_ms)
+        cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, dx_mm, dt_ms, targets=targets)
         cal_f = calibrate_fast_layer(sigma_fast, dx_mm, dt_ms, depth_mm=depth_mm,
                                      sigma_l=sigma_l, sigma_t=sigma_t, scale_l=cal_l.scale,
-                                     scale_t=cal_t.scale)
+                                     scale_t=cal_t.scale, target_cv_mm_per_ms=target_fast)
     return ({"cv_scale": cal_l.scale, "cv_scale_t": cal_t.scale, "cv_scale_fast": cal_f.scale},
             {"l": cal_l.as_dict(), "t": cal_t.as_dict(), "fast": cal_f.as_dict()})
 
@@ -96,7 +107,7 @@ def beat_figures(anatomy_path: str | Path, *, pattern: str = "normal", seed: int
     initial_states
         ``cells/initial_states.h5`` (None: TP06's built-in BCL 1000 ms states).
     calibrate
-        Scale sigma_l, sigma_t and sigma_fast_endo to their cable CVs
+        Scale sigma_l, sigma_t and sigma_fast_endo to the default relation's CVs
         (:func:`calibrate_beat`).
     device
         ``cpu``, ``cuda`` or ``auto`` for the beat (the calibration cables run on the CPU).

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
+from pipeline.monodomain.cv_relation import DEFAULT_CV_RELATION
 from pipeline.monodomain.eikonal import EikonalSolver, Sources, problem_inputs, region_parts
 
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ def problem_diffusion(problem: MonodomainProblem) -> tuple[torch.Tensor, torch.T
 
 def corrected_times(solver: EikonalSolver, problem: MonodomainProblem, *,
                     bounds: tuple[float, float] = FACTOR_BOUNDS, layer_load: bool = True,
-                    layer_curvature: bool = True, cv_relation: str = "cable_0.1mm",
+                    layer_curvature: bool = True, cv_relation: str = DEFAULT_CV_RELATION,
                     sources: Sources | None = None, **solve_kw: Any
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eikonal activation times with the curvature correction: two solves.

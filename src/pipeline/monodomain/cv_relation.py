@@ -6,12 +6,14 @@ space by sqrt(D) maps one monodomain solution onto another. A finite-difference 
 slows a wave whose upstroke it does not resolve, most at small sigma (a transverse
 upstroke is about 0.3 mm long). Two relations (``simulate.cv_relation``):
 
+- ``"continuum"`` (the default, :data:`DEFAULT_CV_RELATION`): ``CV = CV_CONTINUUM_K
+  sqrt(sigma)``, the converged monodomain (cables at 0.05 and 0.025 mm extrapolated to
+  dx -> 0); the 0.1 mm cables are 1.5-14 % slower over 0.8-0.02 S/m
+  (docs/fidelity-log.md, "Session 30"). Four converged references agree with it: the
+  Niederer benchmark, slabs below a fast layer, small sources ("Sessions 30-32");
 - ``"cable_0.1mm"``: ``CV = CV_K sigma / sqrt(sigma + CV_SIGMA0)``, fitted to CVs measured
   with the monodomain solver on 0.1 mm cables (:data:`CV_TABLE`,
-  :func:`pipeline.monodomain.cv.measure_cv_table`);
-- ``"continuum"``: ``CV = CV_CONTINUUM_K sqrt(sigma)``, the converged monodomain (cables
-  at 0.05 and 0.025 mm extrapolated to dx -> 0); the 0.1 mm cables are 1.5-14 % slower
-  over 0.8-0.02 S/m (docs/fidelity-log.md, "Session 30").
+  :func:`pipeline.monodomain.cv.measure_cv_table`), the default until session 36.
 
 The reaction-eikonal mode sets its speeds from it
 (:func:`pipeline.monodomain.eikonal.problem_inputs`), and the monodomain's per-direction
@@ -62,18 +64,21 @@ CV_SIGMA0: float = 0.00593
 CV_CONTINUUM_K: float = 1.6926
 #: The CV-sigma relations :func:`cv_from_sigma` knows (``simulate.cv_relation``).
 CV_RELATIONS: tuple[str, ...] = ("cable_0.1mm", "continuum")
+#: The relation of ``simulate.cv_relation``'s default and of every function here that
+#: takes one: the converged monodomain's.
+DEFAULT_CV_RELATION: str = "continuum"
 
 
-def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = "cable_0.1mm",
+def cv_from_sigma(sigma: np.ndarray | torch.Tensor | float, relation: str = DEFAULT_CV_RELATION,
                   *, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
                   ) -> np.ndarray | torch.Tensor | float:
     """Conduction velocity (mm/ms) of a planar wave for a conductivity (S/m).
 
-    ``relation`` "cable_0.1mm": ``CV = CV_K * sigma / sqrt(sigma + CV_SIGMA0)``, fitted to
-    :data:`CV_TABLE` (monodomain cables at dx 0.1 mm, dt 0.005 ms, chi 140/mm,
-    Cm 1 uF/cm^2, TP06 endo). "continuum": ``CV = CV_CONTINUUM_K * sqrt(sigma)``, the
+    ``relation`` "continuum" (the default): ``CV = CV_CONTINUUM_K * sqrt(sigma)``, the
     converged monodomain (:data:`CV_CONTINUUM_K`; 0.3386 mm/ms at 0.04 S/m against 0.3089
-    on the 0.1 mm cable).
+    on the 0.1 mm cable). "cable_0.1mm": ``CV = CV_K * sigma / sqrt(sigma + CV_SIGMA0)``,
+    fitted to :data:`CV_TABLE` (monodomain cables at dx 0.1 mm, dt 0.005 ms, chi 140/mm,
+    Cm 1 uF/cm^2, TP06 endo).
     Use sigma_l for the fibre direction, sigma_t across, sigma_fast_endo in a fast layer.
     Both relations are for chi 140/mm, Cm 1 uF/cm^2; for another chi or Cm the
     conductivity enters as sigma 140 / (chi Cm): the CV depends on D = 100 sigma / (chi Cm)

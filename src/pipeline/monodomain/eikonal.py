@@ -109,7 +109,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError, SimulationError
-from pipeline.monodomain.cv_relation import cv_from_sigma
+from pipeline.monodomain.cv_relation import DEFAULT_CV_RELATION, cv_from_sigma
 from pipeline.monodomain.diffusion import check_fibres, tissue_index
 
 if TYPE_CHECKING:
@@ -910,7 +910,7 @@ def region_parts(problem: MonodomainProblem, *, physical: bool = False
 
 
 def problem_inputs(problem: MonodomainProblem, *, layer_load: bool = True,
-                   cv_relation: str = "cable_0.1mm"
+                   cv_relation: str = DEFAULT_CV_RELATION
                    ) -> tuple[torch.Tensor, torch.Tensor, list]:
     """Velocities and sources of a :class:`MonodomainProblem` for :meth:`EikonalSolver.solve`.
 

@@ -101,7 +101,7 @@ def _write_cache(path: str | None, key: str, value: dict[str, Any]) -> None:
 
 def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
                           chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
-                          cv_relation: str = "cable_0.1mm") -> dict[str, Any]:
+                          cv_relation: str = "continuum") -> dict[str, Any]:
     """:func:`pipeline.monodomain.cv.calibrate_directions` as ``{"l": ..., "t": ...}``
     records, reused within the process and from :data:`CALIBRATION_CACHE` when set.
 
@@ -135,7 +135,7 @@ def direction_calibration(sigma_l: float, sigma_t: float, dx: float, dt: float,
 def fast_layer_calibration(sigma_fast: float, dx: float, dt: float, *, depth_mm: float,
                            sigma_l: float, sigma_t: float, scale_l: float, scale_t: float,
                            chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0,
-                           cv_relation: str = "cable_0.1mm") -> dict[str, Any]:
+                           cv_relation: str = "continuum") -> dict[str, Any]:
     """:func:`pipeline.monodomain.layer.calibrate_fast_layer` (layered slabs) as its record,
     reused within the process and from :data:`CALIBRATION_CACHE` when set.
 

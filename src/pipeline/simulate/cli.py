@@ -192,9 +192,12 @@ def _register_convergence(bench: Any) -> None:
     c.add_argument("--no-eikonal-layer-load", action="store_true",
                    help="reaction-eikonal runs with the fast layers at a free cable's speed "
                         "(simulate.eikonal_layer_load: false)")
-    c.add_argument("--cv-relation", default="cable_0.1mm", choices=["cable_0.1mm", "continuum"],
-                   help="every run's CV-sigma relation but the reference's "
-                        "(simulate.cv_relation)")
+    c.add_argument("--cv-relation", default="continuum", choices=["cable_0.1mm", "continuum"],
+                   help="every run's CV-sigma relation (simulate.cv_relation)")
+    c.add_argument("--reference-cv-relation", default=None,
+                   choices=["cable_0.1mm", "continuum"],
+                   help="the reference's, if not --cv-relation (the 0.25 mm references of "
+                        "sessions 27-30 are cable_0.1mm)")
     c.add_argument("--ecg-fast-layer-source", default="myocardium",
                    choices=["tissue", "myocardium"],
                    help="the fast layers' conductivity in every run's ECG source "
@@ -223,9 +226,10 @@ def _bench_convergence(args: argparse.Namespace) -> int:
                    eikonal_dx=args.eikonal_resolution,
                    eikonal_curvature=not args.no_eikonal_curvature,
                    eikonal_layer_load=not args.no_eikonal_layer_load,
-                   cv_relation=args.cv_relation, fast_layer_source=args.ecg_fast_layer_source)
+                   cv_relation=args.cv_relation, fast_layer_source=args.ecg_fast_layer_source,
+                   reference_cv_relation=args.reference_cv_relation)
     if args.slab:
-        result["slab"] = slab_cvs(args.resolution, args.model)
+        result["slab"] = slab_cvs(args.resolution, args.model, cv_relation=args.cv_relation)
     if args.json:
         write_json(args.json, result)
     if args.figure:

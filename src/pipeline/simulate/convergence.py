@@ -154,7 +154,7 @@ def run_case(folder: Path, heart: str, dx: float, model: str, patterns: list[str
              duration_ms: float, seed: int, run: RunSettings,
              need_map: bool = False, eikonal_dx: float | None = None,
              eikonal_curvature: bool = True, fast_layer_source: str = "myocardium",
-             eikonal_layer_load: bool = True, cv_relation: str = "cable_0.1mm"
+             eikonal_layer_load: bool = True, cv_relation: str = "continuum"
              ) -> dict[str, dict[str, Any]]:
     """Simulate the patterns on one heart at one voxel size with one model (cached).
 
@@ -281,7 +281,8 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
           run: RunSettings, finest_too: bool = False,
           eikonal_dx: float | None = None, eikonal_curvature: bool = True,
           fast_layer_source: str = "myocardium",
-          eikonal_layer_load: bool = True, cv_relation: str = "cable_0.1mm") -> dict[str, Any]:
+          eikonal_layer_load: bool = True, cv_relation: str = "continuum",
+          reference_cv_relation: str | None = None) -> dict[str, Any]:
     """Every (heart, model, dx, pattern) run compared with the finest monodomain run.
 
     ``fast_layer_source``: every run's ECG source, the reference's included, takes the fast
@@ -291,8 +292,10 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
     (``simulate.eikonal_curvature``); their rows carry ``eikonal_curvature``.
     ``eikonal_layer_load``: their fast layers at the loaded speed
     (``simulate.eikonal_layer_load``); their rows carry ``eikonal_layer_load``.
-    ``cv_relation``: the CV-sigma relation of every run but the reference, which keeps
-    the 0.1 mm cables' (``simulate.cv_relation``); the rows carry ``cv_relation``.
+    ``cv_relation``: the CV-sigma relation of every run (``simulate.cv_relation``); the
+    rows carry ``cv_relation``. ``reference_cv_relation``: the reference's, if another
+    (the 0.25 mm references of sessions 27-30 aim at ``cable_0.1mm``); the rows carry
+    ``reference_cv_relation``.
 
     ``eikonal_dx``: the reaction-eikonal runs on grids coarser than this solve their
     eikonal on the heart at this voxel size (``simulate.eikonal_resolution_mm``); their
@@ -313,7 +316,7 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
               "cv_relation": cv_relation, **src}
     for heart in hearts:
         ref = run_case(folder, heart, finest, "monodomain", patterns, duration_ms, seed, run,
-                       **src)
+                       cv_relation=reference_cv_relation or cv_relation, **src)
         if len(resolutions) > 1:    # its points: a reference run elsewhere comes without them
             _inputs(folder, heart, finest, seed)
         for model in models:
@@ -334,17 +337,16 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                         folder, heart, dx, finest, np.stack([case[p]["map"] for p in patterns]))
                     at_ref = dict(zip(patterns, acts))
                 for reference_model, reference in refs:
+                    ref_relation = (reference_cv_relation or cv_relation
+                                    if reference_model == "monodomain" else cv_relation)
                     for p in patterns:
                         row = {"heart": Path(heart).stem, "model": model, "dx_mm": dx,
                                "pattern": p, "reference_dx_mm": finest,
                                "reference_model": reference_model, "point_shift_mm": shift,
-                               "eikonal_dx_mm": (None if model != "reaction_eikonal"
-                                                 else eik or dx),
-                               "eikonal_curvature": (model == "reaction_eikonal"
-                                                     and eikonal_curvature),
-                               "eikonal_layer_load": (model == "reaction_eikonal"
-                                                      and eikonal_layer_load),
+                               **_eikonal_columns(model, eik or dx, eikonal_curvature,
+                                                  eikonal_layer_load),
                                "cv_relation": cv_relation,
+                               "reference_cv_relation": ref_relation,
                                "ecg_fast_layer_source": fast_layer_source,
                                **compare(case[p], reference[p], at_ref[p])}
                         log.info("convergence %s", json.dumps({k: row[k] for k in (
@@ -354,6 +356,14 @@ def study(hearts: list[str], resolutions: list[float], models: list[str],
                         rows.append(row)
     return {"runs": rows, "duration_ms": duration_ms, "study_row": STUDY_ROW,
             "dt_ms": {str(k): v for k, v in DT_MS.items()}}
+
+
+def _eikonal_columns(model: str, eikonal_dx: float, curvature: bool, layer_load: bool
+                     ) -> dict[str, Any]:
+    """A study row's eikonal settings (None / False for a monodomain run)."""
+    eik = model == "reaction_eikonal"
+    return {"eikonal_dx_mm": eikonal_dx if eik else None, "eikonal_curvature": eik and curvature,
+            "eikonal_layer_load": eik and layer_load}
 
 
 def _slab_problem(dx: float, angle_deg: float, sigma: tuple[float, float], dt: float,
@@ -397,20 +407,22 @@ def _slab_cv(act: np.ndarray, mask_shape: tuple[int, ...], dx: float) -> float:
 
 def slab_cvs(resolutions: list[float], models: list[str],
              sigma: tuple[float, float] = (0.15, 0.04),
-             angles: tuple[float, ...] = (0.0, 45.0, 90.0)) -> list[dict[str, Any]]:
+             angles: tuple[float, ...] = (0.0, 45.0, 90.0),
+             cv_relation: str = "continuum") -> list[dict[str, Any]]:
     """Planar-wave CV across a slab with fibres at each angle to the grid, per model and dx.
 
     The monodomain uses the per-direction calibration of the simulate stage at that dx
     (:func:`pipeline.monodomain.cv.calibrate_directions`); the reaction-eikonal mode the
-    eikonal times with CVs from :func:`~pipeline.monodomain.cv_relation.cv_from_sigma`. The
-    expected value is the 0.1 mm one, ``sqrt(c_l^2 cos^2 a + c_t^2 sin^2 a)``.
+    eikonal times with CVs from :func:`~pipeline.monodomain.cv_relation.cv_from_sigma`. Both
+    aim at ``cv_relation``'s CVs, and the expected value is that relation's,
+    ``sqrt(c_l^2 cos^2 a + c_t^2 sin^2 a)``.
     """
     from pipeline.monodomain.cv_relation import cv_from_sigma
     from pipeline.monodomain.eikonal import problem_inputs, solve_eikonal
     from pipeline.monodomain.solver import MonodomainSolver
     from pipeline.simulate.calibration import direction_calibration
 
-    c_l, c_t = (float(cv_from_sigma(s)) for s in sigma)
+    c_l, c_t = (float(cv_from_sigma(s, cv_relation)) for s in sigma)
     rows = []
     for dx in resolutions:
         dt = DT_MS.get(dx, 0.02)
@@ -421,13 +433,14 @@ def slab_cvs(resolutions: list[float], models: list[str],
                 expected = float(np.sqrt((c_l * np.cos(a)) ** 2 + (c_t * np.sin(a)) ** 2))
                 if model == "monodomain":
                     if scales is None:
-                        cal = direction_calibration(sigma[0], sigma[1], dx, dt)
+                        cal = direction_calibration(sigma[0], sigma[1], dx, dt,
+                                                    cv_relation=cv_relation)
                         scales = (cal["l"]["scale"], cal["t"]["scale"])
                     p = _slab_problem(dx, angle, (sigma[0] * scales[0], sigma[1] * scales[1]), dt)
                     act = MonodomainSolver(p).run(stop_when_activated=True).activation_ms[0]
                 else:
                     p = _slab_problem(dx, angle, sigma, dt)
-                    cv_l, cv_t, src = problem_inputs(p)
+                    cv_l, cv_t, src = problem_inputs(p, cv_relation=cv_relation)
                     act = solve_eikonal(p.grid.mask, dx, p.fibre, cv_l, cv_t, src)[0].numpy()
                 cv = _slab_cv(act, p.grid.mask.shape, dx)
                 rows.append({"model": model, "dx_mm": dx, "angle_deg": angle,
