@@ -19,7 +19,8 @@ than one process:
   workers of two threads each on two cores ran the threaded tests 2-4x slower (measured:
   the learning fixtures 25 -> 91 s), more than the second worker gained.
 
-Without xdist (``pytest tests/test_x.py``) nothing here changes how tests run.
+Without xdist (``pytest tests/test_x.py``) only the order changes (the longest units
+first); nothing else here does.
 
 The units are read from node ids, not from ``xdist_group`` marks: xdist's ``loadgroup``
 tags a test's node id with its group, which pytest 9.2 no longer lets a plugin do (the id is

@@ -54,14 +54,13 @@ def calibrate_beat(sigma_l: float, sigma_t: float, dx_mm: float, dt_ms: float,
     """
     from pipeline.monodomain.cv import calibrate_directions
     from pipeline.monodomain.cv_relation import cv_from_sigma
-    from pipeline.monodomain.layer import calibrate_fast_layer, layer_load
+    from pipeline.monodomain.layer import calibrate_fast_layer, loaded_layer_cv
 
     targets, target_fast = None, None
     if cv_relation != "cable_0.1mm":
         targets = (float(cv_from_sigma(sigma_l, cv_relation)),
                    float(cv_from_sigma(sigma_t, cv_relation)))
-        target_fast = float(cv_from_sigma(sigma_fast, cv_relation)) * float(
-            np.asarray(layer_load(sigma_fast, sigma_l, sigma_t, depth_mm)))
+        target_fast = loaded_layer_cv(sigma_fast, sigma_l, sigma_t, depth_mm, cv_relation)
     with torch_threads(1):
         cal_l, cal_t = calibrate_directions(sigma_l, sigma_t, dx_mm, dt_ms, targets=targets)
         cal_f = calibrate_fast_layer(sigma_fast, dx_mm, dt_ms, depth_mm=depth_mm,

@@ -292,6 +292,19 @@ def layer_load(sigma_fast: np.ndarray | float, sigma_l: np.ndarray | float,
     return 1.0 - np.exp(feats @ coef)
 
 
+def loaded_layer_cv(sigma_fast: float, sigma_l: float, sigma_t: float, depth_mm: float,
+                    relation: str, *, chi_per_mm: float = 140.0, cm_uF_per_cm2: float = 1.0
+                    ) -> float:
+    """A fast layer's front speed on its myocardium (mm/ms) by a CV-sigma relation: the
+    relation's CV of ``sigma_fast`` (:func:`pipeline.monodomain.cv_relation.cv_from_sigma`)
+    times :func:`layer_load`. It is the reaction-eikonal mode's layer speed and the
+    monodomain's calibration target for the layer under ``simulate.cv_relation``."""
+    from pipeline.monodomain.cv_relation import cv_from_sigma
+
+    cv = cv_from_sigma(sigma_fast, relation, chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
+    return float(cv) * float(np.asarray(layer_load(sigma_fast, sigma_l, sigma_t, depth_mm)))
+
+
 def fit_load(depth_mm: np.ndarray, sigma_fast: np.ndarray, sigma_l: np.ndarray,
              sigma_t: np.ndarray, load: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:data:`LOAD_DEPTHS_MM` and :data:`LOAD_COEF` from measured loads (one per slab).

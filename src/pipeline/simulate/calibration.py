@@ -143,17 +143,15 @@ def fast_layer_calibration(sigma_fast: float, dx: float, dt: float, *, depth_mm:
     "continuum": the reaction-eikonal mode's layer speed, the relation's CV of
     sigma_fast times :func:`pipeline.monodomain.layer.layer_load`.
     """
-    from pipeline.monodomain.cv_relation import cv_from_sigma
-    from pipeline.monodomain.layer import calibrate_fast_layer, layer_load
+    from pipeline.monodomain.layer import calibrate_fast_layer, loaded_layer_cv
 
     key = ["fast_layer_slab", round(sigma_fast, 12), float(depth_mm), round(sigma_l, 12),
            round(sigma_t, 12), round(scale_l, 12), round(scale_t, 12), dx, dt, chi_per_mm,
            cm_uF_per_cm2]
     target = None
     if cv_relation != "cable_0.1mm":
-        target = cv_from_sigma(sigma_fast, cv_relation, chi_per_mm=chi_per_mm,
-                               cm_uF_per_cm2=cm_uF_per_cm2) * float(
-            np.asarray(layer_load(sigma_fast, sigma_l, sigma_t, depth_mm)))
+        target = loaded_layer_cv(sigma_fast, sigma_l, sigma_t, depth_mm, cv_relation,
+                                 chi_per_mm=chi_per_mm, cm_uF_per_cm2=cm_uF_per_cm2)
         key.append(cv_relation)
     key = json.dumps(key)
     found = _CALIBRATIONS.get(key) or _read_cache(CALIBRATION_CACHE, key)
